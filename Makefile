@@ -1,0 +1,49 @@
+# mlflow-gitops — every target sets itself up: a venv in .venv, installed from pyproject.toml.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+PYTEST_ARGS ?=
+
+.PHONY: help setup test test-fast demo bench lint schema image clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing into $(VENV) (one pip run; takes about a minute the first time)"
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@# One pip command for everything: a second run can break graphene's dateutil pin.
+	@$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+setup: $(STAMP)  ## create .venv and install the project with test and dev extras
+
+test: $(STAMP)  ## run every test (starts its own MLflow server on a free loopback port)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)  ## unit tests only: no server, no git remote
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+demo: $(STAMP)  ## local MLflow + local git remote + the controller: promote by merge, roll back by revert
+	$(BIN)/python examples/demo.py
+
+bench: $(STAMP)  ## measure reconcile cost at 1,000 models; writes BENCHMARKS.md
+	$(BIN)/python -m bench
+
+lint: $(STAMP)  ## ruff, mypy and the import-linter contract (pure core does no I/O)
+	$(BIN)/ruff check controller tests
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+schema: $(STAMP)  ## regenerate environments/schema.json from controller/schema.py
+	$(BIN)/python -c "import json,controller.schema as s; print(json.dumps(s.json_schema(), indent=2))" > environments/schema.json
+
+image:  ## build the container image with docker or podman
+	@if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then docker build -t mlflow-gitops:dev .; \
+	elif command -v podman >/dev/null 2>&1; then podman build -t mlflow-gitops:dev .; \
+	else echo "make image: neither a running docker engine nor podman found" >&2; exit 1; fi
+
+clean:  ## remove the venv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -1,0 +1,158 @@
+"""The MLflow registry adapter: a bulk snapshot and the write calls (SPEC §4 "Cost").
+
+It talks to MLflow's REST stores directly so each registry can carry its own credentials
+(a token file per registry), and it turns MlflowException into the project's errors."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from controller.errors import (
+    InvalidRequest,
+    NotFound,
+    RegistryError,
+    TransientRegistryError,
+)
+from controller.model import LiveModel, LiveVersion, Snapshot, frozen_map
+
+T = TypeVar("T")
+
+MODEL_PAGE = 1000  # the server's cap for search_registered_models
+VERSION_PAGE = 10000  # the server's default (cap 200,000) for search_model_versions
+
+_NOT_FOUND = {"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND", "ENDPOINT_NOT_FOUND"}
+_INVALID = {"INVALID_PARAMETER_VALUE", "INVALID_STATE", "RESOURCE_ALREADY_EXISTS",
+            "PERMISSION_DENIED", "UNAUTHENTICATED", "BAD_REQUEST", "INVALID_REQUEST"}
+
+
+def configure_http_defaults() -> None:
+    """MLflow retries a failed call for minutes by default; a controller wants to fail fast
+    and back off itself. Users can still override through the same variables."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+
+
+class MlflowRegistry:
+    """One registry (tracking URI + optional token file) behind controller.ports.RegistryPort."""
+
+    def __init__(self, tracking_uri: str, name: str = "default", token_file: str | None = None,
+                 model_page: int = MODEL_PAGE, version_page: int = VERSION_PAGE):
+        from mlflow.store.model_registry.rest_store import RestStore as RegistryStore
+        from mlflow.store.tracking.rest_store import RestStore as TrackingStore
+
+        self.name = name
+        self.tracking_uri = tracking_uri.rstrip("/")
+        self._token_file = token_file
+        self._model_page = model_page
+        self._version_page = version_page
+        self._registry = RegistryStore(self._creds)
+        self._tracking = TrackingStore(self._creds)
+
+    def __repr__(self) -> str:  # never shows credentials
+        return f"MlflowRegistry(name={self.name!r}, uri={self.tracking_uri!r})"
+
+    def _creds(self) -> Any:
+        from mlflow.utils.credentials import get_default_host_creds
+
+        creds = get_default_host_creds(self.tracking_uri)
+        if self._token_file:
+            # Read on every call so a rotated Kubernetes Secret is picked up without restart.
+            creds.token = Path(self._token_file).read_text().strip()
+        return creds
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        aliases: dict[str, dict[str, int]] = {}
+        for rm in self._pages(lambda token: self._registry.search_registered_models(
+                max_results=self._model_page, order_by=["name ASC"], page_token=token)):
+            aliases[rm.name] = {a: int(v) for a, v in (rm.aliases or {}).items()}
+        versions: dict[str, dict[int, LiveVersion]] = {name: {} for name in aliases}
+        for mv in self._pages(lambda token: self._registry.search_model_versions(
+                max_results=self._version_page, order_by=["name ASC", "version_number ASC"],
+                page_token=token)):
+            versions.setdefault(mv.name, {})[int(mv.version)] = _live_version(mv)
+        models = {
+            name: LiveModel(name=name, versions=frozen_map(versions.get(name, {})),
+                            aliases=frozen_map(aliases.get(name, {})))
+            for name in sorted(set(aliases) | set(versions))
+        }
+        return Snapshot(registry=self.name, models=frozen_map(models))
+
+    def _pages(self, fetch: Callable[[str | None], Any]) -> Iterator[Any]:
+        token: str | None = None
+        while True:
+            page = _call(lambda: fetch(token))
+            yield from page
+            token = page.token
+            if not token:
+                return
+
+    def run_metrics(self, run_id: str) -> Mapping[str, float]:
+        run = _call(lambda: self._tracking.get_run(run_id))
+        return dict(run.data.metrics)
+
+    def ping(self) -> None:
+        """One cheap read: is the registry reachable and are we allowed in?"""
+        _call(lambda: self._registry.search_registered_models(max_results=1))
+
+    # -- writes: one call each -----------------------------------------------------------------
+
+    def transition_stage(self, model: str, version: int, stage: str) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # stages are deprecated, still served
+            _call(lambda: self._registry.transition_model_version_stage(
+                model, str(version), stage, archive_existing_versions=False))
+
+    def set_alias(self, model: str, alias: str, version: int) -> None:
+        _call(lambda: self._registry.set_registered_model_alias(model, alias, str(version)))
+
+    def delete_alias(self, model: str, alias: str) -> None:
+        _call(lambda: self._registry.delete_registered_model_alias(model, alias))
+
+    def set_version_tag(self, model: str, version: int, key: str, value: str) -> None:
+        from mlflow.entities.model_registry import ModelVersionTag
+
+        _call(lambda: self._registry.set_model_version_tag(
+            model, str(version), ModelVersionTag(key, value)))
+
+
+def _live_version(mv: Any) -> LiveVersion:
+    return LiveVersion(
+        model=mv.name,
+        version=int(mv.version),
+        stage=mv.current_stage or "None",
+        status=mv.status or "READY",
+        run_id=mv.run_id or None,
+        source=mv.source,
+        tags=frozen_map(mv.tags or {}),
+        created_ms=mv.creation_timestamp,
+        updated_ms=mv.last_updated_timestamp,
+    )
+
+
+def _call(fn: Callable[[], T]) -> T:
+    """Run one MLflow call, translating its errors into the project's own."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return fn()
+    except MlflowException as exc:
+        raise translate(exc) from exc
+    except OSError as exc:  # connection refused, DNS, TLS: requests' errors are OSErrors
+        raise TransientRegistryError(f"registry unreachable: {exc}") from exc
+
+
+def translate(exc: Any) -> RegistryError:
+    code = getattr(exc, "error_code", "") or ""
+    message = str(getattr(exc, "message", exc)).splitlines()[0][:500]
+    if code in _NOT_FOUND:
+        return NotFound(message)
+    if code in _INVALID:
+        return InvalidRequest(message)
+    return TransientRegistryError(message)

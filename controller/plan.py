@@ -1,0 +1,145 @@
+"""The plan is a value: what a reconcile would change, what it refuses and why, and what
+drift it only reports. Types and their JSON form only; planning and rendering live
+elsewhere."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Action = Literal["promote", "archive", "unstage", "set_alias", "delete_alias"]
+#: Why a change is in the plan: a git entry changed, live drifted, a model left a pruning
+#: file, or a version leaves a stage because another one takes it.
+Reason = Literal["git", "drift", "prune", "replaced"]
+
+#: Order inside one model: serving versions land first, leavers go last (SPEC §4).
+_PHASE = {"promote:Production": 0, "promote:Staging": 1, "set_alias": 2, "archive": 3,
+          "unstage": 3, "delete_alias": 4}
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """One policy check of one promotion: what was required, what was found."""
+
+    name: str  # e.g. "metric accuracy", "from staging", "min_soak 24h", "tag validation"
+    passed: bool
+    actual: str
+    required: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The policy's answer for one promotion: allowed or not, with every gate's result."""
+
+    allowed: bool
+    gates: tuple[GateResult, ...] = ()
+    note: str = ""  # shown with an allowed change, e.g. why gates were skipped
+    message: str = ""  # why it was refused, one line
+
+
+@dataclass(frozen=True)
+class Change:
+    registry: str
+    environment: str
+    model: str
+    version: int
+    action: Action
+    reason: Reason
+    file: str
+    line: int
+    from_stage: str | None = None  # stage actions: the version's live stage now
+    to_stage: str | None = None  # stage actions: where it goes
+    alias: str | None = None  # alias actions
+    previous_version: int | None = None  # alias actions: where the alias pointed
+    gates: tuple[GateResult, ...] = ()
+    note: str = ""  # e.g. "rollback to a version production held before: gates skipped"
+
+    @property
+    def phase(self) -> int:
+        key = f"promote:{self.to_stage}" if self.action == "promote" else self.action
+        return _PHASE.get(key, 1)
+
+    def describe(self) -> str:
+        if self.action in ("promote", "archive", "unstage"):
+            return f"{self.model} v{self.version}: {self.from_stage} → {self.to_stage}"
+        if self.action == "set_alias":
+            before = f"v{self.previous_version}" if self.previous_version else "unset"
+            return f"{self.model} @{self.alias}: {before} → v{self.version}"
+        return f"{self.model} @{self.alias}: v{self.version} → unset"
+
+
+ErrorKind = Literal["missing_version", "gate", "guard", "apply", "registry"]
+
+
+@dataclass(frozen=True)
+class ModelError:
+    """A model (or, with model None, a whole environment) that will not converge this pass."""
+
+    registry: str
+    environment: str
+    model: str | None
+    kind: ErrorKind
+    message: str
+    file: str
+    line: int
+    gates: tuple[GateResult, ...] = ()
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Drift:
+    """Live differs from git but `self_heal: false` says leave it: reported, not applied."""
+
+    registry: str
+    environment: str
+    model: str
+    desired: str
+    live: str
+    file: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    commit: str
+    changes: tuple[Change, ...] = ()
+    errors: tuple[ModelError, ...] = ()
+    drift: tuple[Drift, ...] = field(default=())
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.changes)
+
+    def counts(self) -> dict[str, int]:
+        out = {"promote": 0, "archive": 0, "unstage": 0, "set_alias": 0, "delete_alias": 0}
+        for change in self.changes:
+            out[change.action] += 1
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "commit": self.commit,
+            "summary": self.counts(),
+            "changes": [asdict(c) for c in self.changes],
+            "errors": [asdict(e) for e in self.errors],
+            "drift": [asdict(d) for d in self.drift],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
+        def gates(items: list[dict[str, Any]]) -> tuple[GateResult, ...]:
+            return tuple(GateResult(**g) for g in items)
+
+        return cls(
+            commit=data["commit"],
+            changes=tuple(
+                Change(**{**c, "gates": gates(c.get("gates", []))}) for c in data["changes"]
+            ),
+            errors=tuple(
+                ModelError(**{**e, "gates": gates(e.get("gates", []))}) for e in data["errors"]
+            ),
+            drift=tuple(Drift(**d) for d in data["drift"]),
+        )

@@ -1,0 +1,214 @@
+"""The environment file format (SPEC §3) as pydantic models: one definition gives validation
+and the published JSON Schema (`environments/schema.json`), so the two never drift apart."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+API_VERSION = "mlflow-gitops/v1"
+KIND = "Environment"
+
+ALIAS_PATTERN = re.compile(r"^[\w\-]+$")
+RESERVED_ALIAS = re.compile(r"^(latest|[vV]\d+)$", re.IGNORECASE)
+DURATION_PATTERN = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_DURATION_UNITS = (7 * 86400, 86400, 3600, 60, 1)
+STAGE_NAMES = {"production": "Production", "staging": "Staging"}
+
+
+def parse_duration(text: str) -> int | None:
+    """'1d12h' → 129600 seconds; None when the text is not a duration."""
+    match = DURATION_PATTERN.match(text.strip())
+    if not match or not any(match.groups()):
+        return None
+    return sum(int(g) * unit for g, unit in zip(match.groups(), _DURATION_UNITS) if g)
+
+
+def alias_problem(alias: str) -> str | None:
+    """Why MLflow would reject `alias` (mirrors mlflow.utils.validation), or None."""
+    if not ALIAS_PATTERN.match(alias):
+        return (
+            f"alias '{alias}' is not valid: use letters, digits, '_' and '-' only"
+        )
+    if len(alias) > 255:
+        return f"alias '{alias[:20]}…' is longer than 255 characters"
+    if RESERVED_ALIAS.match(alias):
+        return (
+            f"alias '{alias}' is reserved by MLflow ('latest' and 'v<number>' name versions); "
+            "choose another name, e.g. 'champion'"
+        )
+    return None
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+
+
+class TargetSpec(_Strict):
+    """Exactly one of `stage` or `alias`."""
+
+    stage: str | None = Field(None, description="MLflow stage: Staging or Production")
+    alias: str | None = Field(None, description="a registered-model alias, e.g. champion")
+
+    @field_validator("stage")
+    @classmethod
+    def _known_stage(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        canonical = STAGE_NAMES.get(value.strip().lower())
+        if canonical is None:
+            raise ValueError(
+                f"unknown stage '{value}': use Staging or Production "
+                "(Archived and None are where versions go when they leave)"
+            )
+        return canonical
+
+    @field_validator("alias")
+    @classmethod
+    def _valid_alias(cls, value: str | None) -> str | None:
+        if value is not None and (problem := alias_problem(value)):
+            raise ValueError(problem)
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> TargetSpec:
+        if (self.stage is None) == (self.alias is None):
+            raise ValueError("target needs exactly one of 'stage' or 'alias'")
+        return self
+
+
+class SyncSpec(_Strict):
+    self_heal: bool = Field(True, description="revert changes made outside git")
+    prune: bool = Field(False, description="a model removed from this file loses its target")
+    allow_empty: bool = Field(False, description="let prune empty the whole environment")
+    archive_previous: bool = Field(
+        True, description="a version leaving a stage goes to Archived (else None)"
+    )
+
+
+class GateSpec(_Strict):
+    metric: str | None = Field(None, description="a metric of the version's source run")
+    min: float | None = None
+    max: float | None = None
+    tag: str | None = Field(None, description="a model-version tag")
+    equals: str | None = None
+    exists: bool | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> GateSpec:
+        if (self.metric is None) == (self.tag is None):
+            raise ValueError("a gate needs exactly one of 'metric' or 'tag'")
+        if self.metric is not None:
+            if self.equals is not None or self.exists is not None:
+                raise ValueError("a metric gate takes 'min' and/or 'max', not 'equals'/'exists'")
+            if self.min is None and self.max is None:
+                raise ValueError(f"metric gate '{self.metric}' needs 'min' and/or 'max'")
+        else:
+            if self.min is not None or self.max is not None:
+                raise ValueError("a tag gate takes 'equals' or 'exists', not 'min'/'max'")
+            if self.equals is None and self.exists is None:
+                raise ValueError(f"tag gate '{self.tag}' needs 'equals' or 'exists: true'")
+        return self
+
+
+class PromotionSpec(_Strict):
+    from_: str | None = Field(
+        None, alias="from", description="the environment a version must come through"
+    )
+    min_soak: str | None = Field(
+        None, description="how long it must have been in `from`, e.g. 24h, 90m, 1d12h"
+    )
+    gates: list[GateSpec] = Field(default_factory=list)
+
+    @field_validator("min_soak")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None and parse_duration(value) is None:
+            raise ValueError(f"min_soak '{value}' is not a duration: write e.g. 24h, 90m or 1d12h")
+        return value
+
+    @model_validator(mode="after")
+    def _soak_needs_from(self) -> PromotionSpec:
+        if self.min_soak is not None and self.from_ is None:
+            raise ValueError("promotion.min_soak needs promotion.from (soak where?)")
+        return self
+
+
+class ModelSpec(_Strict):
+    version: int = Field(..., gt=0, description="the model version this environment serves")
+    model_name: str | None = Field(
+        None, description="registered-model name in this environment's registry, if different"
+    )
+
+
+class EnvironmentSpec(_Strict):
+    """One file of `environments/`."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        populate_by_name=True,
+        json_schema_extra={"title": "mlflow-gitops Environment"},
+    )
+
+    apiVersion: Literal["mlflow-gitops/v1"]  # noqa: N815 - the file's own key
+    kind: Literal["Environment"]
+    name: str | None = Field(None, description="must equal the file's stem when present")
+    target: TargetSpec
+    registry: str = Field("default", description="a registry named in the controller config")
+    sync: SyncSpec = Field(default_factory=SyncSpec)
+    promotion: PromotionSpec | None = None
+    models: dict[str, ModelSpec] = Field(
+        default_factory=dict,
+        description="model name → version (short form) or {version: N} (long form)",
+    )
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _short_form(cls, value: Any) -> Any:
+        if value is None:
+            return {}
+        if isinstance(value, dict):
+            return {k: ({"version": v} if not isinstance(v, dict) else v) for k, v in value.items()}
+        return value
+
+    @field_validator("models")
+    @classmethod
+    def _model_names(cls, value: dict[str, ModelSpec]) -> dict[str, ModelSpec]:
+        for name in value:
+            if not name.strip() or "/" in name or ":" in name:
+                raise ValueError(f"model name '{name}' is not valid: MLflow forbids '/' and ':'")
+        return value
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema editors use; the short form `model: 3` is allowed there too."""
+    schema = EnvironmentSpec.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://mlflow-gitops.dev/schema/environment-v1.json"
+    models = schema["properties"]["models"]
+    models["additionalProperties"] = {
+        "anyOf": [{"type": "integer", "minimum": 1}, {"$ref": "#/$defs/ModelSpec"}]
+    }
+    target = schema["$defs"]["TargetSpec"]
+    target["properties"]["stage"] = {
+        "type": "string",
+        "pattern": "^(?i:production|staging)$",
+        "description": "MLflow stage: Staging or Production (case-insensitive)",
+    }
+    target["properties"]["alias"] = {
+        "type": "string",
+        "pattern": r"^[A-Za-z0-9_\-]+$",
+        "not": {"pattern": "^(?i:latest|v[0-9]+)$"},
+        "description": "a registered-model alias, e.g. champion",
+    }
+    target["oneOf"] = [{"required": ["stage"]}, {"required": ["alias"]}]
+    promotion = schema["$defs"]["PromotionSpec"]["properties"]
+    promotion["min_soak"] = {
+        "type": "string",
+        "pattern": r"^([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$",
+        "description": "how long it must have been in `from`, e.g. 24h, 90m, 1d12h",
+    }
+    return schema

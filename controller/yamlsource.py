@@ -1,0 +1,82 @@
+"""YAML text → plain data plus the line of every key, so schema errors can name a line.
+
+PyYAML builds nodes that carry marks; we walk the node tree once for lines and duplicate
+keys, then construct plain Python data from the same nodes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+Path = tuple[Any, ...]
+
+
+@dataclass
+class ParsedYaml:
+    data: Any
+    lines: dict[Path, int] = field(default_factory=dict)
+    duplicates: list[tuple[int, str]] = field(default_factory=list)  # (line, message)
+
+    def line_of(self, path: Path) -> int:
+        """Line of the deepest known prefix of `path` (1-based)."""
+        for end in range(len(path), -1, -1):
+            line = self.lines.get(tuple(path[:end]))
+            if line is not None:
+                return line
+        return 1
+
+
+class YamlSyntaxError(Exception):
+    def __init__(self, line: int, message: str):
+        self.line = line
+        super().__init__(message)
+
+
+def parse(text: str) -> ParsedYaml:
+    loader = yaml.SafeLoader(text)
+    try:
+        try:
+            node = loader.get_single_node()
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line = mark.line + 1 if mark else 1
+            problem = exc.problem or str(exc)
+            context = f" {exc.context}" if exc.context else ""
+            raise YamlSyntaxError(line, f"invalid YAML: {problem}{context}") from None
+        except yaml.YAMLError as exc:
+            raise YamlSyntaxError(1, f"invalid YAML: {exc}") from None
+        if node is None:
+            return ParsedYaml(data=None, lines={(): 1})
+        parsed = ParsedYaml(data=None)
+        _walk(node, (), parsed)
+        try:
+            parsed.data = loader.construct_document(node)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            raise YamlSyntaxError(mark.line + 1 if mark else 1, f"invalid YAML: {exc}") from None
+        return parsed
+    finally:
+        loader.dispose()
+
+
+def _walk(node: yaml.Node, path: Path, parsed: ParsedYaml) -> None:
+    parsed.lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else repr(key_node)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                parsed.duplicates.append(
+                    (line, f"duplicate key '{key}' (first at line {seen[key]}); keep only one")
+                )
+                continue
+            seen[key] = line
+            parsed.lines[path + (key,)] = line
+            _walk(value_node, path + (key,), parsed)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            parsed.lines[path + (index,)] = item.start_mark.line + 1
+            _walk(item, path + (index,), parsed)
