@@ -69,15 +69,12 @@ def _gate_line(g: GateResult) -> str:
 
 def render_text(plan: Plan, metrics: Metrics | None = None) -> str:
     lines: list[str] = []
-    current = None
+    width = max((len(c.environment) for c in plan.changes), default=0)
     for change in plan.changes:
-        header = (change.registry, change.environment)
-        if header != current:
-            current = header
-            registry = f" [registry {change.registry}]" if change.registry != "default" else ""
-            lines.append(f"{change.environment}{registry} ({change.file})")
+        registry = f"{change.registry}/" if change.registry != "default" else ""
         tag = "" if change.reason == "git" else f"   ({change.reason})"
-        lines.append(f"  {_SYMBOL[change.action]} {change.describe()}{tag}")
+        lines.append(f"  {_SYMBOL[change.action]} {registry}{change.environment:<{width}}  "
+                     f"{change.describe()}{tag}")
         if change.note:
             lines.append(f"      note: {change.note}")
         for g in change.gates:

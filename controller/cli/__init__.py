@@ -1,0 +1,55 @@
+"""The `mlflow-gitops` command line (SPEC §5): arguments → the core → render → exit code.
+Thin by design: every command is a few lines that call reconciler, render and adapters."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from controller import __version__
+from controller.cli import local
+from controller.cli._common import run_command
+
+COMMANDS = (local,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mlflow-gitops",
+        description="GitOps for the MLflow Model Registry: which model version serves in which "
+        "environment lives as YAML in git; this tool plans and applies the difference.",
+        epilog="Registry: MLFLOW_TRACKING_URI (and MLflow's auth variables) unless --config "
+        "names registries. Run 'mlflow-gitops COMMAND --help' for a command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"mlflow-gitops {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in COMMANDS:
+        module.register(sub)
+    for extra in _optional_commands():
+        extra.register(sub)
+    return parser
+
+
+def _optional_commands() -> list:  # type: ignore[type-arg]
+    """Command groups that live in their own modules (pull-request workflow, controller)."""
+    import importlib
+
+    found = []
+    for name in ("controller.cli.workflow", "controller.cli.run"):
+        try:
+            found.append(importlib.import_module(name))
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+    return found
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return run_command(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

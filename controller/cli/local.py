@@ -1,0 +1,231 @@
+"""Commands on a local folder of environment files: validate, plan, apply, status."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from controller.cli._common import (
+    EXIT_CHANGES,
+    EXIT_ERROR,
+    EXIT_OK,
+    add_config,
+    add_output,
+    add_path,
+    build_registries,
+    fatal,
+    folder_commit,
+    known_registries,
+    load_desired,
+    print_json,
+    read_folder,
+)
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("validate", help="check environment files offline (schema + cross-file)",
+                       description="Validate every environment file and the files together. "
+                       "Offline: no registry is contacted. Exit 0 valid, 1 invalid.")
+    add_path(p)
+    add_config(p)
+    add_output(p)
+    p.set_defaults(handler=cmd_validate)
+
+    p = sub.add_parser("plan", help="show what apply would change",
+                       description="Compare the environment files with the live registry and "
+                       "print what apply would change, with gate results and the metrics of the "
+                       "old and new version side by side. Exit 0 (or 2 with "
+                       "--detailed-exitcode when changes are pending), 1 on errors.")
+    add_path(p)
+    add_config(p)
+    add_output(p, ("text", "json", "markdown"))
+    p.add_argument("--detailed-exitcode", action="store_true",
+                   help="exit 2 when there are changes to apply (as terraform plan)")
+    p.set_defaults(handler=cmd_plan)
+
+    p = sub.add_parser("apply", help="reconcile the registry with a local folder once",
+                       description="One reconcile from a local folder: plan, then write each "
+                       "change and its gitops.env.<environment> lineage tag. A failing model "
+                       "never stops the others. Exit 0 converged, 1 some model failed.")
+    add_path(p)
+    add_config(p)
+    add_output(p)
+    p.add_argument("--dry-run", action="store_true", help="plan only: make no writes")
+    p.set_defaults(handler=cmd_apply)
+
+    p = sub.add_parser("status", help="desired vs live per environment and model",
+                       description="Per environment and model: desired version, live version "
+                       "and Synced / OutOfSync / Error. With --model, every version of that "
+                       "model with its stage, aliases, and the environment and commit that set "
+                       "them.")
+    add_path(p)
+    add_config(p)
+    add_output(p)
+    p.add_argument("--model", "-m", metavar="MODEL", help="show every version of MODEL")
+    p.set_defaults(handler=cmd_status)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from controller.desired import load_texts
+
+    files = read_folder(Path(args.path))
+    state, diagnostics = load_texts(files, known_registries=known_registries(args.config))
+    if args.output == "json":
+        print_json({"valid": state is not None, "files": sorted(files),
+                    "diagnostics": [d.to_dict() for d in diagnostics]})
+        return EXIT_OK if state is not None else EXIT_ERROR
+    if state is None:
+        for d in diagnostics:
+            print(str(d), file=sys.stderr)
+        print(f"{len(diagnostics)} problem(s) in {len(files)} file(s)", file=sys.stderr)
+        return EXIT_ERROR
+    models = sum(len(e.models) for e in state.environments)
+    print(f"{len(files)} environment file(s) valid: "
+          + ", ".join(f"{e.name} ({e.target}, {len(e.models)} model(s))"
+                      for e in state.environments) + f"; {models} assignment(s)")
+    return EXIT_OK
+
+
+def _pass(args: argparse.Namespace, dry_run: bool, on_applied: Any = None) -> Any:
+    from controller.reconciler import reconcile
+
+    path = Path(args.path)
+    desired = load_desired(path, commit=folder_commit(path),
+                           known_registries=known_registries(args.config))
+    registries = build_registries(args.config, desired.registries())
+    result = reconcile(desired, registries, dry_run=dry_run, policy=_policy(),
+                       on_applied=on_applied)
+    for name, message in sorted(result.registry_errors.items()):
+        print(f"mlflow-gitops: registry '{name}' unreachable: {message}", file=sys.stderr)
+    return result, registries
+
+
+def _policy() -> Any:
+    """The promotion policy's gate check, when the policy module is present."""
+    try:
+        from controller.policy_facts import policy_factory
+    except ModuleNotFoundError:
+        return None
+    return policy_factory
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from controller.reconciler import collect_metrics
+    from controller.render import render_json, render_markdown, render_text
+
+    result, registries = _pass(args, dry_run=True)
+    metrics = collect_metrics(result.plan, result.snapshots, registries)
+    renderer = {"text": render_text, "json": render_json, "markdown": render_markdown}
+    print(renderer[args.output](result.plan, metrics), end="" if args.output != "json" else "\n")
+    if not result.ok:
+        return EXIT_ERROR
+    if args.detailed_exitcode and result.plan.has_changes:
+        return EXIT_CHANGES
+    return EXIT_OK
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    from controller.render import render_json, render_text
+
+    if args.dry_run:
+        result, _ = _pass(args, dry_run=True)
+        print(render_json(result.plan) if args.output == "json" else render_text(result.plan))
+        return EXIT_OK if result.ok else EXIT_ERROR
+
+    def progress(done: Any) -> None:
+        if args.output == "text":
+            print(f"  applied {done.change.environment}: {done.change.describe()} "
+                  f"({done.seconds:.2f}s)", flush=True)
+
+    result, _ = _pass(args, dry_run=False, on_applied=progress)
+    applied = result.applied
+    assert applied is not None
+    if args.output == "json":
+        print_json({"commit": result.plan.commit, "ok": result.ok,
+                    "applied": [{**_change_dict(a.change), "seconds": a.seconds}
+                                for a in applied.applied],
+                    "errors": [vars(e) | {"gates": [vars(g) for g in e.gates]}
+                               for e in applied.errors],
+                    "status": [row.to_dict() for row in result.status]})
+    else:
+        for error in applied.errors:
+            print(f"  error {error}", file=sys.stderr)
+        failed_models = {(e.environment, e.model) for e in applied.errors}
+        print(f"Apply {'complete' if result.ok else 'incomplete'}: "
+              f"{len(applied.applied)} change(s) applied, {len(failed_models)} model(s) "
+              f"not converged.")
+    return EXIT_OK if result.ok else EXIT_ERROR
+
+
+def _change_dict(change: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(change)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    if args.model:
+        return _model_status(args)
+    result, _ = _pass(args, dry_run=True)
+    rows = result.status
+    if args.output == "json":
+        print_json({"commit": result.plan.commit, "environments": [r.to_dict() for r in rows],
+                    "registry_errors": result.registry_errors})
+    else:
+        table = [("ENVIRONMENT", "TARGET", "MODEL", "DESIRED", "LIVE", "SYNC")]
+        for r in rows:
+            table.append((r.environment, r.target, r.model,
+                          f"v{r.desired}" if r.desired else "-",
+                          ", ".join(f"v{v}" for v in r.live) or "-", r.sync))
+        _print_table(table)
+        for r in rows:
+            if r.message and r.sync != "Synced":
+                print(f"  {r.environment}/{r.model}: {r.message}")
+    return EXIT_ERROR if any(r.sync == "Error" for r in rows) or result.registry_errors \
+        else EXIT_OK
+
+
+def _model_status(args: argparse.Namespace) -> int:
+    from controller.sync_status import model_versions
+
+    path = Path(args.path)
+    desired = load_desired(path) if path.exists() else None
+    names = desired.registries() if desired else ("default",)
+    registries = build_registries(args.config, names)
+    found: list[tuple[str, Any]] = []
+    for name, registry in registries.items():
+        live = registry.snapshot().model(args.model)
+        if live is not None:
+            scoped = None
+            if desired is not None:
+                from controller.model import DesiredState
+
+                scoped = DesiredState(tuple(e for e in desired.environments
+                                            if e.registry == name), desired.commit)
+            found.append((name, model_versions(live, scoped)))
+    if not found:
+        fatal(f"model '{args.model}' not found in registr{'ies' if len(names) > 1 else 'y'} "
+              f"{', '.join(names)}")
+    if args.output == "json":
+        print_json({"model": args.model, "registries": {
+            name: [v.to_dict() for v in versions] for name, versions in found}})
+        return EXIT_OK
+    for name, versions in found:
+        if len(found) > 1 or name != "default":
+            print(f"registry {name}:")
+        table = [("VERSION", "STAGE", "ALIASES", "SERVING IN", "SET BY (environment@commit)")]
+        for v in versions:
+            table.append((f"v{v.version}", v.stage,
+                          ", ".join(f"@{a}" for a in v.aliases) or "-",
+                          ", ".join(v.serving_in) or "-",
+                          ", ".join(f"{e}@{c[:12]}" for e, c in v.environments) or "-"))
+        _print_table(table)
+    return EXIT_OK
+
+
+def _print_table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())

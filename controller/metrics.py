@@ -1,0 +1,105 @@
+"""The controller's Prometheus metrics (SPEC §6 "Metrics"), behind methods the loop calls.
+
+Everything lives on a dedicated CollectorRegistry, not prometheus_client's global one, so
+two controllers in one test process never share counters and `/metrics` shows only ours.
+The loop speaks in events (a reconcile finished, a transition was applied, the commit
+changed); this module decides how they map onto counters, gauges and labels."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+RESULTS = ("success", "error", "invalid", "skipped")
+# Reconciles range from a no-op (milliseconds) to a large registry snapshot (minutes).
+DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+
+
+class Metrics:
+    """Every metric of SPEC §6 on one private registry; thread-safe like prometheus_client."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self._reconciles = Counter(
+            "mlflow_gitops_reconcile_total", "Reconcile passes by result.", ["result"],
+            registry=r)
+        self._duration = Histogram(
+            "mlflow_gitops_reconcile_duration_seconds", "Duration of a reconcile pass.",
+            buckets=DURATION_BUCKETS, registry=r)
+        self._transitions = Counter(
+            "mlflow_gitops_transitions_total",
+            "Changes applied to the registry, by environment and action.",
+            ["environment", "action"], registry=r)
+        self._out_of_sync = Gauge(
+            "mlflow_gitops_out_of_sync", "Models not Synced, by environment.",
+            ["environment"], registry=r)
+        self._last_applied = Gauge(
+            "mlflow_gitops_last_applied_timestamp_seconds",
+            "Unix time of the last reconcile that applied a commit.", registry=r)
+        self._commit = Gauge(
+            "mlflow_gitops_git_commit_info", "The branch tip commit last seen (value 1).",
+            ["sha"], registry=r)
+        self._leader = Gauge(
+            "mlflow_gitops_leader", "1 while this replica holds the leader lease.", registry=r)
+        self._invalid = Gauge(
+            "mlflow_gitops_invalid_commit",
+            "1 while the branch tip is invalid and the last good state stays in force.",
+            registry=r)
+        self._lock = threading.Lock()
+        self._sha: str | None = None
+        self._environments: set[str] = set()
+        for result in RESULTS:  # exposed at 0 from the start, so rate() works at once
+            self._reconciles.labels(result=result)
+
+    def reconciled(self, result: str, seconds: float) -> None:
+        """One reconcile pass ended with `result` (success|error|invalid|skipped)."""
+        if result not in RESULTS:
+            raise ValueError(f"unknown reconcile result {result!r}; expected one of {RESULTS}")
+        self._reconciles.labels(result=result).inc()
+        self._duration.observe(seconds)
+
+    def transition(self, environment: str, action: str, count: int = 1) -> None:
+        """`count` changes of kind `action` (e.g. transition_stage, set_alias) were applied."""
+        self._transitions.labels(environment=environment, action=action).inc(count)
+
+    def out_of_sync(self, counts: Mapping[str, int]) -> None:
+        """Models not Synced per environment; environments absent from `counts` are dropped."""
+        with self._lock:
+            for gone in self._environments - set(counts):
+                self._out_of_sync.remove(gone)
+            for environment, count in counts.items():
+                self._out_of_sync.labels(environment=environment).set(count)
+            self._environments = set(counts)
+
+    def applied(self, timestamp: float | None = None) -> None:
+        """A commit was applied (now, or at `timestamp` seconds since the epoch)."""
+        self._last_applied.set(time.time() if timestamp is None else timestamp)
+
+    def commit(self, sha: str) -> None:
+        """The branch tip is now `sha`: only that sha's series is exposed, at 1."""
+        with self._lock:
+            if self._sha is not None and self._sha != sha:
+                self._commit.remove(self._sha)
+            self._commit.labels(sha=sha).set(1)
+            self._sha = sha
+
+    def leader(self, is_leader: bool) -> None:
+        self._leader.set(1 if is_leader else 0)
+
+    def invalid_commit(self, invalid: bool) -> None:
+        self._invalid.set(1 if invalid else 0)
+
+    def render(self) -> tuple[bytes, str]:
+        """The Prometheus text exposition and its content type, for `GET /metrics`."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,67 @@
+"""An in-memory registry written from controller.ports.RegistryPort, for tests of pure code
+(planner properties, executor isolation). It records every write call in order."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from controller.errors import NotFound, TransientRegistryError
+from controller.model import LiveModel, LiveVersion, Snapshot, frozen_map
+
+
+@dataclass
+class MemoryRegistry:
+    name: str = "default"
+    stages: dict[str, dict[int, str]] = field(default_factory=dict)  # model → version → stage
+    aliases: dict[str, dict[str, int]] = field(default_factory=dict)
+    tags: dict[tuple[str, int], dict[str, str]] = field(default_factory=dict)
+    calls: list[tuple] = field(default_factory=list)  # type: ignore[type-arg]
+    fail_on: set[str] = field(default_factory=set)  # models whose writes fail
+
+    @classmethod
+    def from_snapshot(cls, snapshot: Snapshot) -> MemoryRegistry:
+        reg = cls(name=snapshot.registry)
+        for name, model in snapshot.models.items():
+            reg.stages[name] = {v: lv.stage for v, lv in model.versions.items()}
+            reg.aliases[name] = dict(model.aliases)
+            for v, lv in model.versions.items():
+                reg.tags[(name, v)] = dict(lv.tags)
+        return reg
+
+    def snapshot(self) -> Snapshot:
+        models = {}
+        for name, versions in self.stages.items():
+            models[name] = LiveModel(name, frozen_map({
+                v: LiveVersion(name, v, stage, tags=frozen_map(self.tags.get((name, v), {})))
+                for v, stage in versions.items()}), frozen_map(self.aliases.get(name, {})))
+        return Snapshot(self.name, frozen_map(models))
+
+    def _check(self, model: str, version: int | None = None) -> None:
+        if model in self.fail_on:
+            raise TransientRegistryError(f"injected failure for {model}")
+        if model not in self.stages or (version is not None and version not in self.stages[model]):
+            raise NotFound(f"{model} v{version} not found")
+
+    def transition_stage(self, model: str, version: int, stage: str) -> None:
+        self._check(model, version)
+        self.calls.append(("transition", model, version, stage))
+        self.stages[model][version] = stage
+
+    def set_alias(self, model: str, alias: str, version: int) -> None:
+        self._check(model, version)
+        self.calls.append(("set_alias", model, alias, version))
+        self.aliases.setdefault(model, {})[alias] = version
+
+    def delete_alias(self, model: str, alias: str) -> None:
+        self._check(model)
+        self.calls.append(("delete_alias", model, alias))
+        self.aliases.get(model, {}).pop(alias, None)
+
+    def set_version_tag(self, model: str, version: int, key: str, value: str) -> None:
+        self._check(model, version)
+        self.calls.append(("tag", model, version, key, value))
+        self.tags.setdefault((model, version), {})[key] = value
+
+    def run_metrics(self, run_id: str) -> Mapping[str, float]:
+        return {}
