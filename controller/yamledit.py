@@ -19,19 +19,20 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from controller.errors import ConfigError
 
 # ruamel counts these as line breaks; columns restart after each of them.
-_LINE = re.compile(r"[^\n\r\x85\u2028\u2029]*(?:\r\n|[\n\r\x85\u2028\u2029])|[^\n\r\x85\u2028\u2029]+$")
+_BREAKS = "\n\r\x85\u2028\u2029"
+_LINE = re.compile(rf"[^{_BREAKS}]*(?:\r\n|[{_BREAKS}])|[^{_BREAKS}]+$")
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 _YAML11_WORDS = {"y", "n", "yes", "no", "true", "false", "on", "off", "null"}
 
 
 def model_version(text: str, model: str) -> int | None:
-    """The version `model` is assigned in this file, or None when the file does not list it."""
+    """The version `model` is assigned in this file; None when it lists no version for it."""
     models = _models(_load(text))
-    if models is None or model not in models:
-        return None
-    value = models[model]
+    value = (models or {}).get(model)
     if isinstance(value, CommentedMap):
         value = value.get("version")
+    if value is None:
+        return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"models.{model}: the version is not a positive integer: {value!r}")
     return value
@@ -106,12 +107,17 @@ def _load(text: str) -> CommentedMap:
 def _models(root: CommentedMap) -> CommentedMap | None:
     models = root.get("models")
     if models is not None and not isinstance(models, CommentedMap):
-        raise ConfigError("models must be a mapping of model name to version, "
-                          f"not {type(models).__name__}")
+        raise ConfigError("models must map model names to versions (e.g. `fraud-detector: 3`), "
+                          f"not {_kind(models)}")
     for name, value in (models or {}).items():
         if value is not None and not isinstance(value, (int, str, CommentedMap)):
-            raise ConfigError(f"models.{name} must be a version or {{version: N}}")
+            raise ConfigError(f"models.{name} must be a version (`{name}: 3`) or a mapping "
+                              f"(`version: 3`), not {_kind(value)}")
     return models
+
+
+def _kind(value: Any) -> str:
+    return "a list" if isinstance(value, list) else f"a {type(value).__name__}"
 
 
 def _offset(lines: list[str], line: int, col: int) -> int:
@@ -164,24 +170,28 @@ def _token_end(text: str, col: int, flow: bool) -> int:
 
 def _value_end(lines: list[str], mapping: CommentedMap, key: Any) -> int:
     """Offset just past the value of `key` in a flow mapping (a scalar or a nested `{...}`)."""
-    value = mapping[key]
     line, col = mapping.lc.value(key)
-    if isinstance(value, CommentedMap):
-        joined, depth, i = "".join(lines), 0, _offset(lines, line, col)
-        while i < len(joined):
-            ch = joined[i]
-            if ch in "'\"":
-                i = _offset(lines, *_line_col(lines, i)) - _line_col(lines, i)[1]
-                lc = _line_col(lines, i + (joined[i:].find(ch)))
-                i = _offset(lines, lc[0], _token_end(lines[lc[0]], lc[1], flow=True))
-                continue
-            depth += ch == "{"
-            depth -= ch == "}"
+    if not isinstance(mapping[key], CommentedMap):
+        return _offset(lines, line, _token_end(lines[line], col, flow=True))
+    joined, depth, i = "".join(lines), 0, _offset(lines, line, col)
+    while i < len(joined):
+        ch = joined[i]
+        if ch == '"':
             i += 1
+            while i < len(joined) and joined[i] != '"':
+                i += 2 if joined[i] == "\\" else 1
+        elif ch == "'":
+            i += 1
+            while i < len(joined) and (joined[i] != "'" or joined[i + 1 : i + 2] == "'"):
+                i += 2 if joined[i] == "'" else 1
+        elif ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            depth -= 1
             if depth == 0:
-                return i
-        raise ConfigError("unbalanced braces in a flow mapping: please edit the file by hand")
-    return _offset(lines, line, _token_end(lines[line], col, flow=True))
+                return i + 1
+        i += 1
+    raise ConfigError("unbalanced braces in a flow mapping: please edit the file by hand")
 
 
 def _line_col(lines: list[str], offset: int) -> tuple[int, int]:
@@ -189,24 +199,25 @@ def _line_col(lines: list[str], offset: int) -> tuple[int, int]:
         if offset < len(text):
             return number, offset
         offset -= len(text)
-    return len(lines), 0
+    return len(lines) - 1, len(lines[-1]) + offset
 
 
 def _replace_value(lines: list[str], mapping: CommentedMap, key: Any, new: str) -> None:
     key_line, key_col = mapping.lc.key(key)
     text = lines[key_line]
-    colon = _colon_after_key(text, key_col)
     line, col = mapping.lc.value(key)
-    if mapping[key] is None and (line, col) > (key_line, colon) and not (
-        line == key_line and text[col:col + 1] in ("~", "n", "N")
-    ):
-        lines[key_line] = f"{text[:colon + 1]} {new}{text[colon + 1:]}"  # `name:` with no value
+    rest = lines[line][col:].strip() if line < len(lines) else ""
+    if mapping[key] is None and (line != key_line or not rest or rest.startswith("#")):
+        colon = _colon_after_key(text, key_col)  # `name:` with nothing after it
+        lines[key_line] = f"{text[:colon + 1]} {new}{text[colon + 1:]}"
         return
     end = _token_end(lines[line], col, flow=_is_flow(lines, mapping))
     lines[line] = lines[line][:col] + new + lines[line][end:]
 
 
-def _insert_version(lines: list[str], entry: CommentedMap, at: tuple[int, int], version: int) -> None:
+def _insert_version(
+    lines: list[str], entry: CommentedMap, at: tuple[int, int], version: int
+) -> None:
     """A long-form entry without `version:` gets one as its first key."""
     line, col = (at[0], at[1] + 1) if _is_flow(lines, entry) else (entry.lc.line, entry.lc.col)
     text = lines[line]
@@ -264,12 +275,12 @@ def _append_model(lines: list[str], root: CommentedMap, models: CommentedMap | N
 
 def _ensure_newline(lines: list[str], at: int, nl: str) -> None:
     """The line before position `at` ends with a line break (the file's last line may not)."""
-    if at > 0 and not _LINE.fullmatch(lines[at - 1]).group().endswith(("\n", "\r")):
+    if at > 0 and lines[at - 1][-1] not in _BREAKS:
         lines[at - 1] += nl
 
 
 def _newline(lines: list[str]) -> str:
-    return "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
+    return "\r\n" if lines and lines[0].endswith("\r\n") else "\n"  # the first line's style
 
 
 def _indent_step(lines: list[str], root: CommentedMap) -> int:
