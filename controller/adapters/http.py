@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -78,7 +79,7 @@ class HttpServer:
         server.app = self  # type: ignore[attr-defined]
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, name="http-server",
-                                        daemon=True)
+                                        kwargs={"poll_interval": 0.1}, daemon=True)
         self._thread.start()
         log.info("listening on %s", self.url, extra={"fields": {"listen": self.url}})
         if self.webhook_secret is None:
@@ -95,8 +96,6 @@ class HttpServer:
 
 
 class _V6Server(ThreadingHTTPServer):
-    import socket
-
     address_family = socket.AF_INET6
 
 
