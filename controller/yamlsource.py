@@ -41,6 +41,8 @@ def parse(text: str) -> ParsedYaml:
             node = loader.get_single_node()
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
+            if exc.context_mark and "stream end" in str(exc.problem):
+                mark = exc.context_mark  # unclosed bracket/quote: point at where it opened
             line = mark.line + 1 if mark else 1
             problem = exc.problem or str(exc)
             context = f" {exc.context}" if exc.context else ""

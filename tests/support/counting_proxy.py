@@ -1,0 +1,90 @@
+"""A counting reverse proxy in front of the real MLflow server: every HTTP call the client
+makes passes through it and is counted by method and path. The server stays real; only the
+counting is ours (used by the call-count test and by `make bench`)."""
+
+from __future__ import annotations
+
+import http.client
+import threading
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+WRITE_PATHS = ("transition-stage", "alias", "set-tag", "delete-tag", "create", "update",
+               "delete")
+
+
+class CountingProxy:
+    def __init__(self, upstream: str):
+        parts = urlsplit(upstream)
+        self.upstream_host = parts.hostname or "127.0.0.1"
+        self.upstream_port = parts.port or 80
+        self.counts: Counter[tuple[str, str]] = Counter()
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                with proxy._lock:
+                    proxy.counts[(self.command, self.path.split("?")[0])] += 1
+                conn = http.client.HTTPConnection(proxy.upstream_host, proxy.upstream_port,
+                                                  timeout=60)
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in ("host", "connection")}
+                conn.request(self.command, self.path, body=body, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+                self.send_response(resp.status)
+                for key, value in resp.getheaders():
+                    if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                conn.close()
+
+            do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _forward
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def uri(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def start(self) -> CountingProxy:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.counts.clear()
+
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def writes(self) -> int:
+        return sum(n for (method, path), n in self.counts.items()
+                   if method != "GET" and not path.endswith("/search")
+                   and any(w in path for w in WRITE_PATHS))
+
+    def reads(self) -> int:
+        return self.total() - self.writes()
+
+    def __enter__(self) -> CountingProxy:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
