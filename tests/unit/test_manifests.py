@@ -1,0 +1,257 @@
+"""The kustomize manifests as `kubectl kustomize` renders them (SPEC §7): schema-valid for one
+pinned Kubernetes version, offline, and holding the deployment's security promises."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import subprocess
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+kubernetes_validate = pytest.importorskip(
+    "kubernetes_validate", reason="kubernetes-validate is not installed (pip install -e '.[test]')")
+
+ROOT = Path(__file__).resolve().parents[2]
+MANIFESTS = ROOT / "manifests"
+# The oldest Kubernetes minor still commonly run; kubernetes-validate ships schemas for
+# 1.25-1.37 inside the package, so this needs no network.
+K8S_VERSION = "1.30"
+NAMESPACE = "mlflow-gitops"
+TREES = ["", "base", "overlays/example", "overlays/prometheus"]
+CRDS = {("monitoring.coreos.com/v1", "ServiceMonitor")}  # no upstream schema to check against
+SECRETS = {
+    "mlflow-gitops-git": "/var/run/secrets/mlflow-gitops/git",
+    "mlflow-gitops-webhook": "/var/run/secrets/mlflow-gitops/webhook",
+    "mlflow-gitops-mlflow": "/var/run/secrets/mlflow-gitops/mlflow",
+}
+
+Obj = dict[str, Any]
+
+
+@cache
+def render(tree: str) -> tuple[Obj, ...]:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not on PATH: cannot render manifests/ with `kubectl kustomize`")
+    done = subprocess.run([kubectl, "kustomize", str(MANIFESTS / tree)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, f"kubectl kustomize manifests/{tree} failed:\n{done.stderr}"
+    return tuple(doc for doc in yaml.safe_load_all(done.stdout) if doc)
+
+
+def one(objs: tuple[Obj, ...], kind: str) -> Obj:
+    found = [o for o in objs if o["kind"] == kind]
+    assert len(found) == 1, f"expected one {kind}, found {len(found)}"
+    return found[0]
+
+
+def pod_spec(tree: str = "") -> Obj:
+    return one(render(tree), "Deployment")["spec"]["template"]["spec"]
+
+
+def container(tree: str = "") -> Obj:
+    [c] = pod_spec(tree)["containers"]
+    return c
+
+
+@pytest.mark.parametrize("tree", TREES)
+def test_every_rendered_object_validates_against_the_pinned_schemas(tree: str) -> None:
+    """Each rendered object passes strict OpenAPI validation for the pinned Kubernetes version."""
+    objs = render(tree)
+    assert objs
+    for obj in objs:
+        if (obj["apiVersion"], obj["kind"]) in CRDS:
+            continue
+        assert kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+
+
+def test_the_validator_rejects_an_unknown_field() -> None:
+    """Strict validation fails on a misspelt field, so the schema check is not vacuous."""
+    deployment = copy.deepcopy(one(render(""), "Deployment"))
+    deployment["spec"]["template"]["spec"]["containers"][0]["readinessprobe"] = {}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, K8S_VERSION, strict=True)
+
+
+def test_top_level_kustomization_renders_the_base() -> None:
+    """`kubectl apply -k manifests/` installs exactly what the base renders."""
+    assert render("") == render("base")
+    kinds = sorted(o["kind"] for o in render(""))
+    assert kinds == sorted(["Namespace", "ServiceAccount", "Role", "RoleBinding", "ConfigMap",
+                            "Deployment", "Service"])
+
+
+def test_all_namespaced_objects_live_in_one_namespace() -> None:
+    """Everything but the Namespace itself is created in the controller's namespace."""
+    for obj in render(""):
+        if obj["kind"] == "Namespace":
+            assert obj["metadata"]["name"] == NAMESPACE
+        else:
+            assert obj["metadata"]["namespace"] == NAMESPACE, obj["kind"]
+
+
+def test_deployment_runs_two_replicas_with_leader_election() -> None:
+    """Two replicas run, campaigning for one Lease in their own namespace."""
+    deployment = one(render(""), "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    args = container()["args"]
+    assert "--leader-elect" in args
+    flags = dict(zip(args, args[1:], strict=False))
+    assert flags["--lease-name"] == "mlflow-gitops"
+    assert flags["--lease-namespace"] == "$(POD_NAMESPACE)"
+    assert flags["--log-format"] == "json"
+    assert flags["--listen"] == "0.0.0.0:8080"
+    assert flags["--config"] == "/etc/mlflow-gitops/config.yaml"
+    assert float(flags["--lease-duration"]) > float(flags["--renew-deadline"]) \
+        > float(flags["--retry-period"])
+
+
+def test_pod_identity_comes_from_the_downward_api() -> None:
+    """POD_NAME and POD_NAMESPACE, the lease holder's identity, come from the Pod's metadata."""
+    env = {e["name"]: e for e in container().get("env", [])}
+    assert env["POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env["POD_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+
+
+def test_container_security_context_is_locked_down() -> None:
+    """The container runs as 65532, non-root, read-only, no escalation, no capabilities."""
+    ctx = container()["securityContext"]
+    assert ctx["runAsNonRoot"] is True
+    assert ctx["runAsUser"] == 65532
+    assert ctx["readOnlyRootFilesystem"] is True
+    assert ctx["allowPrivilegeEscalation"] is False
+    assert ctx["capabilities"]["drop"] == ["ALL"]
+    assert not ctx["capabilities"].get("add")
+    assert ctx["seccompProfile"] == {"type": "RuntimeDefault"}
+    pod = pod_spec()["securityContext"]
+    assert pod["runAsNonRoot"] is True and pod["runAsUser"] == 65532
+    assert pod["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert not pod_spec().get("hostNetwork") and not pod_spec().get("hostPID")
+
+
+def test_writable_paths_are_empty_dirs() -> None:
+    """With a read-only root, the git cache and /tmp are emptyDir volumes."""
+    volumes = {v["name"]: v for v in pod_spec()["volumes"]}
+    mounts = {m["mountPath"]: m["name"] for m in container()["volumeMounts"]}
+    for path in ("/var/cache/mlflow-gitops", "/tmp"):
+        assert "emptyDir" in volumes[mounts[path]], path
+
+
+def test_probes_hit_healthz_and_readyz() -> None:
+    """Liveness probes /healthz and readiness probes /readyz on the http port (8080)."""
+    c = container()
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert {"name": "http", "containerPort": 8080, "protocol": "TCP"} in c["ports"]
+
+
+def test_resources_have_requests_and_limits() -> None:
+    """CPU and memory both have requests and limits, and no request exceeds its limit."""
+    resources = container()["resources"]
+    for key in ("cpu", "memory"):
+        request, limit = quantity(resources["requests"][key]), quantity(resources["limits"][key])
+        assert 0 < request <= limit, key
+
+
+def quantity(text: str) -> float:
+    """A Kubernetes quantity ("100m", "1", "256Mi") as a number."""
+    suffixes = {"m": 1e-3, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "k": 1e3, "M": 1e6, "G": 1e9}
+    for suffix, factor in suffixes.items():
+        if str(text).endswith(suffix):
+            return float(str(text)[: -len(suffix)]) * factor
+    return float(text)
+
+
+def test_rbac_is_exactly_leases_and_events_in_one_namespace() -> None:
+    """The Role grants only Lease get/create/update and Event create/patch, bound in-namespace."""
+    objs = render("")
+    assert not [o for o in objs if o["kind"] in ("ClusterRole", "ClusterRoleBinding")]
+    rules = {(group, resource, verb)
+             for rule in one(objs, "Role")["rules"]
+             for group in rule["apiGroups"] for resource in rule["resources"]
+             for verb in rule["verbs"]}
+    expected = {("coordination.k8s.io", "leases", v) for v in ("get", "create", "update")}
+    expected |= {(g, "events", v) for g in ("", "events.k8s.io") for v in ("create", "patch")}
+    assert rules == expected
+    assert not any("nonResourceURLs" in rule for rule in one(objs, "Role")["rules"])
+    binding = one(objs, "RoleBinding")
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                  "name": "mlflow-gitops"}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "mlflow-gitops",
+                                    "namespace": NAMESPACE}]
+    assert pod_spec()["serviceAccountName"] == "mlflow-gitops"
+
+
+@pytest.mark.parametrize("tree", TREES)
+def test_secrets_reach_the_pod_only_as_mounted_files(tree: str) -> None:
+    """No Secret is read into an env var; the three Secrets are read-only volume mounts."""
+    c = container(tree)
+    for env in c.get("env", []):
+        assert "secretKeyRef" not in env.get("valueFrom", {}), env["name"]
+    assert not any("secretRef" in source for source in c.get("envFrom", []))
+    volumes = {v["name"]: v["secret"]["secretName"] for v in pod_spec(tree)["volumes"]
+               if "secret" in v}
+    assert sorted(volumes.values()) == sorted(SECRETS)
+    mounts = {m["name"]: m for m in c["volumeMounts"]}
+    for volume, secret in volumes.items():
+        assert mounts[volume]["mountPath"] == SECRETS[secret]
+        assert mounts[volume]["readOnly"] is True
+
+
+def test_file_flags_and_config_point_into_mounted_secrets() -> None:
+    """The token and webhook-secret paths the controller reads are inside the Secret mounts."""
+    args = container()["args"]
+    flags = dict(zip(args, args[1:], strict=False))
+    config = yaml.safe_load(one(render(""), "ConfigMap")["data"]["config.yaml"])
+    files = [flags["--git-token-file"], flags["--webhook-secret-file"],
+             *(r["token_file"] for r in config["registries"].values())]
+    for path in files:
+        assert any(path.startswith(mount + "/") for mount in SECRETS.values()), path
+
+
+def test_configmap_holds_a_complete_controller_config() -> None:
+    """The base config names a repo, branch, path, interval and a default registry."""
+    config = yaml.safe_load(one(render(""), "ConfigMap")["data"]["config.yaml"])
+    assert set(config) >= {"repo", "branch", "path", "interval", "registries"}
+    assert config["registries"]["default"]["tracking_uri"].startswith("http")
+    mounted = {m["name"]: m["mountPath"] for m in container()["volumeMounts"]}
+    assert mounted["config"] == "/etc/mlflow-gitops"
+
+
+def test_service_exposes_http_8080_to_the_controller_pods() -> None:
+    """The Service routes port 8080 (metrics and webhook) to the Deployment's pods."""
+    objs = render("")
+    service = one(objs, "Service")
+    assert service["spec"]["ports"] == [{"name": "http", "port": 8080, "targetPort": "http",
+                                         "protocol": "TCP"}]
+    labels = one(objs, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= labels.items()
+
+
+def test_example_overlay_sets_repo_tracking_uri_and_image() -> None:
+    """The example overlay changes the repo, tracking URI and image, and nothing in RBAC."""
+    base = yaml.safe_load(one(render(""), "ConfigMap")["data"]["config.yaml"])
+    mine = yaml.safe_load(one(render("overlays/example"), "ConfigMap")["data"]["config.yaml"])
+    assert mine["repo"] != base["repo"]
+    assert mine["registries"]["default"]["tracking_uri"] != \
+        base["registries"]["default"]["tracking_uri"]
+    assert container("overlays/example")["image"] != container()["image"]
+    assert one(render("overlays/example"), "Role") == one(render(""), "Role")
+
+
+def test_prometheus_overlay_adds_a_servicemonitor_for_the_service() -> None:
+    """The prometheus overlay adds a ServiceMonitor scraping /metrics on the Service's port."""
+    objs = render("overlays/prometheus")
+    monitor = one(objs, "ServiceMonitor")
+    service = one(objs, "Service")
+    assert monitor["metadata"]["namespace"] == NAMESPACE
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= \
+        service["metadata"]["labels"].items()
+    ports = {p["name"] for p in service["spec"]["ports"]}
+    assert [(e["port"], e["path"]) for e in monitor["spec"]["endpoints"]] == [("http", "/metrics")]
+    assert ports == {"http"}
