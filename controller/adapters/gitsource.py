@@ -109,6 +109,8 @@ class GitSource:
                                   refspec], env=env, kill_after_timeout=self.timeout)
             except GitCommandError as exc:
                 raise self._fetch_error(exc) from exc
+            except GitError as exc:  # e.g. no git executable
+                raise SourceError(f"git could not run: {scrub(str(exc))}") from None
         repo.git.clear_cache()  # fresh cat-file processes: they see the new pack for sure
         self.last_sha = repo.commit(self.ref).hexsha
         return self.last_sha
@@ -116,8 +118,8 @@ class GitSource:
     def read_environment_files(self, sha: str) -> dict[str, str]:
         """Every `*.yaml`/`*.yml` directly under `path` in commit `sha`: {repo path: text}.
 
-        Bytes that are not UTF-8 become U+FFFD, so the validator reports the file instead of
-        the loop retrying a commit that will never read differently."""
+        Bytes that are not UTF-8 become U+FFFD rather than an error: a commit always reads
+        the same way, so validation (not a retry loop) decides what to make of it."""
         commit = self._commit(sha)
         tree = commit.tree
         if self.path:
