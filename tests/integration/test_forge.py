@@ -141,7 +141,7 @@ class _Handler(BaseHTTPRequestHandler):
 @pytest.fixture()
 def forge() -> Iterator[FakeForge]:
     server = FakeForge()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield server
     server.shutdown()
