@@ -177,7 +177,7 @@ class LeaderElector:
         """Try until we hold the Lease (True) or are told to stop (False)."""
         while not self._stop.is_set():
             if self.try_acquire_or_renew():
-                log.info("acquired lease", extra={"identity": self.identity})
+                log.info("acquired lease", extra={"fields": {"identity": self.identity}})
                 return True
             period = self.config.retry_period
             self._stop.wait(period + random.uniform(0, period * JITTER))
@@ -193,7 +193,8 @@ class LeaderElector:
                 late = self._clock() - self._renewed_at >= self.config.renew_deadline
             if lost_to or late:
                 reason = f"lease taken by {lost_to}" if lost_to else "renew deadline passed"
-                log.warning("stopped leading: %s", reason, extra={"identity": self.identity})
+                log.warning("stopped leading: %s", reason,
+                            extra={"fields": {"identity": self.identity, "reason": reason}})
                 return
 
     # -- one step ---------------------------------------------------------------------------
@@ -243,7 +244,7 @@ class LeaderElector:
         except LeaseError as exc:
             log.warning("could not release lease (the standby waits for it to expire): %s", exc)
             return False
-        log.info("released lease", extra={"identity": self.identity})
+        log.info("released lease", extra={"fields": {"identity": self.identity}})
         return True
 
     def _write(self, op: Callable[[LeaseRecord], LeaseRecord], record: LeaseRecord,

@@ -107,6 +107,7 @@ def test_deployment_runs_two_replicas_with_leader_election() -> None:
     assert flags["--log-format"] == "json"
     assert flags["--listen"] == "0.0.0.0:8080"
     assert flags["--config"] == "/etc/mlflow-gitops/config.yaml"
+    assert flags["--cache-dir"] == "/var/cache/mlflow-gitops"
     assert float(flags["--lease-duration"]) > float(flags["--renew-deadline"]) \
         > float(flags["--retry-period"])
 
