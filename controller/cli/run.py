@@ -1,0 +1,173 @@
+"""`mlflow-gitops run`: the controller as a long-running process (SPEC §6). Wires the git
+source, the registries, the HTTP server, leader election and signals around the loop."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from controller.cli._common import EXIT_OK, add_config, fatal
+
+log = logging.getLogger("mlflow_gitops.run")
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "run", help="run the controller: poll git and webhooks, reconcile, serve metrics",
+        description="Run the controller until SIGTERM: clone the repository once, then fetch "
+        "on every trigger (a timer and POST /webhook), validate the branch tip and reconcile "
+        "the registry. Serves /healthz, /readyz, /metrics, /status and /webhook on --listen. "
+        "Flags override the config file; secrets are only ever read from files.")
+    add_config(p)
+    src = p.add_argument_group("git source")
+    src.add_argument("--repo", metavar="URL", help="repository URL (https://, ssh://, file://)")
+    src.add_argument("--branch", help="branch to follow (default: main)")
+    src.add_argument("--path", help="folder of environment files (default: environments)")
+    src.add_argument("--interval", type=float, help="seconds between polls (default: 60)")
+    src.add_argument("--cache-dir", default=os.environ.get("MLFLOW_GITOPS_CACHE_DIR"),
+                     help="where the repository is cached (default: a private temp folder)")
+    src.add_argument("--git-token-file", metavar="FILE", help="HTTPS token, read from a file")
+    src.add_argument("--git-ssh-key-file", metavar="FILE", help="SSH private key file")
+    src.add_argument("--git-known-hosts-file", metavar="FILE", help="SSH known_hosts file")
+    src.add_argument("--git-timeout", type=float, default=60.0,
+                     help="seconds a clone or fetch may take (default: 60)")
+    srv = p.add_argument_group("serving")
+    srv.add_argument("--listen", default="0.0.0.0:8080",
+                     help="host:port for health, metrics, status and webhook (default: "
+                     "0.0.0.0:8080)")
+    srv.add_argument("--webhook-secret-file", metavar="FILE",
+                     help="secret for GitHub X-Hub-Signature-256 / GitLab X-Gitlab-Token")
+    srv.add_argument("--log-format", choices=("text", "json"), default="text",
+                     help="one JSON object per line, or readable text (default: text)")
+    srv.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+    kube = p.add_argument_group("kubernetes")
+    kube.add_argument("--leader-elect", action="store_true",
+                      help="campaign for a coordination.k8s.io/v1 Lease; only the leader writes")
+    kube.add_argument("--lease-name", default="mlflow-gitops")
+    kube.add_argument("--lease-namespace", default=os.environ.get("POD_NAMESPACE", "default"))
+    kube.add_argument("--lease-duration", type=int, default=15, help="seconds (default: 15)")
+    kube.add_argument("--renew-deadline", type=float, default=10.0, help="seconds (default: 10)")
+    kube.add_argument("--retry-period", type=float, default=2.0, help="seconds (default: 2)")
+    kube.add_argument("--identity", default=os.environ.get("POD_NAME") or socket.gethostname(),
+                      help="this replica's name in the Lease (default: $POD_NAME or hostname)")
+    kube.add_argument("--events", action="store_true",
+                      help="record a Kubernetes Event on this Pod per applied or refused change")
+    kube.add_argument("--kubeconfig", help="kubeconfig outside a cluster (default: in-cluster)")
+    kube.add_argument("--kube-api-server", metavar="URL",
+                      help="talk to this API server URL directly (tests, proxies)")
+    p.set_defaults(handler=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from controller import logs
+    from controller.adapters.gitsource import GitSource
+    from controller.adapters.http import HttpServer
+    from controller.config import load_config
+    from controller.cli._common import build_registries
+    from controller.metrics import Metrics
+    from controller.runner import Controller
+    from controller.webhook import secret_from_file
+
+    redactor = logs.configure(args.log_format, args.log_level)
+    config = load_config(args.config)
+    repo = args.repo or config.repo
+    if not repo:
+        fatal("no repository: pass --repo URL or set repo: in --config")
+    cache = Path(args.cache_dir) if args.cache_dir else Path(tempfile.mkdtemp(
+        prefix="mlflow-gitops-"))
+    secret = secret_from_file(args.webhook_secret_file) if args.webhook_secret_file else None
+    if secret:
+        redactor.add(secret)
+    source = GitSource(repo, args.branch or config.branch, args.path or config.path,
+                       cache / "repo", token_file=args.git_token_file,
+                       ssh_key_file=args.git_ssh_key_file,
+                       known_hosts_file=args.git_known_hosts_file, timeout=args.git_timeout)
+    for value in source.secrets():
+        redactor.add(value)
+    names = tuple(sorted(config.registries)) or ("default",)
+    registries = build_registries(args.config, names)
+    for rc in config.registries.values():
+        if rc.token_file and Path(rc.token_file).exists():
+            redactor.add(Path(rc.token_file).read_text().strip())
+    metrics = Metrics()
+    elector = _elector(args) if args.leader_elect else None
+    controller = Controller(
+        source, registries, metrics,
+        interval=args.interval or config.interval, policy=_policy(),
+        known_registries=list(config.registries) if args.config else None,
+        elector=elector, on_event=_events(args) if args.events else None)
+    server = HttpServer(args.listen, ready=controller.ready, metrics=metrics.render,
+                        status=controller.status, on_webhook=controller.on_webhook,
+                        webhook_secret=secret)
+    server.start()
+    if elector is not None:
+        elector.start()
+    else:
+        metrics.leader(True)
+
+    def stop(signum: int, _frame: Any) -> None:
+        log.info("%s received: finishing the pass in flight, then exiting",
+                 signal.Signals(signum).name)
+        controller.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("controller started", extra={"fields": {
+        "repo": source.display_url, "branch": source.branch, "path": source.path,
+        "interval": controller.interval, "registries": list(names),
+        "leader_election": elector is not None, "identity": args.identity}})
+    try:
+        controller.loop()
+    finally:
+        if elector is not None:
+            elector.stop(release=True, timeout=5)
+        server.stop()
+        source.close()
+        log.info("stopped")
+    return EXIT_OK
+
+
+def _elector(args: argparse.Namespace) -> Any:
+    from controller.adapters.kube import KubeLeaseStore, api_client
+    from controller.leader import ElectionConfig, LeaderElector
+
+    api = api_client(host=args.kube_api_server, kubeconfig=args.kubeconfig)
+    store = KubeLeaseStore(api, args.lease_namespace, args.lease_name)
+    config = ElectionConfig(identity=args.identity, lease_duration=args.lease_duration,
+                            renew_deadline=args.renew_deadline, retry_period=args.retry_period)
+    return LeaderElector(
+        store, config,
+        on_started_leading=lambda: log.info("became leader", extra={"fields": {
+            "identity": args.identity, "lease": f"{args.lease_namespace}/{args.lease_name}"}}),
+        on_stopped_leading=lambda: log.warning("lost the lease: standing by", extra={
+            "fields": {"identity": args.identity}}))
+
+
+def _events(args: argparse.Namespace) -> Any:
+    from controller.adapters.kube import EventRecorder, ObjectRef, api_client
+
+    namespace = os.environ.get("POD_NAMESPACE", args.lease_namespace)
+    recorder = EventRecorder(api_client(host=args.kube_api_server, kubeconfig=args.kubeconfig),
+                             namespace, instance=args.identity)
+    pod = ObjectRef(kind="Pod", name=os.environ.get("POD_NAME", args.identity),
+                    namespace=namespace)
+
+    def emit(reason: str, message: str, warning: bool) -> None:
+        recorder.emit_event(pod, reason, message, "Warning" if warning else "Normal")
+
+    return emit
+
+
+def _policy() -> Any:
+    """Promotion gates for the controller, when the policy module is present."""
+    try:
+        from controller.policy_facts import policy_for_source
+    except ImportError:
+        return None
+    return policy_for_source
