@@ -151,7 +151,7 @@ def render_json(plan: Plan, metrics: Metrics | None = None) -> str:
     data: dict[str, Any] = plan.to_dict()
     data["summary_text"] = summary(plan)
     if metrics:
-        for change_data, change in zip(data["changes"], plan.changes):
+        for change_data, change in zip(data["changes"], plan.changes, strict=True):
             change_data["metrics"] = [{"metric": n, "old": o, "new": v}
                                       for n, o, v in metric_rows(plan, change, metrics)]
     return json.dumps(data, indent=2, sort_keys=True)

@@ -23,7 +23,7 @@ def parse_duration(text: str) -> int | None:
     match = DURATION_PATTERN.match(text.strip())
     if not match or not any(match.groups()):
         return None
-    return sum(int(g) * unit for g, unit in zip(match.groups(), _DURATION_UNITS) if g)
+    return sum(int(g) * unit for g, unit in zip(match.groups(), _DURATION_UNITS, strict=True) if g)
 
 
 def alias_problem(alias: str) -> str | None:

@@ -87,7 +87,7 @@ class MlflowRegistry:
     def _pages(self, fetch: Callable[[str | None], Any]) -> Iterator[Any]:
         token: str | None = None
         while True:
-            page = _call(lambda: fetch(token))
+            page = _call(lambda token=token: fetch(token))  # type: ignore[misc]
             yield from page
             token = page.token
             if not token:

@@ -68,8 +68,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from controller import logs
     from controller.adapters.gitsource import GitSource
     from controller.adapters.http import HttpServer
-    from controller.config import load_config
     from controller.cli._common import build_registries
+    from controller.config import load_config
     from controller.metrics import Metrics
     from controller.runner import Controller
     from controller.webhook import secret_from_file

@@ -61,7 +61,8 @@ def test_single_file_problem_is_reported_with_file_and_line(tmp_path: Path, case
 def test_one_version_in_two_stages_is_refused(tmp_path: Path) -> None:
     """A version assigned to both Staging and Production names both places."""
     write(tmp_path, "production.yaml", HEADER + "target:\n  stage: Production\nmodels:\n  m: 4\n")
-    staging = write(tmp_path, "staging.yaml", HEADER + "target:\n  stage: Staging\nmodels:\n  m: 4\n")
+    staging = write(tmp_path, "staging.yaml",
+                    HEADER + "target:\n  stage: Staging\nmodels:\n  m: 4\n")
     result = run_cli("validate", str(tmp_path))
     assert result.code == 1
     assert f"{staging}:6: m v4 is also assigned to stage Production in " in result.err
@@ -81,11 +82,13 @@ def test_promotion_from_unknown_environment_and_cycles(tmp_path: Path) -> None:
     """promotion.from must name an existing environment and must not form a cycle."""
     write(tmp_path, "a.yaml", HEADER + "target:\n  stage: Production\npromotion:\n  from: b\n")
     write(tmp_path, "b.yaml", HEADER + "target:\n  stage: Staging\npromotion:\n  from: a\n")
-    typo = write(tmp_path, "c.yaml", HEADER + "target:\n  alias: champion\npromotion:\n  from: stagin\n")
+    typo = write(tmp_path, "c.yaml",
+                 HEADER + "target:\n  alias: champion\npromotion:\n  from: stagin\n")
     result = run_cli("validate", str(tmp_path))
     assert result.code == 1
     assert "promotion.from forms a cycle (a → b → a)" in result.err
-    assert f"{typo}:5: promotion.from names environment 'stagin', which does not exist" in result.err
+    assert (f"{typo}:5: promotion.from names environment 'stagin', which does not exist"
+            in result.err)
 
 
 def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:

@@ -116,9 +116,9 @@ def test_signed_webhook_applies_at_once_and_bad_signature_is_refused(
     token = "ghp_supersecrettoken0123456789"
     (tmp_path / "hook").write_bytes(secret + b"\n")
     (tmp_path / "token").write_text(token + "\n")
-    proc = start(controllers, tmp_path, f"file://{bare}", mlflow_server.uri, interval=300,
-                 *["--webhook-secret-file", str(tmp_path / "hook"),
-                   "--git-token-file", str(tmp_path / "token")])
+    proc = start(controllers, tmp_path, f"file://{bare}", mlflow_server.uri,
+                 "--webhook-secret-file", str(tmp_path / "hook"),
+                 "--git-token-file", str(tmp_path / "token"), interval=300)
     wait_until(lambda: proc.passes() >= 1 and proc.status()["last_applied_commit"],
                message="first pass")
     body = b'{"ref": "refs/heads/main"}'

@@ -22,7 +22,8 @@ def env(name: str, target: str, models: dict[str, int], registry: str = "default
         name=name, file=f"environments/{name}.yaml",
         target=Target("stage", value) if kind == "stage" else Target("alias", value),
         registry=registry, sync=SyncOptions(**sync),
-        models=frozen_map({m: ModelEntry(v, line=10 + i) for i, (m, v) in enumerate(models.items())}),
+        models=frozen_map({m: ModelEntry(v, line=10 + i)
+                           for i, (m, v) in enumerate(models.items())}),
     )
 
 

@@ -53,7 +53,7 @@ class ControllerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> ControllerProcess:
-        self.log = open(self.log_path, "wb")
+        self.log = open(self.log_path, "wb")  # noqa: SIM115 - lives as long as the process
         self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT,
                                      env=self.env)
         wait_until(lambda: self.get("/healthz")[0] == 200, timeout=30,

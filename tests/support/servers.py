@@ -34,7 +34,7 @@ class MlflowServer:
         self.root.mkdir(parents=True, exist_ok=True)
         mlflow = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or "mlflow"
         env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-        log = open(self.root / "server.log", "ab")
+        log = open(self.root / "server.log", "ab")  # noqa: SIM115 - handed to the process
         self.proc = subprocess.Popen(
             [mlflow, "server",
              "--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}",
