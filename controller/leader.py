@@ -171,7 +171,7 @@ class LeaderElector:
             self._set_leading(False)
             self._call(self._on_stopped, "on_stopped_leading")
         if self._release_on_stop and self._record is not None:
-            self.release()
+            self._release()
 
     def _acquire(self) -> bool:
         """Try until we hold the Lease (True) or are told to stop (False)."""
@@ -200,7 +200,8 @@ class LeaderElector:
     # -- one step ---------------------------------------------------------------------------
 
     def try_acquire_or_renew(self) -> bool:
-        """One attempt to create, renew or take over the Lease; True when we hold it now."""
+        """One attempt to create, renew or take over the Lease; True when we hold it now.
+        The election thread calls this; call it directly only when no thread is running."""
         started = self._clock()
         now = self._now()
         cfg = self.config
@@ -231,7 +232,7 @@ class LeaderElector:
                              transitions=current.transitions + 1)
         return self._write(self.store.replace, wanted, started)
 
-    def release(self) -> bool:
+    def _release(self) -> bool:
         """Give up a Lease we hold: empty holder, so any candidate may take it at once."""
         mine = self._record
         if mine is None or mine.holder != self.identity:
