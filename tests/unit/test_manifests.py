@@ -256,3 +256,13 @@ def test_prometheus_overlay_adds_a_servicemonitor_for_the_service() -> None:
     ports = {p["name"] for p in service["spec"]["ports"]}
     assert [(e["port"], e["path"]) for e in monitor["spec"]["endpoints"]] == [("http", "/metrics")]
     assert ports == {"http"}
+
+
+def test_deployment_args_parse_with_the_run_command() -> None:
+    """The image's `mlflow-gitops run` accepts the Deployment's args exactly as written."""
+    from controller.cli import build_parser
+
+    args = [a.replace("$(POD_NAMESPACE)", NAMESPACE) for a in container()["args"]]
+    parsed = build_parser().parse_args(["run", *args])
+    assert parsed.leader_elect and parsed.lease_namespace == NAMESPACE
+    assert parsed.cache_dir == "/var/cache/mlflow-gitops"
