@@ -117,6 +117,7 @@ def test_pod_identity_comes_from_the_downward_api() -> None:
     env = {e["name"]: e for e in container().get("env", [])}
     assert env["POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     assert env["POD_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    assert env["POD_UID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.uid"}}
 
 
 def test_container_security_context_is_locked_down() -> None:
