@@ -48,7 +48,7 @@ def load_config(path: str | None) -> ControllerConfig:
             raise ConfigError(f"{path}: {where}: {first['msg']}") from None
     if DEFAULT_REGISTRY not in config.registries and os.environ.get("MLFLOW_TRACKING_URI"):
         config.registries[DEFAULT_REGISTRY] = RegistryConfig(
-            tracking_uri=os.environ["MLFLOW_TRACKING_URI"])
+            tracking_uri=os.environ["MLFLOW_TRACKING_URI"], token_file=None)
     return config
 
 

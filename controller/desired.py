@@ -227,7 +227,7 @@ def _promotion_sources(
             )
             continue
         chain = [env.name]
-        current = source
+        current: str | None = source
         while current is not None and current in by_name:
             if current in chain:
                 cycle = " → ".join(chain[chain.index(current) :] + [current])

@@ -4,7 +4,8 @@ equal desired (SPEC §4). A pure function: no I/O, deterministic order, errors a
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from controller.model import (
     STAGE_ARCHIVED,
@@ -15,7 +16,7 @@ from controller.model import (
     Snapshot,
     ownership_tag,
 )
-from controller.plan import Change, Drift, ModelError, Plan, Verdict
+from controller.plan import Action, Change, Drift, ModelError, Plan, Reason, Verdict
 
 #: Policy hook: may `version` of `model` enter `environment`? (controller.policy builds one.)
 GateCheck = Callable[[Environment, str, int, LiveModel], Verdict]
@@ -135,10 +136,12 @@ class _Context:
         entry = env.models[model]
         changed = self._changed(env, model)
         act = env.sync.self_heal or changed
-        reason = "git" if changed else "drift"
+        reason: Reason = "git" if changed else "drift"
         out: list[Change] = []
-        base = dict(registry=self.registry, environment=env.name, model=model,
-                    file=env.file, line=entry.line)
+
+        def change(action: Action, **kw: Any) -> Change:
+            return Change(self.registry, env.name, model, entry.version, action, reason,
+                          env.file, entry.line, **kw)
         if env.target.kind == "alias":
             alias = env.target.value
             current = live.aliases.get(alias)
@@ -148,9 +151,8 @@ class _Context:
                 self._drift(env, model, f"v{entry.version}",
                             f"v{current}" if current else "unset")
                 return []
-            change = Change(**base, version=entry.version, action="set_alias", reason=reason,
-                            alias=alias, previous_version=current)
-            return self._gated(env, model, live, change)
+            return self._gated(env, model, live, change("set_alias", alias=alias,
+                                                        previous_version=current))
         stage = env.target.value
         version = live.versions[entry.version]
         leaving = [v for v in live.in_stage(stage) if v != entry.version and moving.get(v) is None]
@@ -161,9 +163,8 @@ class _Context:
                         ", ".join(f"v{v}" for v in live.in_stage(stage)) or "none")
             return []
         if version.stage != stage:
-            change = Change(**base, version=entry.version, action="promote", reason=reason,
-                            from_stage=version.stage, to_stage=stage)
-            gated = self._gated(env, model, live, change)
+            gated = self._gated(env, model, live, change("promote", from_stage=version.stage,
+                                                         to_stage=stage))
             if not gated:
                 return []  # refused: the serving version stays where it is
             out.extend(gated)
@@ -180,13 +181,13 @@ class _Context:
                                           verdict.message, env.file, change.line,
                                           gates=verdict.gates))
             return []
-        return [Change(**{**change.__dict__, "gates": verdict.gates, "note": verdict.note})]
+        return [replace(change, gates=verdict.gates, note=verdict.note)]
 
     def _leave(self, env: Environment, model: str, version: int, stage: str,
-               reason: str, line: int) -> Change:
+               reason: Reason, line: int) -> Change:
         to = STAGE_ARCHIVED if env.sync.archive_previous else STAGE_NONE
         return Change(self.registry, env.name, model, version,
-                      "archive" if to == STAGE_ARCHIVED else "unstage", reason,  # type: ignore[arg-type]
+                      "archive" if to == STAGE_ARCHIVED else "unstage", reason,
                       env.file, line, from_stage=stage, to_stage=to)
 
     def _prune(self, env: Environment, model: str, live: LiveModel,
@@ -195,9 +196,8 @@ class _Context:
         owned = {v for v, lv in live.versions.items() if tag in lv.tags}
         if not owned:
             return []
-        was_listed = self.prev_envs is None or model in (
-            self.prev_envs.get(env.name).models if env.name in self.prev_envs else {}
-        )
+        before = self.prev_envs.get(env.name) if self.prev_envs is not None else None
+        was_listed = self.prev_envs is None or (before is not None and model in before.models)
         act = env.sync.self_heal or was_listed
         if env.target.kind == "alias":
             current = live.aliases.get(env.target.value)

@@ -88,8 +88,9 @@ def collect_metrics(the_plan: Plan, snapshots: Mapping[str, Snapshot],
                           for v in replaced_versions(the_plan, change))
     out: dict[tuple[str, str, int], Mapping[str, float]] = {}
     for registry, model, version in sorted(wanted):
-        live = snapshots.get(registry)
-        lv = live.model(model).versions.get(version) if live and live.model(model) else None
+        snapshot = snapshots.get(registry)
+        live = snapshot.model(model) if snapshot is not None else None
+        lv = live.versions.get(version) if live is not None else None
         if lv is None or not lv.run_id:
             continue
         try:
