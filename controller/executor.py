@@ -43,11 +43,20 @@ def execute(
     plan: Plan,
     registries: Mapping[str, RegistryPort],
     on_applied: Callable[[Applied], None] | None = None,
+    may_write: Callable[[], bool] | None = None,
 ) -> ApplyResult:
+    """`may_write` is asked before every write (leader election: a replica that lost its lease
+    must stop at once, not at the end of the pass); when it says no, nothing more is written."""
     result = ApplyResult(plan=plan)
     for (registry_name, model), group in groupby(plan.changes, key=lambda c: (c.registry, c.model)):
         registry = registries[registry_name]
         for change in group:
+            if may_write is not None and not may_write():
+                result.failed.append(ModelError(
+                    registry_name, change.environment, model, "apply",
+                    f"{change.describe()} not applied: this replica is no longer the leader",
+                    change.file, change.line))
+                break
             started = time.monotonic()
             try:
                 _write(registry, change, plan.commit)

@@ -56,13 +56,15 @@ def reconcile(
     dry_run: bool = False,
     policy: PolicyFactory | None = None,
     on_applied: Callable[[Applied], None] | None = None,
+    may_write: Callable[[], bool] | None = None,
 ) -> PassResult:
     snapshots, registry_errors = read_live(registries, desired.registries())
     check = policy(desired, snapshots, registries) if policy is not None else None
     the_plan = plan(desired, snapshots, previous=previous, check=check)
     result = PassResult(desired, snapshots, the_plan, registry_errors=registry_errors)
     if not dry_run:
-        result.applied = execute(the_plan, registries, on_applied=on_applied)
+        result.applied = execute(the_plan, registries, on_applied=on_applied,
+                                 may_write=may_write)
         if result.applied.applied:
             # Status must describe the registry after the writes, not before.
             fresh, fresh_errors = read_live(registries, desired.registries())

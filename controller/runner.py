@@ -98,7 +98,8 @@ class Controller:
                 outcome = "invalid"
             else:
                 result = reconcile(self._desired, self.registries, previous=self._applied,
-                                   policy=self._policy, on_applied=self._log_applied)
+                                   policy=self._policy, on_applied=self._log_applied,
+                                   may_write=lambda: self.leading)
                 transient = self._record(result)
                 outcome = "success" if result.ok else "error"
                 if self.state.invalid_commit:

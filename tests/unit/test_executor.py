@@ -1,0 +1,46 @@
+"""The executor: one write per change plus its lineage tag, isolated per model."""
+
+from __future__ import annotations
+
+from controller.executor import execute
+from controller.planner import plan
+from tests.support.builders import desired, env, live
+from tests.support.memory_registry import MemoryRegistry
+
+
+def test_each_change_writes_its_lineage_tag() -> None:
+    """Every applied change is followed by the gitops.env.<environment> tag = the commit."""
+    snapshot = live({"m": {1: "Production", 2: "None"}})
+    registry = MemoryRegistry.from_snapshot(snapshot)
+    result = execute(plan(desired(env("production", "stage:Production", {"m": 2}),
+                                  commit="abc123"), {"default": snapshot}),
+                     {"default": registry})
+    assert result.ok
+    assert registry.calls == [
+        ("transition", "m", 2, "Production"), ("tag", "m", 2, "gitops.env.production", "abc123"),
+        ("transition", "m", 1, "Archived"), ("tag", "m", 1, "gitops.env.production", "abc123")]
+
+
+def test_a_failing_model_stops_only_its_own_changes() -> None:
+    """A failed call skips the rest of that model's changes while other models converge."""
+    snapshot = live({"a": {1: "Production", 2: "None"}, "b": {1: "Production", 2: "None"}})
+    registry = MemoryRegistry.from_snapshot(snapshot)
+    registry.fail_on.add("a")
+    result = execute(plan(desired(env("production", "stage:Production", {"a": 2, "b": 2})),
+                          {"default": snapshot}), {"default": registry})
+    assert [(e.model, e.kind) for e in result.failed] == [("a", "apply")]
+    assert "remaining changes of a skipped" in result.failed[0].message
+    assert registry.stages == {"a": {1: "Production", 2: "None"},
+                               "b": {1: "Archived", 2: "Production"}}
+
+
+def test_losing_leadership_stops_all_writes_at_once() -> None:
+    """When may_write turns false mid-pass, no further write is made."""
+    snapshot = live({"a": {1: "None"}, "b": {1: "None"}})
+    registry = MemoryRegistry.from_snapshot(snapshot)
+    answers = iter([True, False, False])
+    result = execute(plan(desired(env("staging", "stage:Staging", {"a": 1, "b": 1})),
+                          {"default": snapshot}), {"default": registry},
+                     may_write=lambda: next(answers))
+    assert [c[:2] for c in registry.calls] == [("transition", "a"), ("tag", "a")]
+    assert "no longer the leader" in result.failed[0].message
