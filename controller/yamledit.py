@@ -21,6 +21,7 @@ from controller.errors import ConfigError
 # ruamel counts these as line breaks; columns restart after each of them.
 _BREAKS = "\n\r\x85\u2028\u2029"
 _LINE = re.compile(rf"[^{_BREAKS}]*(?:\r\n|[{_BREAKS}])|[^{_BREAKS}]+$")
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\']|\'\')*\'')
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 _YAML11_WORDS = {"y", "n", "yes", "no", "true", "false", "on", "off", "null"}
 
@@ -28,7 +29,7 @@ _YAML11_WORDS = {"y", "n", "yes", "no", "true", "false", "on", "off", "null"}
 def model_version(text: str, model: str) -> int | None:
     """The version `model` is assigned in this file; None when it lists no version for it."""
     models = _models(_load(text))
-    value = (models or {}).get(model)
+    value = models.get(model) if models is not None else None
     if isinstance(value, CommentedMap):
         value = value.get("version")
     if value is None:
@@ -95,9 +96,9 @@ def _load(text: str) -> CommentedMap:
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}: " if mark else ""
-        raise ConfigError(f"invalid YAML: {where}{exc.problem or exc}") from None
+        raise ConfigError(f"invalid YAML: {where}{exc.problem or exc}") from exc
     except YAMLError as exc:
-        raise ConfigError(f"invalid YAML: {exc}") from None
+        raise ConfigError(f"invalid YAML: {exc}") from exc
     if not isinstance(root, CommentedMap):
         raise ConfigError("not an environment file: expected a mapping with apiVersion, kind, "
                           "target and models")
@@ -107,17 +108,14 @@ def _load(text: str) -> CommentedMap:
 def _models(root: CommentedMap) -> CommentedMap | None:
     models = root.get("models")
     if models is not None and not isinstance(models, CommentedMap):
+        kind = "a list" if isinstance(models, list) else f"a {type(models).__name__}"
         raise ConfigError("models must map model names to versions (e.g. `fraud-detector: 3`), "
-                          f"not {_kind(models)}")
+                          f"not {kind}")
     for name, value in (models or {}).items():
-        if value is not None and not isinstance(value, (int, str, CommentedMap)):
+        if isinstance(value, list):
             raise ConfigError(f"models.{name} must be a version (`{name}: 3`) or a mapping "
-                              f"(`version: 3`), not {_kind(value)}")
+                              "(`version: 3`), not a list")
     return models
-
-
-def _kind(value: Any) -> str:
-    return "a list" if isinstance(value, list) else f"a {type(value).__name__}"
 
 
 def _offset(lines: list[str], line: int, col: int) -> int:
@@ -126,10 +124,6 @@ def _offset(lines: list[str], line: int, col: int) -> int:
 
 def _indent(text: str) -> int:
     return len(text) - len(text.lstrip(" "))
-
-
-def _is_blank_or_comment(text: str) -> bool:
-    return not text.strip() or text.lstrip().startswith("#")
 
 
 def _is_flow(lines: list[str], mapping: CommentedMap) -> bool:
@@ -150,18 +144,10 @@ def _colon_after_key(text: str, col: int) -> int:
 def _token_end(text: str, col: int, flow: bool) -> int:
     """End column of the scalar token (quoted or plain) that starts at `col` on this line."""
     if text[col:col + 1] in ("'", '"'):
-        quote, i = text[col], col + 1
-        while i < len(text):
-            if text[i] == "\\" and quote == '"':
-                i += 2
-                continue
-            if text[i] == quote:
-                if quote == "'" and text[i + 1:i + 2] == "'":
-                    i += 2
-                    continue
-                return i + 1
-            i += 1
-        raise ConfigError("a quoted value spans lines here: please edit the file by hand")
+        quoted = _QUOTED.match(text, col)
+        if not quoted:
+            raise ConfigError("a quoted value spans lines here: please edit the file by hand")
+        return quoted.end()
     stops = r"[ \t]+#|:(?=[\s,\]}]|$)|[\r\n\x85\u2028\u2029]" + (r"|[ \t]*[,\]}]" if flow else "")
     match = re.compile(stops).search(text, col)
     end = match.start() if match else len(text)
@@ -176,15 +162,10 @@ def _value_end(lines: list[str], mapping: CommentedMap, key: Any) -> int:
     joined, depth, i = "".join(lines), 0, _offset(lines, line, col)
     while i < len(joined):
         ch = joined[i]
-        if ch == '"':
-            i += 1
-            while i < len(joined) and joined[i] != '"':
-                i += 2 if joined[i] == "\\" else 1
-        elif ch == "'":
-            i += 1
-            while i < len(joined) and (joined[i] != "'" or joined[i + 1 : i + 2] == "'"):
-                i += 2 if joined[i] == "'" else 1
-        elif ch in "{[":
+        if ch in ("'", '"') and (quoted := _QUOTED.match(joined, i)):
+            i = quoted.end()
+            continue
+        if ch in "{[":
             depth += 1
         elif ch in "}]":
             depth -= 1
@@ -231,8 +212,8 @@ def _block_end(lines: list[str], line: int, col: int) -> int:
     """Last line of the block entry whose key is at (line, col): its deeper-indented lines."""
     last, i = line, line + 1
     while i < len(lines):
-        text = lines[i]
-        if not _is_blank_or_comment(text) and _indent(text) <= col:
+        text, content = lines[i], lines[i].strip()
+        if content and not content.startswith("#") and _indent(text) <= col:
             break
         if text.strip() and _indent(text) > col:
             last = i

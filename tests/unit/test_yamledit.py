@@ -130,6 +130,15 @@ def test_long_form_without_version_gets_one() -> None:
     )
 
 
+def test_a_version_written_as_text_is_replaced_by_the_number() -> None:
+    """A quoted or mistyped version (which validate rejects) is replaced in place by the int."""
+    text = "models:\n  a: '3'   # quoted by mistake\n  b: latest\n"
+    assert set_model_version(text, "a", 4) == "models:\n  a: 4   # quoted by mistake\n  b: latest\n"
+    assert set_model_version(text, "b", 5) == "models:\n  a: '3'   # quoted by mistake\n  b: 5\n"
+    with pytest.raises(ConfigError, match="not a positive integer"):
+        model_version(text, "b")
+
+
 def test_windows_line_endings_are_kept() -> None:
     """A CRLF file stays CRLF, including an appended line."""
     text = "kind: Environment\r\nmodels:\r\n  a: 1\r\n"
