@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.fake_forge import forge  # noqa: F401 - a fixture shared by two suites
 from tests.support.servers import MlflowServer
 
 warnings.filterwarnings("ignore", category=FutureWarning)
