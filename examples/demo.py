@@ -1,0 +1,200 @@
+"""`make demo`: the whole story on one machine, with real parts only.
+
+A local MLflow server (SQLite), a bare git repository standing in for GitHub, and the
+controller running against it. A promotion branch is opened with `mlflow-gitops promote`,
+merged, and the registry follows; the merge is reverted, and the registry rolls back."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.servers import MlflowServer, free_port  # noqa: E402
+
+WORK = ROOT / ".demo"
+MODEL = "fraud-detector"
+SECRET = "demo-webhook-secret"
+ACCURACY = {1: 0.91, 2: 0.93, 3: 0.88}
+
+
+def say(text: str) -> None:
+    print(f"\n\033[1m==> {text}\033[0m", flush=True)
+
+
+def git(cwd: Path, *args: str, when: datetime | None = None) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "Demo User", "GIT_AUTHOR_EMAIL": "demo@example.com",
+           "GIT_COMMITTER_NAME": "Demo User", "GIT_COMMITTER_EMAIL": "demo@example.com"}
+    if when is not None:
+        env["GIT_AUTHOR_DATE"] = env["GIT_COMMITTER_DATE"] = when.isoformat()
+    out = subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True,
+                         text=True)
+    return out.stdout.strip()
+
+
+def cli(*args: str, cwd: Path, env: dict[str, str]) -> None:
+    print(f"$ mlflow-gitops {' '.join(args)}", flush=True)
+    subprocess.run([sys.executable, "-m", "controller.cli", *args], cwd=cwd,
+                   env={**os.environ, **env}, check=True)
+
+
+def show_registry(client: object) -> None:
+    versions = sorted(client.search_model_versions(f"name = '{MODEL}'"),  # type: ignore[attr-defined]
+                      key=lambda mv: int(mv.version))
+    aliases = client.get_registered_model(MODEL).aliases  # type: ignore[attr-defined]
+    print(f"   {'version':<8}{'stage':<12}{'aliases':<12}{'accuracy':<10}set by")
+    for mv in versions:
+        held = ", ".join(f"@{a}" for a, v in aliases.items() if v == mv.version) or "-"
+        lineage = ", ".join(f"{k.split('.', 2)[2]}@{v[:8]}" for k, v in sorted(mv.tags.items())
+                            if k.startswith("gitops.env.")) or "-"
+        print(f"   v{mv.version:<7}{mv.current_stage:<12}{held:<12}"
+              f"{ACCURACY[int(mv.version)]:<10}{lineage}")
+
+
+def wait_for(predicate, what: str, timeout: float = 30) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"demo: timed out waiting for {what}")
+
+
+def webhook(port: int) -> None:
+    body = b'{"ref": "refs/heads/main"}'
+    signature = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/webhook", data=body, method="POST",
+        headers={"X-Hub-Signature-256": f"sha256={signature}", "X-GitHub-Event": "push",
+                 "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        print(f"   POST /webhook (signed like GitHub) → {response.status}")
+
+
+def main() -> None:
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    from mlflow import MlflowClient
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+
+    shutil.rmtree(WORK, ignore_errors=True)
+    WORK.mkdir()
+    say("Starting a local MLflow tracking server (SQLite, one worker)")
+    server = MlflowServer(WORK / "mlflow").start()
+    controller = None
+    try:
+        print(f"   {server.uri}")
+        client = MlflowClient(server.uri, server.uri)
+        say(f"Registering '{MODEL}' with three versions, each from a run with its accuracy")
+        experiment = client.create_experiment("fraud")
+        client.create_registered_model(MODEL)
+        for version, accuracy in ACCURACY.items():
+            run = client.create_run(experiment)
+            client.log_metric(run.info.run_id, "accuracy", accuracy)
+            client.set_terminated(run.info.run_id)
+            client.create_model_version(MODEL, source=f"s3://models/fraud/{version}",
+                                        run_id=run.info.run_id)
+        show_registry(client)
+
+        say("Creating the environments repository (a bare repo stands in for GitHub)")
+        seed = WORK / "seed"
+        (seed / "environments").mkdir(parents=True)
+        git(seed, "init", "-q", "-b", "main")
+        now = datetime.now(timezone.utc)
+        staging = (ROOT / "environments" / "staging.yaml").read_text()
+        (seed / "environments" / "staging.yaml").write_text(
+            staging.replace(f"{MODEL}: 2", f"{MODEL}: 1"))
+        git(seed, "add", "-A")
+        git(seed, "commit", "-q", "-m", "Stage fraud-detector v1", when=now - timedelta(hours=3))
+        for path in (ROOT / "environments").iterdir():
+            shutil.copy(path, seed / "environments" / path.name)
+        git(seed, "add", "-A")
+        git(seed, "commit", "-q", "-m", "Promote v1 (soaked 1 h in staging), stage v2",
+            when=now - timedelta(hours=2))
+        remote = WORK / "environments.git"
+        subprocess.run(["git", "clone", "-q", "--bare", str(seed), str(remote)], check=True)
+        work = WORK / "work"
+        subprocess.run(["git", "clone", "-q", str(remote), str(work)], check=True)
+        git(work, "config", "user.name", "Demo User")
+        git(work, "config", "user.email", "demo@example.com")
+        print(f"   remote {remote}: v1 was staged 3 h ago and v2 2 h ago, so both have soaked")
+
+        say("Starting the controller: mlflow-gitops run --repo file://… --interval 30")
+        (WORK / "webhook-secret").write_text(SECRET)
+        port = free_port()
+        env = {"MLFLOW_TRACKING_URI": server.uri}
+        log = open(WORK / "controller.log", "w")  # noqa: SIM115 - closed in finally
+        controller = subprocess.Popen(
+            [sys.executable, "-m", "controller.cli", "run", "--repo", f"file://{remote}",
+             "--interval", "30", "--listen", f"127.0.0.1:{port}",
+             "--cache-dir", str(WORK / "cache"), "--webhook-secret-file",
+             str(WORK / "webhook-secret")],
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env})
+
+        def status() -> dict:  # type: ignore[type-arg]
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=2) as r:
+                return json.loads(r.read())  # type: ignore[no-any-return]
+
+        def synced(sha: str) -> bool:
+            try:
+                s = status()
+            except OSError:
+                return False
+            return s["last_applied_commit"] == sha and all(
+                row["sync"] == "Synced" for row in s["environments"])
+
+        main_sha = git(work, "rev-parse", "HEAD")
+        wait_for(lambda: synced(main_sha), "the first sync")
+        print("   first sync done: the registry now matches main")
+        show_registry(client)
+
+        say("Promoting v2 to production: a branch, and the plan a reviewer would see")
+        cli("promote", MODEL, "--version", "2", "--to", "production", "--push",
+            cwd=work, env=env)
+
+        say("Reviewer approves; merging the pull request into main")
+        git(work, "merge", "-q", "--no-ff", f"promote/{MODEL}-v2-to-production",
+            "-m", "Merge pull request #1: promote fraud-detector v2")
+        git(work, "push", "-q", "origin", "main")
+        merged = git(work, "rev-parse", "HEAD")
+        webhook(port)
+        wait_for(lambda: synced(merged), "the merge to be applied")
+        print(f"   applied merge {merged[:12]}: v2 serves in Production")
+        show_registry(client)
+
+        say("Something is wrong with v2: reverting the merge rolls it back")
+        git(work, "revert", "--no-edit", "-m", "1", "HEAD")
+        git(work, "push", "-q", "origin", "main")
+        reverted = git(work, "rev-parse", "HEAD")
+        webhook(port)
+        wait_for(lambda: synced(reverted), "the revert to be applied")
+        print(f"   applied revert {reverted[:12]}: v1 serves again, v2 is back in Staging")
+        show_registry(client)
+
+        say("The audit trail is the git log")
+        cli("history", MODEL, cwd=work, env=env)
+        say("Done. Controller log: .demo/controller.log")
+    finally:
+        if controller is not None:
+            controller.terminate()
+            controller.wait(timeout=30)
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
