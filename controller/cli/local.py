@@ -104,12 +104,10 @@ def _pass(args: argparse.Namespace, dry_run: bool, on_applied: Any = None) -> An
 
 
 def _policy() -> Any:
-    """The promotion policy's gate check, when the policy module is present."""
-    try:
-        from controller.policy_facts import policy_factory
-    except ModuleNotFoundError:
-        return None
-    return policy_factory
+    """Promotion gates (SPEC §3 `promotion`) with the git history of the folder's work tree."""
+    from controller.policy_facts import local_policy
+
+    return local_policy()
 
 
 def cmd_plan(args: argparse.Namespace) -> int:

@@ -1,0 +1,139 @@
+"""`plan` and `apply` with promotion gates, as processes, in a real git work tree whose
+commits carry chosen dates: soak by commit time, `from` by history, rollback by history."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.support.cli import run_cli
+from tests.support.gitrepos import git, init_repo
+from tests.support.registry_helpers import stages_of
+from tests.support.runs import logged_version
+
+HEADER = "apiVersion: mlflow-gitops/v1\nkind: Environment\n"
+HOUR = 3600
+
+
+def staging(models: dict[str, int]) -> str:
+    return HEADER + "target:\n  stage: Staging\n" + _models(models)
+
+
+def production(models: dict[str, int], min_soak: str | None = None, min_accuracy: float = 0.9
+               ) -> str:
+    soak = f"  min_soak: {min_soak}\n" if min_soak else ""
+    return (HEADER + "target:\n  stage: Production\npromotion:\n  from: staging\n" + soak
+            + f"  gates:\n    - metric: accuracy\n      min: {min_accuracy}\n" + _models(models))
+
+
+def _models(models: dict[str, int]) -> str:
+    if not models:
+        return "models: {}\n"
+    return "models:\n" + "".join(f"  {m}: {v}\n" for m, v in models.items())
+
+
+def commit(repo: Path, files: dict[str, str], at: float, message: str) -> str:
+    """Write `files` under environments/ and commit them with author and committer date `at`."""
+    for name, text in files.items():
+        (repo / "environments" / name).write_text(text)
+    stamp = f"@{int(at)} +0000"
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message,
+        env={"GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp})
+    return git(repo, "rev-parse", "HEAD")
+
+
+def test_soak_by_commit_time_refuses_the_fresh_version_and_promotes_the_soaked_one(
+        tmp_path: Path, mlflow_server: Any, mlflow_client: Any, unique: str) -> None:
+    """A v1 (29h50m in staging by commit time) is promoted; B v1 (2h50m) is refused against
+    min_soak 24h with both durations and the commit; staging converges; plan --output
+    markdown shows the gate table."""
+    a, b = f"soaked-{unique}", f"fresh-{unique}"
+    for model in (a, b):
+        logged_version(mlflow_client, model, {"accuracy": 0.95})
+        logged_version(mlflow_client, model, {"accuracy": 0.96})
+    repo = init_repo(tmp_path / "repo")
+    (repo / "environments").mkdir()
+    now = time.time()
+    commit(repo, {"staging.yaml": staging({a: 1}), "production.yaml": production({}, "24h")},
+           now - 30 * HOUR, "a v1 to staging")
+    fresh = commit(repo, {"staging.yaml": staging({a: 1, b: 1})}, now - 3 * HOUR,
+                   "b v1 to staging")
+    commit(repo, {"staging.yaml": staging({a: 2, b: 2}),
+                  "production.yaml": production({a: 1, b: 1}, "24h")},
+           now - 10 * 60, "promote a and b v1; v2 to staging")
+    env = {"MLFLOW_TRACKING_URI": mlflow_server.uri}
+    folder = str(repo / "environments")
+
+    planned = run_cli("plan", folder, "--output", "markdown", env=env)
+    assert planned.code == 1, planned.err
+    assert f"#### production: {a} v1: None → Production" in planned.out
+    assert "| gate | result | actual | required |" in planned.out
+    assert "| min_soak 1d | ✅ pass | 1d5h50m in staging | >= 1d |" in planned.out
+    assert "| from staging | ✅ pass | assigned in staging at commit" in planned.out
+    assert "| metric accuracy | ✅ pass | 0.95 | >= 0.9 |" in planned.out
+    assert f"production.yaml:13` {b} v1 not promoted: 2h50m in staging (from commit " \
+           f"{fresh[:7]} to" in planned.out
+    assert "| min_soak 1d | ❌ fail | 2h50m in staging | >= 1d |" in planned.out
+
+    applied = run_cli("apply", folder, env=env)
+    assert applied.code == 1
+    assert f"production.yaml:13: {b} v1 not promoted: 2h50m in staging" in applied.err
+    assert "< min_soak 1d" in applied.err and "Traceback" not in applied.err
+    assert stages_of(mlflow_client, a) == {1: "Production", 2: "Staging"}
+    assert stages_of(mlflow_client, b) == {1: "None", 2: "Staging"}
+
+
+def test_rollback_found_in_git_history_skips_a_gate_added_later(
+        tmp_path: Path, mlflow_server: Any, mlflow_client: Any, unique: str) -> None:
+    """Production served v1, then v2; a stricter gate arrives with the revert to v1, which
+    fails it: the commit history shows production held v1, so the rollback is applied."""
+    name = f"revert-{unique}"
+    for accuracy in (0.91, 0.97, 0.97):
+        logged_version(mlflow_client, name, {"accuracy": accuracy})
+    repo = init_repo(tmp_path / "repo")
+    (repo / "environments").mkdir()
+    now = time.time()
+    env = {"MLFLOW_TRACKING_URI": mlflow_server.uri}
+    folder = str(repo / "environments")
+    commit(repo, {"staging.yaml": staging({name: 1}), "production.yaml": production({})},
+           now - 50 * HOUR, "v1 to staging")
+    assert run_cli("apply", folder, env=env).code == 0
+    commit(repo, {"staging.yaml": staging({name: 2}), "production.yaml": production({name: 1})},
+           now - 48 * HOUR, "v1 to production")
+    assert run_cli("apply", folder, env=env).code == 0
+    commit(repo, {"staging.yaml": staging({name: 3}), "production.yaml": production({name: 2})},
+           now - 24 * HOUR, "v2 to production")
+    assert run_cli("apply", folder, env=env).code == 0
+    assert stages_of(mlflow_client, name) == {1: "Archived", 2: "Production", 3: "Staging"}
+    # Only git can say production held v1: drop the ownership tag the apply wrote.
+    mlflow_client.delete_model_version_tag(name, "1", "gitops.env.production")
+    commit(repo, {"production.yaml": production({name: 1}, min_accuracy=0.95)}, now - 60,
+           "revert to v1 (and a stricter gate)")
+
+    planned = run_cli("plan", folder, env=env)
+    assert planned.code == 0, planned.err
+    assert "note: rollback to v1, held by production before: gates skipped" in planned.out
+    assert run_cli("apply", folder, env=env).code == 0
+    assert stages_of(mlflow_client, name) == {1: "Production", 2: "Archived", 3: "Staging"}
+
+
+def test_a_version_never_in_staging_is_refused_by_plan_and_apply(
+        tmp_path: Path, mlflow_server: Any, mlflow_client: Any, unique: str) -> None:
+    """Outside git, a version staging neither holds nor lists is refused with the reason."""
+    name = f"skip-{unique}"
+    for _ in range(2):
+        logged_version(mlflow_client, name, {"accuracy": 0.99})
+    folder = tmp_path / "environments"
+    folder.mkdir()
+    (folder / "staging.yaml").write_text(staging({name: 1}))
+    (folder / "production.yaml").write_text(production({name: 2}))
+    env = {"MLFLOW_TRACKING_URI": mlflow_server.uri}
+    planned = run_cli("plan", str(folder), env=env)
+    assert planned.code == 1
+    assert f"production.yaml:11: {name} v2 not promoted: never in staging" in planned.out
+    assert "gate FAIL  from staging: never there (required in staging (stage Staging))" \
+        in planned.out
+    assert run_cli("apply", str(folder), env=env).code == 1
+    assert stages_of(mlflow_client, name) == {1: "Staging", 2: "None"}
