@@ -5,12 +5,13 @@ where the desired state comes from and whether writes happen."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from controller import crossregistry
 from controller.errors import RegistryError
 from controller.executor import Applied, ApplyResult, execute
-from controller.model import DesiredState, Snapshot
-from controller.plan import Plan
+from controller.model import DesiredState, Environment, LiveVersion, Snapshot
+from controller.plan import ModelError, Plan
 from controller.planner import GateCheck, plan
 from controller.ports import RegistryPort
 from controller.render import Metrics, replaced_versions
@@ -29,6 +30,7 @@ class PassResult:
     applied: ApplyResult | None = None
     registry_errors: dict[str, str] = field(default_factory=dict)
     status: list[ModelStatus] = field(default_factory=list)
+    copies: list[Copied] = field(default_factory=list)  # versions copied across registries
 
     @property
     def ok(self) -> bool:
@@ -60,22 +62,28 @@ def reconcile(
 ) -> PassResult:
     snapshots, registry_errors = read_live(registries, desired.registries())
     check = policy(desired, snapshots, registries) if policy is not None else None
-    the_plan = plan(desired, snapshots, previous=previous, check=check)
-    result = PassResult(desired, snapshots, the_plan, registry_errors=registry_errors)
+    routed = route_across_registries(desired, previous, snapshots, registries, check,
+                                     copy=not dry_run, may_write=may_write)
+    the_plan = _with_errors(plan(routed.desired, snapshots, previous=routed.previous,
+                                 check=check), routed.errors)
+    result = PassResult(desired, snapshots, the_plan, registry_errors=registry_errors,
+                        copies=routed.copies)
     if not dry_run:
         result.applied = execute(the_plan, registries, on_applied=on_applied,
                                  may_write=may_write)
-        if result.applied.applied:
+        if result.applied.applied or routed.copies:
             # Status must describe the registry after the writes, not before.
             fresh, fresh_errors = read_live(registries, desired.registries())
             snapshots.update(fresh)
             result.registry_errors.update(fresh_errors)
-            after = plan(desired, snapshots, previous=desired, check=None)
+            now = route_across_registries(desired, None, snapshots, registries, None,
+                                          copy=False).desired
+            after = plan(now, snapshots, previous=now, check=None)
             result.status = environment_status(
-                desired, snapshots, Plan(the_plan.commit, after.changes,
-                                         tuple(result.applied.errors), after.drift))
+                now, snapshots, Plan(the_plan.commit, after.changes,
+                                     tuple(result.applied.errors), after.drift))
             return result
-    result.status = environment_status(desired, snapshots, the_plan)
+    result.status = environment_status(routed.desired, snapshots, the_plan)
     return result
 
 
@@ -100,3 +108,144 @@ def collect_metrics(the_plan: Plan, snapshots: Mapping[str, Snapshot],
         except RegistryError:
             continue  # metrics are evidence for reviewers, never a reason to fail a plan
     return out
+
+
+# -- promotion across registries: find or make the copies, then plan in registry terms ----
+
+@dataclass(frozen=True)
+class Copied:
+    """A version this pass copied into another registry before assigning it."""
+
+    environment: str
+    registry: str
+    model: str
+    version: int
+    source_registry: str
+    source_model: str
+    source_version: int
+
+
+@dataclass
+class Routed:
+    desired: DesiredState  # each entry under its registry's model name and version number
+    previous: DesiredState | None
+    errors: list[ModelError] = field(default_factory=list)
+    copies: list[Copied] = field(default_factory=list)
+
+
+def route_across_registries(desired: DesiredState, previous: DesiredState | None,
+                            snapshots: dict[str, Snapshot],
+                            registries: Mapping[str, RegistryPort], check: GateCheck | None,
+                            copy: bool, may_write: Callable[[], bool] | None = None) -> Routed:
+    """Resolve entries whose numbers belong to another registry (controller.crossregistry)
+    to the copies in their own registry. A missing copy becomes a placeholder version in
+    `snapshots` (so plan shows and gates it) and, with `copy`, a real copy once the gates
+    pass. Entries that cannot be resolved are reported here and left out of the plan."""
+    out = Routed(desired, previous)
+    versions: dict[tuple[str, str], int] = {}
+    dropped: set[tuple[str, str]] = set()
+    by_name = desired.by_name()
+    for route in crossregistry.routes(desired):
+        env, where = by_name[route.environment], (route.environment, route.key)
+        dest = snapshots.get(route.registry)
+        if dest is None:
+            continue  # the planner reports the unreadable registry for every model in it
+        found = crossregistry.locate(dest, route.model, route.origin_registry,
+                                     route.origin_model, route.file_version)
+        if found is not None:
+            versions[where] = found
+            continue
+        source = _copy_source(route, env, snapshots, out.errors)
+        if source is None:
+            dropped.add(where)
+            continue
+        source_version, number = source
+        pending = crossregistry.placeholder(dest, route, source_version)
+        snapshots[route.registry] = crossregistry.with_version(dest, pending)
+        versions[where] = pending.version
+        live = snapshots[route.registry].model(route.model)
+        if not copy or (check is not None and env.promotion is not None and live is not None
+                        and not check(env, route.model, pending.version, live).allowed):
+            continue  # plan shows the placeholder; a refusal comes from the planner's check
+        if may_write is not None and not may_write():
+            continue  # not the leader any more: the executor writes nothing either
+        tags = {k: v for k, v in pending.tags.items() if k != crossregistry.PENDING_TAG}
+        try:
+            made = registries[route.registry].copy_version(  # type: ignore[attr-defined]
+                registries[route.copy_from or ""], route.copy_from_model or route.key, number,
+                route.model, tags)
+        except (RegistryError, AttributeError) as exc:
+            snapshots[route.registry] = dest
+            versions.pop(where)
+            dropped.add(where)
+            out.errors.append(ModelError(
+                route.registry, env.name, route.model, "apply",
+                f"copying {route.key} v{route.file_version} from registry '{route.copy_from}' "
+                f"to '{route.registry}' failed: {exc}; retrying next reconcile",
+                env.file, env.model_line(route.key)))
+            continue
+        snapshots[route.registry] = crossregistry.with_version(dest, made)
+        versions[where] = made.version
+        out.copies.append(Copied(env.name, route.registry, route.model, made.version,
+                                 route.copy_from or "", route.copy_from_model or route.key,
+                                 number))
+    out.desired = crossregistry.resolve(desired, versions, frozenset(dropped))
+    if previous is not None:
+        out.previous = _resolve_previous(previous, snapshots)
+    return out
+
+
+def _copy_source(route: crossregistry.Route, env: Environment,
+                 snapshots: Mapping[str, Snapshot], errors: list[ModelError]
+                 ) -> tuple[LiveVersion, int] | None:
+    """The version to copy from the `from` environment's registry, or None (reported)."""
+    from_env = env.promotion.from_env if env.promotion else None
+    at = (env.file, env.model_line(route.key))
+    number = f"{route.key} v{route.file_version}"
+    if route.copy_from is None:
+        errors.append(ModelError(
+            route.registry, env.name, route.model, "missing_version",
+            f"{number} (a version of registry '{route.origin_registry}') has no copy in "
+            f"registry '{route.registry}' yet: it is copied there when environment "
+            f"'{from_env}' promotes it; promote it there first", *at))
+        return None
+    snapshot = snapshots.get(route.copy_from)
+    if snapshot is None:
+        errors.append(ModelError(
+            route.registry, env.name, route.model, "registry",
+            f"registry '{route.copy_from}' (of environment '{from_env}') could not be read, "
+            f"so {number} cannot be copied to '{route.registry}'; retrying next reconcile",
+            *at))
+        return None
+    model = route.copy_from_model or route.key
+    found = crossregistry.locate(snapshot, model, route.origin_registry, route.origin_model,
+                                 route.file_version)
+    live = snapshot.model(model)
+    if found is None or live is None:
+        errors.append(ModelError(
+            route.registry, env.name, route.model, "missing_version",
+            f"{number} does not exist in registry '{route.copy_from}' (of environment "
+            f"'{from_env}'), so it cannot be copied to '{route.registry}'; version numbers "
+            f"in {env.file} are those of registry '{route.origin_registry}'", *at))
+        return None
+    return live.versions[found], found
+
+
+def _resolve_previous(previous: DesiredState, snapshots: Mapping[str, Snapshot]
+                      ) -> DesiredState:
+    versions = {}
+    for route in crossregistry.routes(previous):
+        snapshot = snapshots.get(route.registry)
+        found = snapshot and crossregistry.locate(snapshot, route.model, route.origin_registry,
+                                                  route.origin_model, route.file_version)
+        if found:
+            versions[(route.environment, route.key)] = found
+    return crossregistry.resolve(previous, versions)
+
+
+def _with_errors(the_plan: Plan, errors: list[ModelError]) -> Plan:
+    if not errors:
+        return the_plan
+    merged = sorted([*the_plan.errors, *errors],
+                    key=lambda e: (e.registry, e.model or "", e.environment, e.kind))
+    return replace(the_plan, errors=tuple(merged))

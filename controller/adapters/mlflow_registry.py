@@ -121,6 +121,19 @@ class MlflowRegistry:
         _call(lambda: self._registry.set_model_version_tag(
             model, str(version), ModelVersionTag(key, value)))
 
+    # -- promotion across registries (controller.adapters.mlflow_copy) --------------------
+
+    def copy_version(self, source: MlflowRegistry, model: str, version: int, dst_model: str,
+                     tags: Mapping[str, str]) -> LiveVersion:
+        """Copy `model` v`version` of `source` into `dst_model` here, with `tags` (lineage)
+        set in the creating call; the new version. gitops.source.uri is added here."""
+        from controller.adapters.mlflow_copy import copy_version, source_uri
+        from controller.crossregistry import SOURCE_URI_TAG
+
+        all_tags = {**tags, SOURCE_URI_TAG: source_uri(source, model, version)}
+        return _live_version(copy_version(self, source, model, version, dst_model, all_tags,
+                                          _call))
+
 
 def _live_version(mv: Any) -> LiveVersion:
     return LiveVersion(

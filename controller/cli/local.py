@@ -147,8 +147,12 @@ def cmd_apply(args: argparse.Namespace) -> int:
                                 for a in applied.applied],
                     "errors": [vars(e) | {"gates": [vars(g) for g in e.gates]}
                                for e in applied.errors],
-                    "status": [row.to_dict() for row in result.status]})
+                    "status": [row.to_dict() for row in result.status],
+                    "copies": [vars(c) for c in result.copies]})
     else:
+        for c in result.copies:
+            print(f"  copied {c.source_registry}/{c.source_model} v{c.source_version} → "
+                  f"{c.registry}/{c.model} v{c.version} (for {c.environment})")
         for error in applied.errors:
             print(f"  error {error}", file=sys.stderr)
         failed_models = {(e.environment, e.model) for e in applied.errors}
