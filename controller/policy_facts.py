@@ -63,12 +63,13 @@ class FileHistory:
                 for sha, at, env in self._parsed[file]]
 
 
-def local_history(rev: str = "HEAD", max_count: int = HISTORY_DEPTH) -> FileHistory:
-    """History from the git work tree that holds the files (`plan`, `apply`): `file` is
-    the path the desired state was loaded from."""
+def local_history(rev: str = "HEAD", max_count: int = HISTORY_DEPTH,
+                  root: Path | None = None) -> FileHistory:
+    """History from the git work tree that holds the files: `file` is the path the desired
+    state was loaded from (relative to `root` when given, e.g. a repository's paths)."""
     from controller.adapters.gitlocal import file_revisions
 
-    return FileHistory(lambda file: file_revisions(Path(file), rev, max_count))
+    return FileHistory(lambda file: file_revisions((root or Path()) / file, rev, max_count))
 
 
 def gitsource_history(source: Any, rev: str | None = None,
@@ -101,6 +102,12 @@ def local_policy() -> Any:
     """`plan` / `apply` on a folder: gates with the history of the folder's git work tree
     (none outside one: `from` then looks at the live and desired state only)."""
     return make_policy(lambda desired: local_history())
+
+
+def diff_policy(repo: Path, base: str) -> Any:
+    """`diff BASE HEAD --repo DIR`: history as BASE has it (what the pull request is merged
+    into), with the desired state's file paths relative to the repository."""
+    return make_policy(lambda desired: local_history(rev=base, root=repo))
 
 
 def policy_for_source(source: Any) -> Any:
