@@ -129,8 +129,9 @@ class Controller:
         files = self.source.read_environment_files(sha)
         desired, diagnostics = load_texts(files, commit=sha, known_registries=self._known)
         if desired is None:
-            self.state.invalid_commit = sha
             self.state.invalid_diagnostics = diagnostics
+            self.state.last_error = str(diagnostics[0])
+            self.state.invalid_commit = sha  # last: /status readers key on this field
             self.metrics.invalid_commit(True)
             kept = self._desired.commit[:12] if self._desired else "none"
             for d in diagnostics:
@@ -222,6 +223,7 @@ class Controller:
 
     def loop(self) -> None:
         """Run passes until `stop()`; returns after the pass in flight has finished."""
+        self._await_election()
         self.trigger.request("startup")
         delay = 0.0
         was_leader = None
@@ -232,11 +234,13 @@ class Controller:
             leading = self.leading
             if leading != was_leader:
                 self.metrics.leader(leading)
+                holder = getattr(self.elector, "leader", "") if self.elector else ""
                 log.info("leader" if leading else "standby: another replica holds the lease",
-                         extra={"fields": {"leader": leading}})
+                         extra={"fields": {"leader": leading, "holder": holder}})
                 was_leader = leading
             if not leading:
-                delay = 1.0  # re-check the lease soon; nothing is written by a standby
+                # Nothing is written by a standby; becoming leader triggers a pass at once.
+                delay = 5.0
                 continue
             ok = self.run_pass(reason or "interval")
             delay = self.interval * self._rng.uniform(0.9, 1.1) if ok else self._backoff.failed()
@@ -244,6 +248,13 @@ class Controller:
                 self._backoff.succeeded()
             else:
                 log.warning("backing off %.1fs before the next attempt", delay)
+
+    def _await_election(self, timeout: float = 5.0) -> None:
+        """Give the elector its first look at the lease before saying leader or standby."""
+        deadline = time.monotonic() + timeout
+        while (self.elector is not None and not getattr(self.elector, "leader", "x")
+               and time.monotonic() < deadline and not self.trigger.stopped):
+            time.sleep(0.05)
 
     def stop(self) -> None:
         self.trigger.stop()

@@ -96,12 +96,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         if rc.token_file and Path(rc.token_file).exists():
             redactor.add(Path(rc.token_file).read_text().strip())
     metrics = Metrics()
-    elector = _elector(args) if args.leader_elect else None
     controller = Controller(
         source, registries, metrics,
         interval=args.interval or config.interval, policy=_policy(),
         known_registries=list(config.registries) if args.config else None,
-        elector=elector, on_event=_events(args) if args.events else None)
+        on_event=_events(args) if args.events else None)
+    elector = _elector(args, controller) if args.leader_elect else None
+    controller.elector = elector
     server = HttpServer(args.listen, ready=controller.ready, metrics=metrics.render,
                         status=controller.status, on_webhook=controller.on_webhook,
                         webhook_secret=secret)
@@ -133,7 +134,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _elector(args: argparse.Namespace) -> Any:
+def _elector(args: argparse.Namespace, controller: Any) -> Any:
     from controller.adapters.kube import KubeLeaseStore, api_client
     from controller.leader import ElectionConfig, LeaderElector
 
@@ -141,12 +142,19 @@ def _elector(args: argparse.Namespace) -> Any:
     store = KubeLeaseStore(api, args.lease_namespace, args.lease_name)
     config = ElectionConfig(identity=args.identity, lease_duration=args.lease_duration,
                             renew_deadline=args.renew_deadline, retry_period=args.retry_period)
-    return LeaderElector(
-        store, config,
-        on_started_leading=lambda: log.info("became leader", extra={"fields": {
-            "identity": args.identity, "lease": f"{args.lease_namespace}/{args.lease_name}"}}),
-        on_stopped_leading=lambda: log.warning("lost the lease: standing by", extra={
-            "fields": {"identity": args.identity}}))
+    fields = {"identity": args.identity, "lease": f"{args.lease_namespace}/{args.lease_name}"}
+
+    def started() -> None:
+        log.info("became leader", extra={"fields": fields})
+        controller.trigger.request("became leader")  # reconcile now, not at the next check
+
+    def stopped() -> None:
+        if controller.trigger.stopped:  # shutting down: we release it on purpose
+            log.info("stopped leading: shutting down", extra={"fields": fields})
+        else:
+            log.warning("lost the lease: standing by", extra={"fields": fields})
+
+    return LeaderElector(store, config, on_started_leading=started, on_stopped_leading=stopped)
 
 
 def _events(args: argparse.Namespace) -> Any:
@@ -156,7 +164,7 @@ def _events(args: argparse.Namespace) -> Any:
     recorder = EventRecorder(api_client(host=args.kube_api_server, kubeconfig=args.kubeconfig),
                              namespace, instance=args.identity)
     pod = ObjectRef(kind="Pod", name=os.environ.get("POD_NAME", args.identity),
-                    namespace=namespace)
+                    namespace=namespace, uid=os.environ.get("POD_UID") or None)
 
     def emit(reason: str, message: str, warning: bool) -> None:
         recorder.emit_event(pod, reason, message, "Warning" if warning else "Normal")
