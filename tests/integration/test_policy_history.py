@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from controller.adapters.gitsource import GitSource
 from controller.policy import Assignment
 from controller.policy_facts import gitsource_history, local_history
-from tests.support.gitrepos import bare_remote, git, init_repo
+from tests.support.gitrepos import bare_remote, git, init_repo, write_files
+from tests.support.runs import logged_version
 
 STAGING = "environments/staging.yaml"
 HOUR = 3600
@@ -77,3 +79,51 @@ def test_gitsource_history_reads_the_fetched_branch_with_commit_times(tmp_path: 
                                                        (two, 2)]
     assert found[2].committed_at == float(int(now - 5 * HOUR))
     assert found[-1].version == 1
+
+
+def test_controller_pass_gates_with_the_gitsource_history(
+        tmp_path: Path, mlflow_server: Any, mlflow_client: Any, unique: str) -> None:
+    """The controller loop (GitSource + policy_for_source): a version soaked 29h by commit
+    time is promoted, one soaked 1h is refused with the soak in the reason."""
+    from controller.adapters.mlflow_registry import MlflowRegistry
+    from controller.metrics import Metrics
+    from controller.policy_facts import policy_for_source
+    from controller.runner import Controller
+
+    old, new = f"old-{unique}", f"new-{unique}"
+    for model in (old, new):
+        logged_version(mlflow_client, model, {"accuracy": 0.95})
+    now = time.time()
+    header = "apiVersion: mlflow-gitops/v1\nkind: Environment\n"
+
+    def files(staged: dict[str, int], served: dict[str, int]) -> dict[str, str]:
+        def models(m: dict[str, int]) -> str:
+            return "models:\n" + "".join(f"  {k}: {v}\n" for k, v in m.items()) if m \
+                else "models: {}\n"
+        return {STAGING: header + "target:\n  stage: Staging\n" + models(staged),
+                "environments/production.yaml": header + "target:\n  alias: champion\n"
+                "promotion:\n  from: staging\n  min_soak: 24h\n" + models(served)}
+
+    bare, work = bare_remote(tmp_path, files({old: 1}, {}))
+    git(work, "commit", "-q", "--amend", "--no-edit", env={
+        "GIT_COMMITTER_DATE": f"@{int(now - 30 * HOUR)} +0000"})
+    commit(work, files({old: 1, new: 1}, {})[STAGING], now - HOUR, "new to staging")
+    write_files(work, files({old: 1, new: 1}, {old: 1, new: 1}))
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", "promote both", env={
+        "GIT_COMMITTER_DATE": f"@{int(now - 60)} +0000"})
+    git(work, "push", "-q", "-f", "origin", "HEAD:main")
+
+    source = GitSource(bare.as_uri(), "main", "environments", tmp_path / "cache")
+    registry = MlflowRegistry(mlflow_server.uri)
+    controller = Controller(source, {"default": registry}, Metrics(),
+                            policy=policy_for_source)
+    controller.run_pass("test")
+    result = controller.state.last_result
+    assert result is not None
+    (error,) = result.plan.errors
+    assert error.model == new and error.kind == "gate"
+    assert "1h in staging (since commit" in error.message
+    assert "< min_soak 1d" in error.message
+    assert mlflow_client.get_registered_model(old).aliases == {"champion": "1"}
+    assert mlflow_client.get_registered_model(new).aliases == {}
