@@ -8,10 +8,12 @@ import sys
 from collections.abc import Sequence
 
 from controller import __version__
-from controller.cli import local
+from controller.cli import local, propose, review, run
 from controller.cli._common import run_command
 
-COMMANDS = (local,)
+#: Each module registers its subcommands; handlers import what they need lazily, so
+#: `validate` never pays for mlflow or git.
+COMMANDS = (local, review, propose, run)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,23 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMANDS:
         module.register(sub)
-    for extra in _optional_commands():
-        extra.register(sub)
     return parser
-
-
-def _optional_commands() -> list:  # type: ignore[type-arg]
-    """Command groups that live in their own modules (pull-request workflow, controller)."""
-    import importlib
-
-    found = []
-    for name in ("controller.cli.workflow", "controller.cli.run"):
-        try:
-            found.append(importlib.import_module(name))
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-    return found
 
 
 def main(argv: Sequence[str] | None = None) -> int:

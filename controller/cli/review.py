@@ -1,0 +1,184 @@
+"""`diff` and `history`: what a pull request would change, and who changed what when. Both
+read git (a merge computed in memory, the log of the environment files); neither writes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from controller.cli._common import (
+    EXIT_CHANGES,
+    EXIT_ERROR,
+    EXIT_OK,
+    add_config,
+    add_output,
+    build_registries,
+    fatal,
+    print_json,
+)
+from controller.model import DesiredState
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("diff", help="the plan that merging HEAD into BASE would cause",
+                       description="For a pull request: merge HEAD into BASE in memory (no "
+                       "checkout), validate the result and plan it against the live registry, "
+                       "with gate results and the old and new version's metrics side by side. "
+                       "Exit codes as plan.")
+    p.add_argument("base", metavar="BASE", help="target branch or commit, e.g. origin/main")
+    p.add_argument("head", metavar="HEAD", help="the pull request's branch or commit")
+    p.add_argument("--repo", default=".", help="the repository (default: .)")
+    p.add_argument("--path", default="environments",
+                   help="folder of environment files in the repository (default: environments)")
+    p.add_argument("--detailed-exitcode", action="store_true",
+                   help="exit 2 when merging would change the registry")
+    add_output(p, ("text", "json", "markdown"))
+    add_config(p)
+    p.set_defaults(handler=cmd_diff)
+
+    p = sub.add_parser("history", help="who assigned which version where and when",
+                       description="The assignments of MODEL from the git log of the "
+                       "environment files: time, author, commit, environment, old → new "
+                       "version, newest first.")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("--env", metavar="ENV", help="only this environment")
+    p.add_argument("--path", default="environments",
+                   help="folder of environment files (default: environments)")
+    add_output(p)
+    p.set_defaults(handler=cmd_history)
+
+
+@dataclass(frozen=True)
+class Assignment:
+    when: str
+    author: str
+    commit: str
+    subject: str
+    environment: str
+    model: str
+    old: int | None
+    new: int | None
+
+
+# --- diff ---------------------------------------------------------------------------------
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from controller.adapters.gitworktree import WorkTree
+    from controller.cli.propose import _valid
+    from controller.desired import load_texts
+    from controller.policy_facts import diff_policy
+    from controller.reconciler import collect_metrics, reconcile
+    from controller.render import render_json, render_markdown, render_text
+
+    tree = WorkTree(Path(args.repo))
+    base, head = tree.rev(args.base), tree.rev(args.head)
+    merged = tree.merged_tree(base, head)
+    folder = args.path.strip("/")
+    before_state, _ = load_texts(tree.files_at(base, folder), commit=base)
+    after = _valid(load_texts(tree.files_at(merged, folder), commit=head),
+                   f"{folder} after merging {args.head} into {args.base}")
+    registries = build_registries(args.config, after.registries())
+    result = reconcile(after, registries, previous=before_state, dry_run=True,
+                       policy=diff_policy(Path(args.repo), base))
+    metrics = collect_metrics(result.plan, result.snapshots, registries)
+    edits = _edits(before_state, after)
+    if args.output == "json":
+        import json
+
+        data = json.loads(render_json(result.plan, metrics))
+        data["edits"] = edits
+        print_json(data)
+    elif args.output == "markdown":
+        title = f"mlflow-gitops: merging `{args.head}` into `{args.base}`"
+        lines = [f"- `{e['environment']}`: **{e['model']}** {_v(e['old'])} → {_v(e['new'])}"
+                 for e in edits]
+        text = render_markdown(result.plan, metrics, title=title)
+        head_line, rest = text.split("\n", 1)
+        print(head_line + "\n\nEdits in this pull request:\n\n" + "\n".join(lines or ["- none"])
+              + "\n" + rest, end="")
+    else:
+        for e in edits:
+            print(f"edit: {e['environment']}: {e['model']} {_v(e['old'])} → {_v(e['new'])}")
+        print(render_text(result.plan, metrics), end="")
+    for name, message in sorted(result.registry_errors.items()):
+        print(f"mlflow-gitops: registry '{name}' unreachable: {message}", file=sys.stderr)
+    if not result.ok:
+        return EXIT_ERROR
+    return EXIT_CHANGES if args.detailed_exitcode and result.plan.has_changes else EXIT_OK
+
+
+def _edits(before: DesiredState | None, after: DesiredState) -> list[dict[str, Any]]:
+    old_envs = before.by_name() if before else {}
+    out = []
+    for env in after.environments:
+        old = old_envs.get(env.name)
+        old_models = old.models if old else {}
+        for model in sorted(set(env.models) | set(old_models)):
+            a = old_models[model].version if model in old_models else None
+            b = env.models[model].version if model in env.models else None
+            if a != b:
+                out.append({"environment": env.name, "model": model, "old": a, "new": b})
+    return out
+
+
+def _v(version: int | None) -> str:
+    return f"v{version}" if version else "unassigned"
+
+
+# --- history ------------------------------------------------------------------------------
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from controller.adapters.gitworktree import WorkTree
+
+    tree = WorkTree(Path(args.path))
+    folder = tree.relpath(Path(args.path))
+    files = tree.files_at("HEAD", folder)
+    names = {Path(p).stem: p for p in files}
+    if args.env is not None and args.env not in names:
+        fatal(f"no environment '{args.env}' in {folder} (environments: "
+              f"{', '.join(sorted(names))})")
+    entries: list[Assignment] = []
+    for env_name, path in sorted(names.items()):
+        if args.env is None or env_name == args.env:
+            entries.extend(assignments(tree, path, env_name, args.model))
+    entries.sort(key=lambda a: a.when, reverse=True)
+    if not entries:
+        fatal(f"{args.model} was never assigned in {folder}"
+              + (f"/{Path(names[args.env]).name}" if args.env else ""))
+    if args.output == "json":
+        print_json([vars(a) for a in entries])
+        return EXIT_OK
+    rows = [("TIME", "AUTHOR", "COMMIT", "ENVIRONMENT", "CHANGE")]
+    rows += [(a.when, a.author, a.commit[:12], a.environment, f"{_v(a.old)} → {_v(a.new)}")
+             for a in entries]
+    from controller.cli.local import _print_table
+
+    _print_table(rows)
+    return EXIT_OK
+
+
+def assignments(tree: Any, path: str, env_name: str, model: str) -> list[Assignment]:
+    """Every change of `model`'s version in `path`, newest first."""
+    from controller import yamledit
+    from controller.errors import ConfigError
+
+    revisions = list(reversed(tree.file_log(path)))
+    out: list[Assignment] = []
+    previous: int | None = None
+    for rev in revisions:
+        try:
+            version = yamledit.model_version(rev.text, model) if rev.text is not None else None
+        except ConfigError:
+            continue  # an invalid commit assigned nothing; the controller skipped it too
+        if version != previous:
+            out.append(Assignment(rev.when.isoformat(), rev.author, rev.sha, rev.subject,
+                                  env_name, model, previous, version))
+            previous = version
+    return list(reversed(out))
+
+
