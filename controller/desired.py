@@ -57,7 +57,7 @@ def load_one(path: str, text: str) -> tuple[Environment | None, list[Diagnostic]
     try:
         parsed = parse(text)
     except YamlSyntaxError as exc:
-        return None, [Diagnostic(path, exc.line, f"{exc}; fix the YAML syntax")]
+        return None, [Diagnostic(path, exc.line, str(exc))]
     found = [Diagnostic(path, line, msg) for line, msg in parsed.duplicates]
     if parsed.data is None:
         found.append(Diagnostic(path, 1, "file is empty: expected an Environment document"))

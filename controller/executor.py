@@ -74,6 +74,11 @@ def execute(
 
 
 def _write(registry: RegistryPort, change: Change, commit: str) -> None:
+    # The lineage tag goes first: if the change itself then fails, the next pass still sees
+    # the difference and retries both; the other order could leave a change in place with
+    # no tag, which no later plan would notice (prune and `status --model` rely on it).
+    registry.set_version_tag(change.model, change.version, ownership_tag(change.environment),
+                             commit)
     if change.action in ("promote", "archive", "unstage"):
         assert change.to_stage is not None
         registry.transition_stage(change.model, change.version, change.to_stage)
@@ -83,5 +88,3 @@ def _write(registry: RegistryPort, change: Change, commit: str) -> None:
     else:
         assert change.alias is not None
         registry.delete_alias(change.model, change.alias)
-    registry.set_version_tag(change.model, change.version, ownership_tag(change.environment),
-                             commit)

@@ -94,17 +94,49 @@ class _Context:
             for env in self.envs
             if env.target.kind == "stage" and model in env.models and env.name not in blocked
         }
+        by_env: dict[str, list[Change]] = {}
         for env in self.envs:
             if env.name in blocked:
                 continue
             if model in env.models:
-                planned = self._listed(env, model, live, moving)
+                by_env[env.name] = self._listed(env, model, live, moving)
             elif env.sync.prune:
-                planned = self._prune(env, model, live, moving)
-                self.pruned.setdefault(env.name, []).extend(planned)
-            else:
-                planned = []
+                by_env[env.name] = self._prune(env, model, live, moving)
+                self.pruned.setdefault(env.name, []).extend(by_env[env.name])
+        self._keep_serving(model, live, by_env)
+        for planned in by_env.values():
             self.changes.extend(planned)
+
+    def _keep_serving(self, model: str, live: LiveModel, by_env: dict[str, list[Change]]) -> None:
+        """Never empty a stage whose own environment is not replacing its version: a version
+        may leave Production for Staging only when production's entry converges too. The
+        environment that would take it is refused instead, with the reason."""
+        while True:
+            planned = [c for changes in by_env.values() for c in changes]
+            for env in self.envs:
+                if env.target.kind != "stage" or model not in env.models:
+                    continue
+                stage = env.target.value
+                now = set(live.in_stage(stage))
+                left = now - {c.version for c in planned if c.from_stage == stage}
+                arrive = {c.version for c in planned if c.to_stage == stage}
+                if not now or left or arrive:
+                    continue
+                takers = {c.environment for c in planned
+                          if c.from_stage == stage and c.action == "promote"}
+                if takers:
+                    break
+            else:
+                return
+            for name in sorted(takers):
+                taker = next(e for e in self.envs if e.name == name)
+                moved = [c for c in by_env.pop(name) if c.from_stage == stage]
+                self.errors.append(ModelError(
+                    self.registry, name, model, "guard",
+                    f"{model} v{moved[0].version} not moved to {taker.target.value}: it serves "
+                    f"in {env.name}, which is not converging this pass, and would be left "
+                    f"without a version; fix {env.name} first", taker.file,
+                    taker.model_line(model)))
 
     def _exists(self, env: Environment, model: str, live: LiveModel) -> bool:
         entry = env.models.get(model)
@@ -219,8 +251,10 @@ class _Context:
         """A file that would prune every model of its environment is refused (allow_empty)."""
         for env in self.envs:
             pruned = self.pruned.get(env.name)
-            if not pruned or env.models or env.sync.allow_empty:
+            if not pruned or env.sync.allow_empty:
                 continue
+            if any(self.snapshot.model(m) is not None for m in env.models):
+                continue  # something listed still resolves: this is not an emptied file
             for change in pruned:
                 self.changes.remove(change)
             self.errors.append(ModelError(

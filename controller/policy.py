@@ -94,11 +94,16 @@ def evaluate(env: Environment, model: str, version: int, live_model: LiveModel,
 
 
 def held_before(env: str, version: int, history: tuple[Assignment, ...], owned: bool) -> bool:
-    """Did `env` hold `version` before? Its ownership tag says so, or an earlier commit of its
-    file assigned it. The newest commits that assign it now are the promotion itself (or its
-    pull request), not evidence that it was held, so they are skipped."""
-    if owned:
-        return True
+    """Did `env` hold `version` before? It must carry the environment's ownership tag (the
+    controller applied it there) and, where git history is known, an earlier commit of the
+    file must have assigned it. Either alone is not enough: a tag is also written when a
+    version someone put there by hand is archived, and a commit may have been refused by a
+    gate and reverted without the version ever serving. The newest commits that assign it
+    now are the promotion itself (or its pull request), so they are skipped."""
+    if not owned:
+        return False
+    if not history:
+        return True  # no git history to consult (e.g. a folder outside git): the tag decides
     older = _after_leading(history, version)
     return any(a.version == version for a in older)
 

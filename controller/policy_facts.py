@@ -78,15 +78,11 @@ def gitsource_history(source: Any, rev: str | None = None,
     the path inside the repository, as the controller's desired state names it. When
     `file_history` can follow first parents only, it is asked to, so a merged pull request
     is dated by its merge (as `local_history` does)."""
-    import inspect
-
-    options: dict[str, Any] = {"max_count": max_count, "rev": rev}
-    if "first_parent" in inspect.signature(source.file_history).parameters:
-        options["first_parent"] = True
 
     def revisions(file: str) -> list[Revision]:
         return [(r.sha, source.commit_time(r.sha).timestamp(), r.text)
-                for r in source.file_history(file, **options)]
+                for r in source.file_history(file, max_count=max_count, rev=rev,
+                                             first_parent=True)]
 
     return FileHistory(revisions)
 

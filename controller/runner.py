@@ -9,7 +9,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
@@ -19,7 +19,7 @@ from controller.diagnostics import Diagnostic
 from controller.errors import GitOpsError
 from controller.executor import Applied
 from controller.metrics import Metrics
-from controller.model import DesiredState
+from controller.model import DesiredState, frozen_map
 from controller.ports import RegistryPort
 from controller.reconciler import PassResult, PolicyFactory, reconcile
 from controller.triggers import Trigger
@@ -109,6 +109,11 @@ class Controller:
             outcome, transient = "error", bool(getattr(exc, "transient", False))
             self.state.last_error = str(exc)
             log.error("reconcile failed: %s", exc, extra={"fields": {"reason": reason}})
+        except Exception as exc:  # noqa: BLE001 - a bug must not become a crash loop
+            outcome, transient = "error", True
+            self.state.last_error = f"internal error: {type(exc).__name__}: {exc}"
+            log.exception("reconcile failed with an unexpected error; backing off",
+                          extra={"fields": {"reason": reason}})
         seconds = time.monotonic() - started
         self.metrics.reconciled(outcome, seconds)
         self.state.passes += 1
@@ -123,6 +128,7 @@ class Controller:
 
     def _load(self, sha: str) -> None:
         if self._desired is not None and self._desired.commit == sha:
+            self._clear_invalid()  # e.g. the branch was reset to the last good commit
             return
         if sha == self.state.invalid_commit:
             return
@@ -138,10 +144,14 @@ class Controller:
                 log.error("invalid commit %s: %s", sha[:12], d, extra={"fields": {
                     "commit": sha, "file": d.file, "line": d.line, "kept_commit": kept}})
             return
-        self.state.invalid_commit = None
-        self.state.invalid_diagnostics = []
-        self.metrics.invalid_commit(False)
+        self._clear_invalid()
         self._desired = desired
+
+    def _clear_invalid(self) -> None:
+        if self.state.invalid_commit is not None:
+            self.state.invalid_commit = None
+            self.state.invalid_diagnostics = []
+            self.metrics.invalid_commit(False)
 
     def _record(self, result: PassResult) -> bool:
         """Fold a pass into state and metrics; True when the registry was unreachable."""
@@ -175,8 +185,8 @@ class Controller:
             return True
         self.state.synced_once = True
         self.state.last_applied_commit = result.desired.commit
-        if result.ok:
-            self._applied = result.desired
+        self._applied = advance(self._applied, result.desired, {
+            (e.environment, e.model) for e in errors})
         return False
 
     def _log_applied(self, done: Applied) -> None:
@@ -289,6 +299,30 @@ class Controller:
             "environments": [row.to_dict() for row in result.status] if result else [],
             "registry_errors": result.registry_errors if result else {},
         }
+
+
+def advance(applied: DesiredState | None, desired: DesiredState,
+            failed: set[tuple[str, str | None]]) -> DesiredState:
+    """The new "last applied" state for `self_heal: false`: every entry of `desired` except
+    those that did not converge, which keep their old value so the next pass retries them
+    as changed. A failure elsewhere must not make other entries count as changed forever."""
+    before = applied.by_name() if applied is not None else {}
+    envs = []
+    for env in desired.environments:
+        old = before.get(env.name)
+        if (env.name, None) in failed:
+            if old is not None:
+                envs.append(old)
+            continue
+        models = dict(env.models)
+        for model in env.models:
+            if (env.name, model) in failed:
+                if old is not None and model in old.models:
+                    models[model] = old.models[model]
+                else:
+                    del models[model]
+        envs.append(replace(env, models=frozen_map(models)))
+    return DesiredState(tuple(envs), desired.commit)
 
 
 def _now() -> str:

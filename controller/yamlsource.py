@@ -46,13 +46,14 @@ def parse(text: str) -> ParsedYaml:
             line = mark.line + 1 if mark else 1
             problem = exc.problem or str(exc)
             context = f" {exc.context}" if exc.context else ""
-            raise YamlSyntaxError(line, f"invalid YAML: {problem}{context}") from None
+            raise YamlSyntaxError(
+                line, f"invalid YAML: {problem}{context}; fix the YAML syntax") from None
         except yaml.YAMLError as exc:
-            raise YamlSyntaxError(1, f"invalid YAML: {exc}") from None
+            raise YamlSyntaxError(1, f"invalid YAML: {exc}; fix the YAML syntax") from None
         if node is None:
             return ParsedYaml(data=None, lines={(): 1})
         parsed = ParsedYaml(data=None)
-        _walk(node, (), parsed)
+        _walk(node, (), parsed, set())
         try:
             parsed.data = loader.construct_document(node)
         except yaml.YAMLError as exc:
@@ -63,7 +64,16 @@ def parse(text: str) -> ParsedYaml:
         loader.dispose()
 
 
-def _walk(node: yaml.Node, path: Path, parsed: ParsedYaml) -> None:
+def _walk(node: yaml.Node, path: Path, parsed: ParsedYaml, seen_nodes: set[int]) -> None:
+    # An alias makes the composer hand out the same node twice; a self-referencing anchor
+    # would recurse forever and an "alias bomb" would expand exponentially. Environment
+    # files have no use for either, so the first reuse is an error.
+    if id(node) in seen_nodes:
+        raise YamlSyntaxError(node.start_mark.line + 1,
+                              "YAML anchors and aliases (&name / *name) are not supported in "
+                              "environment files; write the value out")
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+        seen_nodes.add(id(node))
     parsed.lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         seen: dict[Any, int] = {}
@@ -77,8 +87,8 @@ def _walk(node: yaml.Node, path: Path, parsed: ParsedYaml) -> None:
                 continue
             seen[key] = line
             parsed.lines[path + (key,)] = line
-            _walk(value_node, path + (key,), parsed)
+            _walk(value_node, path + (key,), parsed, seen_nodes)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             parsed.lines[path + (index,)] = item.start_mark.line + 1
-            _walk(item, path + (index,), parsed)
+            _walk(item, path + (index,), parsed, seen_nodes)

@@ -19,13 +19,15 @@ def head_commit(folder: Path) -> str | None:
         return None
 
 
-def open_repo(folder: Path):  # type: ignore[no-untyped-def]
+def is_dirty(folder: Path) -> bool:
+    """Does `folder` have uncommitted (or untracked) changes?"""
     import git
 
     try:
-        return git.Repo(folder, search_parent_directories=True)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        raise SourceError(f"{folder} is not inside a git repository") from None
+        repo = git.Repo(folder, search_parent_directories=True)
+        return bool(repo.git.status("--porcelain", "--", str(folder.resolve())))
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError, git.GitCommandError):
+        return False
 
 
 def file_revisions(path: Path, rev: str = "HEAD", max_count: int = 200

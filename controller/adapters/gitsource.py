@@ -70,7 +70,8 @@ class GitSource:
                  token_file: str | Path | None = None, ssh_key_file: str | Path | None = None,
                  known_hosts_file: str | Path | None = None, timeout: float = 60.0,
                  token_username: str = "x-access-token") -> None:
-        if urlsplit(url).password is not None:
+        parts = urlsplit(url)
+        if parts.password is not None or (parts.scheme in ("http", "https") and parts.username):
             raise ConfigError(f"the repository URL {scrub(url)} carries credentials: remove "
                               "them and put the token in --git-token-file")
         if not _BRANCH_RE.match(branch):
@@ -142,13 +143,19 @@ class GitSource:
         """When commit `sha` was committed (for a merge: when it was merged), in UTC."""
         return self._commit(sha).committed_datetime.astimezone(timezone.utc)
 
-    def file_history(self, relpath: str, max_count: int = 50, rev: str | None = None) \
-            -> list[FileRevision]:
-        """The last `max_count` commits of `rev` (the fetched tip) that touched `relpath`."""
+    def file_history(self, relpath: str, max_count: int = 50, rev: str | None = None,
+                     first_parent: bool = False) -> list[FileRevision]:
+        """The last `max_count` commits of `rev` (the fetched tip) that touched `relpath`.
+
+        With `first_parent`, only the branch's own line is walked, so a merged pull request
+        appears as its merge commit, dated when it was merged, not when its branch commit
+        claims to have been written."""
         repo = self._open()
         revisions: list[FileRevision] = []
+        options = {"first_parent": True} if first_parent else {}
         try:
-            for commit in repo.iter_commits(rev or self.ref, paths=relpath, max_count=max_count):
+            for commit in repo.iter_commits(rev or self.ref, paths=relpath, max_count=max_count,
+                                            **options):
                 try:
                     text: str | None = (commit.tree / relpath).data_stream.read().decode(
                         "utf-8", "replace")

@@ -159,6 +159,10 @@ def _call(fn: Callable[[], T]) -> T:
         raise translate(exc) from exc
     except OSError as exc:  # connection refused, DNS, TLS: requests' errors are OSErrors
         raise TransientRegistryError(f"registry unreachable: {exc}") from exc
+    except ValueError as exc:  # a 200 that is not MLflow's JSON, e.g. a proxy's login page
+        raise TransientRegistryError(
+            f"the registry answered with something that is not MLflow JSON ({exc}); "
+            "check the tracking URI and any proxy in front of it") from exc
 
 
 def translate(exc: Any) -> RegistryError:

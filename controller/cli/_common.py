@@ -81,8 +81,11 @@ def read_folder(path: Path) -> dict[str, str]:
         fatal(f"{path}: not a folder; pass the folder that holds the environment files")
     from controller.desired import is_environment_file
 
-    files = {str(p): p.read_text() for p in sorted(path.iterdir())
-             if p.is_file() and is_environment_file(p.name)}
+    files = {}
+    for p in sorted(path.iterdir()):
+        if p.is_file() and is_environment_file(p.name):
+            # Undecodable bytes become U+FFFD so the validator names the file and line.
+            files[str(p)] = p.read_bytes().decode("utf-8", errors="replace")
     if not files:
         fatal(f"{path}: no *.yaml or *.yml environment files found")
     return files
@@ -108,9 +111,14 @@ def report_invalid(diagnostics: list[Diagnostic]) -> NoReturn:
 
 
 def folder_commit(path: Path) -> str:
-    from controller.adapters.gitlocal import head_commit
+    """The lineage tag value: HEAD's SHA, marked `-dirty` when the folder has uncommitted
+    edits (HEAD alone would claim assignments that no commit contains), else `local`."""
+    from controller.adapters.gitlocal import head_commit, is_dirty
 
-    return head_commit(path) or "local"
+    sha = head_commit(path)
+    if sha is None:
+        return "local"
+    return f"{sha}-dirty" if is_dirty(path) else sha
 
 
 def build_registries(config_path: str | None, names: tuple[str, ...]) -> dict[str, Any]:

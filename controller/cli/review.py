@@ -78,8 +78,12 @@ def cmd_diff(args: argparse.Namespace) -> int:
     base, head = tree.rev(args.base), tree.rev(args.head)
     merged = tree.merged_tree(base, head)
     folder = args.path.strip("/")
+    merged_files = tree.files_at(merged, folder)
+    if not merged_files:
+        fatal(f"no environment files in '{folder}' after merging {args.head} into {args.base}; "
+              "pass --path (relative to the repository root)")
     before_state, _ = load_texts(tree.files_at(base, folder), commit=base)
-    after = _valid(load_texts(tree.files_at(merged, folder), commit=head),
+    after = _valid(load_texts(merged_files, commit=head),
                    f"{folder} after merging {args.head} into {args.base}")
     registries = build_registries(args.config, after.registries())
     result = reconcile(after, registries, previous=before_state, dry_run=True,

@@ -99,7 +99,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     controller = Controller(
         source, registries, metrics,
         interval=args.interval or config.interval, policy=_policy(),
-        known_registries=list(config.registries) if args.config else None,
+        known_registries=list(names),
         on_event=_events(args) if args.events else None)
     elector = _elector(args, controller) if args.leader_elect else None
     controller.elector = elector

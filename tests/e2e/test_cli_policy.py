@@ -88,7 +88,8 @@ def test_soak_by_commit_time_refuses_the_fresh_version_and_promotes_the_soaked_o
 def test_rollback_found_in_git_history_skips_a_gate_added_later(
         tmp_path: Path, mlflow_server: Any, mlflow_client: Any, unique: str) -> None:
     """Production served v1, then v2; a stricter gate arrives with the revert to v1, which
-    fails it: the commit history shows production held v1, so the rollback is applied."""
+    fails it: the commit history and the ownership tag show production held v1, so the
+    rollback is applied; without the tag it is refused."""
     name = f"revert-{unique}"
     for accuracy in (0.91, 0.97, 0.97):
         logged_version(mlflow_client, name, {"accuracy": accuracy})
@@ -107,10 +108,13 @@ def test_rollback_found_in_git_history_skips_a_gate_added_later(
            now - 24 * HOUR, "v2 to production")
     assert run_cli("apply", folder, env=env).code == 0
     assert stages_of(mlflow_client, name) == {1: "Archived", 2: "Production", 3: "Staging"}
-    # Only git can say production held v1: drop the ownership tag the apply wrote.
-    mlflow_client.delete_model_version_tag(name, "1", "gitops.env.production")
     commit(repo, {"production.yaml": production({name: 1}, min_accuracy=0.95)}, now - 60,
            "revert to v1 (and a stricter gate)")
+    tag = mlflow_client.get_model_version(name, "1").tags["gitops.env.production"]
+    mlflow_client.delete_model_version_tag(name, "1", "gitops.env.production")
+    refused = run_cli("plan", folder, env=env)
+    assert refused.code == 1 and "accuracy 0.91 < min 0.95" in refused.out
+    mlflow_client.set_model_version_tag(name, "1", "gitops.env.production", tag)
 
     planned = run_cli("plan", folder, env=env)
     assert planned.code == 0, planned.err

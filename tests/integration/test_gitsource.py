@@ -207,6 +207,31 @@ def test_hung_remote_times_out(tmp_path: Path) -> None:
             source.fetch()
 
 
+def test_first_parent_history_dates_a_pull_request_by_its_merge(
+        tmp_path: Path, remote: tuple[Path, Path]) -> None:
+    """With first_parent, a merged branch appears as its merge commit, not its branch commit
+    (whose date its author controls)."""
+    bare, work = remote
+    source = _source(tmp_path, bare.as_uri())
+    git(work, "checkout", "-q", "-b", "pr")
+    write_files(work, {PROD: "v: 3\n"})
+    branch_commit = commit_all(work, "old-dated branch commit")
+    git(work, "checkout", "-q", "main")
+    git(work, "merge", "-q", "--no-ff", "pr", "-m", "Merge pr")
+    merge = git(work, "rev-parse", "HEAD")
+    git(work, "push", "-q", "origin", "main")
+    source.fetch()
+    assert source.file_history(PROD, max_count=1)[0].sha == branch_commit
+    assert source.file_history(PROD, max_count=1, first_parent=True)[0].sha == merge
+
+
+def test_url_with_a_token_as_user_is_refused(tmp_path: Path) -> None:
+    """https://<token>@host is refused too: the token would sit in argv and .git/config."""
+    with pytest.raises(ConfigError) as info:
+        _source(tmp_path, f"https://{TOKEN}@git.example.com/envs.git")
+    assert TOKEN not in str(info.value)
+
+
 def test_url_with_password_is_refused_without_echoing_it(tmp_path: Path) -> None:
     """A URL carrying user:password is a ConfigError whose message does not contain it."""
     with pytest.raises(ConfigError) as info:

@@ -9,7 +9,7 @@ from tests.support.memory_registry import MemoryRegistry
 
 
 def test_each_change_writes_its_lineage_tag() -> None:
-    """Every applied change is followed by the gitops.env.<environment> tag = the commit."""
+    """Every change writes the gitops.env.<environment> tag = the commit, just before itself."""
     snapshot = live({"m": {1: "Production", 2: "None"}})
     registry = MemoryRegistry.from_snapshot(snapshot)
     result = execute(plan(desired(env("production", "stage:Production", {"m": 2}),
@@ -17,8 +17,8 @@ def test_each_change_writes_its_lineage_tag() -> None:
                      {"default": registry})
     assert result.ok
     assert registry.calls == [
-        ("transition", "m", 2, "Production"), ("tag", "m", 2, "gitops.env.production", "abc123"),
-        ("transition", "m", 1, "Archived"), ("tag", "m", 1, "gitops.env.production", "abc123")]
+        ("tag", "m", 2, "gitops.env.production", "abc123"), ("transition", "m", 2, "Production"),
+        ("tag", "m", 1, "gitops.env.production", "abc123"), ("transition", "m", 1, "Archived")]
 
 
 def test_a_failing_model_stops_only_its_own_changes() -> None:
@@ -42,5 +42,16 @@ def test_losing_leadership_stops_all_writes_at_once() -> None:
     result = execute(plan(desired(env("staging", "stage:Staging", {"a": 1, "b": 1})),
                           {"default": snapshot}), {"default": registry},
                      may_write=lambda: next(answers))
-    assert [c[:2] for c in registry.calls] == [("transition", "a"), ("tag", "a")]
+    assert [c[:2] for c in registry.calls] == [("tag", "a"), ("transition", "a")]
     assert "no longer the leader" in result.failed[0].message
+
+
+def test_advance_keeps_failed_entries_at_their_old_value() -> None:
+    """The self_heal:false bookkeeping moves every converged entry forward and keeps the old
+    value only where the pass failed, so other entries do not count as changed forever."""
+    from controller.runner import advance
+
+    before = desired(env("production", "stage:Production", {"a": 1, "b": 1}))
+    now = desired(env("production", "stage:Production", {"a": 2, "b": 2, "c": 1}))
+    after = advance(before, now, {("production", "b"), ("production", "c")})
+    assert {m: e.version for m, e in after.environments[0].models.items()} == {"a": 2, "b": 1}

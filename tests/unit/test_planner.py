@@ -133,3 +133,25 @@ def test_unreachable_registry_is_an_error_per_model() -> None:
     """A registry without a snapshot makes its models errors, not a crash."""
     p = plan(desired(env("production", "stage:Production", {"m": 1}, registry="prod")), {})
     assert [(e.model, e.kind) for e in p.errors] == [("m", "registry")]
+
+
+def test_a_stage_is_never_emptied_by_another_environment() -> None:
+    """Staging may not take Production's only version while production is blocked (here a
+    missing version): staging is refused with the reason and Production keeps serving."""
+    p = plan(desired(env("production", "stage:Production", {"m": 9}),
+                     env("staging", "stage:Staging", {"m": 4})),
+             {"default": live({"m": {4: "Production", 5: "Staging"}})})
+    assert p.changes == ()
+    assert sorted((e.environment, e.kind) for e in p.errors) == [
+        ("production", "missing_version"), ("staging", "guard")]
+    assert "serves in production, which is not converging" in p.errors[-1].message
+
+
+def test_prune_guard_covers_a_file_whose_models_all_fail_to_resolve() -> None:
+    """A pruning file that lists only unknown models (a typo) is treated as emptied."""
+    tag = {ownership_tag("production"): "abc"}
+    p = plan(desired(env("production", "stage:Production", {"fraud-detecter": 3}, prune=True)),
+             {"default": live({"fraud-detector": {3: "Production"}}, tags={
+                 ("fraud-detector", 3): tag})})
+    assert p.changes == ()
+    assert {e.kind for e in p.errors} == {"missing_version", "guard"}

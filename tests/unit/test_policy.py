@@ -163,17 +163,40 @@ def test_status_must_be_ready() -> None:
 
 
 def test_rollback_by_history_skips_every_gate_and_says_so() -> None:
-    """A version an earlier commit of this environment assigned returns without any gate."""
+    """A version an earlier commit of this environment assigned, and that the controller
+    applied there (ownership tag), returns without any gate."""
     own = (Assignment("c", NOW, 4), Assignment("b", NOW - HOUR, 5),
            Assignment("a", NOW - 9 * HOUR, 4))
     env = production(Gate(metric="accuracy", min=0.99), min_soak=86400)
-    verdict = check(env, live(), facts({"accuracy": 0.5}, source=staging(holds=False), own=own))
+    tagged = live(**{ownership_tag("production"): "a"})
+    verdict = check(env, tagged, facts({"accuracy": 0.5}, source=staging(holds=False), own=own))
     assert verdict.allowed and verdict.gates == ()
     assert verdict.note == "rollback to v4, held by production before: gates skipped"
 
 
+def test_history_without_the_tag_is_no_rollback() -> None:
+    """An earlier commit that assigned the version is not enough: a merge refused by a gate
+    and then reverted never served, so its version must pass the gates when it returns."""
+    own = (Assignment("c", NOW, 4), Assignment("b", NOW - HOUR, 5),
+           Assignment("a", NOW - 9 * HOUR, 4))
+    env = production(Gate(metric="accuracy", min=0.99))
+    verdict = check(env, live(), facts({"accuracy": 0.5}, own=own))
+    assert not verdict.allowed and "accuracy 0.5 < min 0.99" in verdict.message
+
+
+def test_tag_without_history_assignment_is_no_rollback() -> None:
+    """A tag alone (written when the controller archived a hand-placed version) is not enough
+    where git history is known and never assigned the version."""
+    own = (Assignment("c", NOW, 4), Assignment("b", NOW - HOUR, 5))
+    tagged = live(**{ownership_tag("production"): "b"})
+    assert not held_before("production", 4, own, owned=True)
+    verdict = check(production(Gate(metric="accuracy", min=0.9)), tagged,
+                    facts({"accuracy": 0.5}, own=own))
+    assert not verdict.allowed
+
+
 def test_rollback_by_ownership_tag() -> None:
-    """The environment's ownership tag on the version is evidence it was held before."""
+    """Without git history to consult, the environment's ownership tag is the evidence."""
     tagged = live(**{ownership_tag("production"): "abc"})
     verdict = check(production(Gate(metric="accuracy", min=0.99)), tagged, facts({}))
     assert verdict.allowed and "rollback" in verdict.note
@@ -223,12 +246,14 @@ def test_metric_gate_passes_exactly_inside_its_bounds(value: float, low: float |
 @given(st.lists(st.sampled_from([None, 3, 4, 5]), max_size=8), st.booleans())
 def test_held_before_means_an_older_stretch_or_the_tag(versions: list[int | None],
                                                        owned: bool) -> None:
-    """held_before is true iff owned, or 4 appears after the leading run of 4s."""
+    """held_before is true iff owned and, where history is known, 4 appears after the
+    leading run of 4s."""
     history = tuple(Assignment(str(i), NOW - i, v) for i, v in enumerate(versions))
     rest = versions
     while rest and rest[0] == 4:
         rest = rest[1:]
-    assert held_before("production", 4, history, owned) == (owned or 4 in rest)
+    expected = owned and (not history or 4 in rest)
+    assert held_before("production", 4, history, owned) == expected
 
 
 @given(st.integers(0, 10**7))
