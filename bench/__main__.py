@@ -1,0 +1,164 @@
+"""`python -m bench` (what `make bench` runs): start a real MLflow server on a seeded SQLite
+database (reused when its parameters match), measure, print the table, write BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # tests.support (server, proxy, git helpers) lives beside us
+
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+warnings.simplefilter("ignore", FutureWarning)
+logging.getLogger("mlflow").setLevel(logging.WARNING)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--models", type=int, default=1000)
+    p.add_argument("--versions", type=int, default=5, help="versions per model")
+    p.add_argument("--repeats", type=int, default=5, help="runs per figure of ours")
+    p.add_argument("--baseline-repeats", type=int, default=3,
+                   help="runs of the per-model loop on the converged state")
+    p.add_argument("--changed", type=int, default=10, help="models the commit changes")
+    p.add_argument("--merges", type=int, default=20, help="webhook merges")
+    p.add_argument("--polling-merges", type=int, default=5)
+    p.add_argument("--interval", type=float, default=5.0, help="polling --interval")
+    p.add_argument("--reconciles", type=int, default=50, help="passes before reading RSS")
+    p.add_argument("--workdir", type=Path, default=ROOT / ".bench")
+    p.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md",
+                   help="where to write the report ('-' for none)")
+    return p.parse_args(argv)
+
+
+def say(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import mlflow
+    from mlflow import MlflowClient
+
+    from bench import baseline, breakdown, coldstart, cost, latency, report, seed
+    from bench.calls import ServerCalls, split
+    from bench.fleet import Fleet
+    from bench.runtime import RuntimeVenv
+    from controller.adapters.mlflow_registry import MODEL_PAGE, VERSION_PAGE, MlflowRegistry
+    from tests.support.counting_proxy import CountingProxy
+    from tests.support.servers import MlflowServer
+
+    started = time.monotonic()
+    load_before = os.getloadavg()[0]
+    fleet = Fleet(args.models, args.versions)
+    res = report.Results(fleet=fleet, mlflow_version=mlflow.__version__, argv=sys.argv[1:],
+                         model_page=MODEL_PAGE, version_page=VERSION_PAGE,
+                         changed_models=args.changed)
+    folder = seed.database_dir(args.workdir, fleet)
+    reuse = seed.reusable(folder, fleet, mlflow.__version__)
+    if not reuse:
+        seed.reset(folder)
+    (folder / "server.log").unlink(missing_ok=True)  # counted from the start of this run
+    runtime = RuntimeVenv(ROOT, args.workdir).start()  # overlaps with seeding
+    if not reuse:
+        say(f"seeding {fleet.models:,} models x {fleet.versions} versions into {folder} "
+            f"({seed.PROCESSES} processes of MlflowClient calls on the SQLite database)")
+        res.seed_seconds = seed.seed(folder / "mlflow.db", fleet)
+        say(f"seeded in {res.seed_seconds:.0f}s")
+    server = MlflowServer(folder)
+    say(f"starting the MLflow server on {'the reused' if reuse else 'the new'} database")
+    server.start()
+    proxy = CountingProxy(server.uri).start()
+    try:
+        client = MlflowClient(server.uri, server.uri)
+        direct = MlflowRegistry(server.uri)
+        counted = MlflowRegistry(proxy.uri)  # cross-checks the server-side counts
+        fixed = seed.repair(client, direct, fleet)
+        if not reuse:
+            seed.mark_complete(folder, fleet, mlflow.__version__, res.seed_seconds or 0.0)
+        else:
+            say(f"{fixed} call(s) to restore the seeded state")
+        snap = direct.snapshot()
+        res.registry_models = len(snap.models)
+        res.registry_versions = sum(len(m.versions) for m in snap.models.values())
+
+        base = fleet.desired(fleet.files(), commit="b" * 40)
+        prod, champ = fleet.changed(args.changed)
+        commit = fleet.desired(fleet.files(production=prod, champion=champ), commit="c" * 40)
+        changed_names = sorted(prod)
+
+        calls = ServerCalls(folder / "server.log")
+        restore = lambda: seed.repair(client, direct, fleet, changed_names)  # noqa: E731
+
+        say(f"1. converged reconcile x{args.repeats}")
+        res.converged = cost.converged(direct, calls, base, args.repeats)
+        res.proxy_converged = cost.proxy_check(counted, proxy, base, base)
+        res.breakdown = breakdown.measure(server.uri, MODEL_PAGE, VERSION_PAGE, fleet.files(),
+                                          args.repeats)
+
+        say(f"2. reconcile after a commit changing {args.changed} models x{args.repeats}")
+        res.changed = cost.changed(direct, calls, base, commit, args.repeats, restore)
+        res.proxy_changed = cost.proxy_check(counted, proxy, commit, base, restore)
+
+        say(f"3. the per-model loop x{args.baseline_repeats}, then once on the commit")
+        for _ in range(args.baseline_repeats):
+            calls.mark()
+            seconds, changes = baseline.per_model_loop(client, baseline.wanted_from(base))
+            if changes:
+                raise RuntimeError("bench: the per-model loop changed a converged registry")
+            res.baseline.append(cost.Run(seconds, *split(calls.since_mark())))
+        calls.mark()
+        seconds, changes = baseline.per_model_loop(client, baseline.wanted_from(commit))
+        res.baseline_changed = cost.Run(seconds, *split(calls.since_mark()), changes=changes)
+        restore()
+
+        work = args.workdir / "work"
+        latency.clean(work)
+        say(f"4. webhook: {args.merges} merges, then passes up to {args.reconciles} for RSS")
+        if runtime.ready():
+            res.controller.runtime = "runtime venv (mlflow-skinny)"
+            python, pythonpath = runtime.python, str(ROOT)
+        else:
+            say(f"{runtime.error}: the webhook controller runs in the dev venv instead")
+            python = pythonpath = None
+        latency.webhook_run(work, fleet, server.uri, args.merges, args.reconciles,
+                            res.controller, calls, say, python, pythonpath)
+        say(f"4. polling at --interval {args.interval:g}: {args.polling_merges} merges")
+        latency.polling_run(work, fleet, server.uri, args.polling_merges, args.interval,
+                            res.controller, say)
+        seed.repair(client, direct, fleet, sorted(set(res.controller.touched)))
+
+        res.import_rss = breakdown.import_rss_mib(python or sys.executable, pythonpath)
+        res.dev_import_rss = breakdown.import_rss_mib(sys.executable, None)
+        say("5. validate cold start")
+        envs = work / "fleet" / "environments"
+        envs.mkdir(parents=True)
+        for rel, text in fleet.files().items():
+            (envs / Path(rel).name).write_text(text)
+        res.validate_example = coldstart.measure(ROOT / "environments", runs=10)
+        res.validate_fleet = coldstart.measure(envs, runs=5)
+    finally:
+        proxy.stop()
+        server.stop()
+    res.total_seconds = time.monotonic() - started
+    res.load = (load_before, os.getloadavg()[0])
+    res.bound = (math.ceil(res.registry_models / MODEL_PAGE)
+                 + math.ceil(res.registry_versions / VERSION_PAGE))
+    print(report.table(res))
+    if str(args.output) != "-":
+        args.output.write_text(report.markdown(res))
+        say(f"wrote {args.output}")
+    say(f"done in {res.total_seconds:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
