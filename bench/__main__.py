@@ -26,6 +26,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--models", type=int, default=1000)
     p.add_argument("--versions", type=int, default=5, help="versions per model")
     p.add_argument("--repeats", type=int, default=5, help="runs per figure of ours")
+    p.add_argument("--changed-repeats", type=int, default=3,
+                   help="runs of the reconcile after the commit (each restores the state)")
     p.add_argument("--baseline-repeats", type=int, default=3,
                    help="runs of the per-model loop on the converged state")
     p.add_argument("--changed", type=int, default=10, help="models the commit changes")
@@ -39,7 +41,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+LOAD: list[float] = []  # the 1-minute load average, sampled at every step
+
+
 def say(message: str) -> None:
+    LOAD.append(os.getloadavg()[0])
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
@@ -57,7 +63,6 @@ def main(argv: list[str] | None = None) -> int:
     from tests.support.servers import MlflowServer
 
     started = time.monotonic()
-    load_before = os.getloadavg()[0]
     fleet = Fleet(args.models, args.versions)
     res = report.Results(fleet=fleet, mlflow_version=mlflow.__version__, argv=sys.argv[1:],
                          model_page=MODEL_PAGE, version_page=VERSION_PAGE,
@@ -104,8 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         res.breakdown = breakdown.measure(server.uri, MODEL_PAGE, VERSION_PAGE, fleet.files(),
                                           args.repeats)
 
-        say(f"2. reconcile after a commit changing {args.changed} models x{args.repeats}")
-        res.changed = cost.changed(direct, calls, base, commit, args.repeats, restore)
+        say(f"2. reconcile after a commit changing {args.changed} models "
+            f"x{args.changed_repeats}")
+        res.changed = cost.changed(direct, calls, base, commit, args.changed_repeats, restore)
         res.proxy_changed = cost.proxy_check(counted, proxy, commit, base, restore)
 
         say(f"3. the per-model loop x{args.baseline_repeats}, then once on the commit")
@@ -124,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         latency.clean(work)
         say(f"4. webhook: {args.merges} merges, then passes up to {args.reconciles} for RSS")
         if runtime.ready():
-            res.controller.runtime = "runtime venv (mlflow-skinny)"
+            res.controller.runtime = "the runtime venv (mlflow-skinny)"
             python, pythonpath = runtime.python, str(ROOT)
         else:
             say(f"{runtime.error}: the webhook controller runs in the dev venv instead")
@@ -149,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         proxy.stop()
         server.stop()
     res.total_seconds = time.monotonic() - started
-    res.load = (load_before, os.getloadavg()[0])
+    LOAD.append(os.getloadavg()[0])
+    res.load = (min(LOAD), max(LOAD))
     res.bound = (math.ceil(res.registry_models / MODEL_PAGE)
                  + math.ceil(res.registry_versions / VERSION_PAGE))
     print(report.table(res))

@@ -30,7 +30,7 @@ class ControllerFigures:
     webhook_post_seconds: list[float] = field(default_factory=list)  # POST /webhook → 202
     polling_latencies: list[float] = field(default_factory=list)
     polling_interval: float = 5.0
-    runtime: str = "dev venv"  # where the webhook controller ran (see bench.runtime)
+    runtime: str = "the dev venv"  # where the webhook controller ran (see bench.runtime)
     passes: int = 0
     first_rss_mib: float = 0.0  # after its first pass
     rss_mib: float = 0.0  # after `passes` passes

@@ -60,7 +60,7 @@ def _rss(r: Any) -> str | None:
         return None
     bare, ours, mlflow = r.import_rss
     return (
-        f"**Controller RSS {c.rss_mib:.0f} MiB (target 150 MB), {c.runtime}.** A fresh "
+        f"**Controller RSS {c.rss_mib:.0f} MiB (target 150 MB), in {c.runtime}.** A fresh "
         f"interpreter is {bare:.0f} MiB; importing the controller's own modules for `run` "
         f"brings it to {ours:.0f} MiB; importing the MLflow client modules the adapter uses "
         f"to {mlflow:.0f} MiB, because importing any `mlflow` submodule runs the package's "
@@ -117,12 +117,26 @@ def _reading(r: Any) -> list[str]:
             "transition). Ours also reads the registry once more after writing, so the "
             f"status it reports is the registry's state after the writes ({r.changed_reads} "
             "reads in all).")
+    bare, ours, mlflow = r.import_rss
+    dev_mlflow = r.dev_import_rss[2]
+    out.append(
+        f"Memory: the RSS target is held to the controller as the image runs it, in "
+        f"{c.runtime}: {c.first_rss_mib:.0f} MiB after its first pass, {c.rss_mib:.0f} MiB "
+        f"after {c.passes} (+{c.rss_mib - c.first_rss_mib:.0f} MiB over the "
+        f"{c.passes - 1} later passes). Most of it is imports: a bare interpreter is "
+        f"{bare:.0f} MiB, the "
+        f"controller's own modules bring it to {ours:.0f} MiB and the MLflow client modules "
+        f"to {mlflow:.0f} MiB. In the dev venv, where the full `mlflow` is installed to run "
+        f"the server, the same imports reach {dev_mlflow:.0f} MiB (importing any `mlflow` "
+        "module runs the package's `__init__`, which there also imports pandas and the "
+        f"gateway's FastAPI code) and the polling controller held {c.dev_rss_mib:.0f} MiB.")
     out += [
         f"Polling at `--interval {c.polling_interval:g}`: latency is the wait for the next "
         "timer tick (the interval has ±10% jitter) plus one pass; p95 of "
         f"{len(c.polling_latencies)} samples is their maximum or close to it.",
-        f"Load: the machine's 1-minute load average was {r.load[0]:.1f} at the start and "
-        f"{r.load[1]:.1f} at the end of the run (2 cores, shared with other work). Times "
-        "are wall-clock and move with that load; call counts do not.",
+        f"Load: the machine's 1-minute load average, sampled at every step, stayed between "
+        f"{r.load[0]:.1f} and {r.load[1]:.1f} (2 cores; the server, the controller, git and "
+        "the benchmark share them, with whatever else runs). Times are wall-clock and move "
+        "with load by tens of percent between runs; call counts do not move at all.",
     ]
     return out

@@ -41,7 +41,7 @@ class Results:
     breakdown: Breakdown | None = None
     import_rss: tuple[float, float, float] = (0.0, 0.0, 0.0)  # runtime venv: bare, ours, +mlflow
     dev_import_rss: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    load: tuple[float, float] = (0.0, 0.0)  # 1-minute load average at start and end
+    load: tuple[float, float] = (0.0, 0.0)  # lowest and highest 1-minute load average seen
     total_seconds: float = 0.0
     date: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime(
         "%Y-%m-%d %H:%M UTC"))
@@ -136,7 +136,7 @@ class Results:
                         f"{len(v.mlflow_modules)}",
                         v.seconds <= 0.3 and not v.mlflow_modules))
         out.append(("controller RSS ≤ 150 MB",
-                    f"{c.rss_mib:.0f} MiB after {c.passes} passes, {c.runtime}",
+                    f"{c.rss_mib:.0f} MiB after {c.passes} passes, in {c.runtime}",
                     c.rss_mib * 1.048576 <= 150))
         return out
 
@@ -179,9 +179,9 @@ def rows(r: Results) -> list[tuple[str, str, str, str]]:
          _s(c.mean_pass_seconds), "", ""),
         ("4. per new commit: parsing and validating the three files (in-process)",
          _s(r.breakdown.load_seconds) if r.breakdown else "", "", ""),
-        (f"5. controller RSS after {c.passes} reconciles, {c.runtime} "
-         "(after its first pass; peak)",
-         f"{c.rss_mib:.0f} MiB ({c.first_rss_mib:.0f}; {c.peak_rss_mib:.0f} MiB)", "", ""),
+        (f"5. controller RSS after {c.passes} reconciles, in {c.runtime}",
+         f"{c.rss_mib:.0f} MiB ({c.first_rss_mib:.0f} MiB after its first pass, peak "
+         f"{c.peak_rss_mib:.0f} MiB)", "", ""),
         (f"5. controller RSS after {c.dev_passes} reconcile(s), dev venv (full mlflow, "
          "pandas): the polling controller", f"{c.dev_rss_mib:.0f} MiB", "", ""),
     ]
@@ -297,8 +297,9 @@ def markdown(r: Results) -> str:
         f"- **4.** `mlflow-gitops run` as a subprocess (JSON logs, INFO) following a bare git "
         "remote. Each merge is a `--no-ff` merge of a branch that moves one model's @champion, "
         "pushed to the remote. Latency runs from the moment the push returns to the timestamp "
-        "of the controller's `applied` log line for that commit (written after the alias call "
-        "and its tag returned). Webhook: `--interval 3600`, a signed GitHub-style `POST "
+        "of the controller's `applied` log line for that commit (written once the lineage tag "
+        "and the alias calls have returned). Webhook: `--interval 3600`, a signed "
+        "GitHub-style `POST "
         f"/webhook` right after the push, {len(c.webhook_latencies)} merges, one at a time. "
         f"Polling: `--interval {c.polling_interval:g}`, no webhook, "
         f"{len(c.polling_latencies)} merges (fewer, to stay within the 10-minute budget), "
