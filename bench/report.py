@@ -256,7 +256,7 @@ def markdown(r: Results) -> str:
         f"- **Environments:** Production (stage, v{r.fleet.production}), Staging (stage, "
         f"v{r.fleet.staging}) and @champion (alias, v{r.fleet.champion}), each listing every "
         "model",
-        f"- **Page sizes:** {r.model_page} models, {r.version_page:,} versions per call",
+        f"- **Page sizes:** {r.model_page:,} models, {r.version_page:,} versions per call",
         f"- **Reproduce:** `{command}` ({r.total_seconds / 60:.1f} min for this run, "
         + ("seeding included" if r.seed_seconds is not None else "on a reused database")
         + "; the seeded database is kept in `.bench/` and reused while its parameters match)",

@@ -14,9 +14,12 @@ import sys
 from pathlib import Path
 
 
-def dependencies(root: Path) -> list[str]:
-    import tomllib
-
+def dependencies(root: Path) -> list[str] | None:
+    """The runtime dependencies, or None where they cannot be read (Python < 3.11)."""
+    try:
+        import tomllib
+    except ImportError:
+        return None
     with (root / "pyproject.toml").open("rb") as fh:
         return list(tomllib.load(fh)["project"]["dependencies"])
 
@@ -25,11 +28,12 @@ class RuntimeVenv:
     def __init__(self, root: Path, workdir: Path):
         self.root = root
         self.path = workdir / "runtime-venv"
-        self.deps = dependencies(root)
+        deps = dependencies(root)
+        self.deps = deps or []
         digest = hashlib.sha256("\n".join([sys.version, *self.deps]).encode()).hexdigest()
         self.stamp = self.path / f".installed-{digest[:16]}"
         self.proc: subprocess.Popen[bytes] | None = None
-        self.error: str | None = None
+        self.error: str | None = None if deps else "cannot read pyproject.toml without tomllib"
 
     @property
     def python(self) -> str:
@@ -37,7 +41,7 @@ class RuntimeVenv:
 
     def start(self) -> RuntimeVenv:
         """Begin installing in the background (it overlaps with seeding); no-op when ready."""
-        if self.stamp.exists():
+        if self.stamp.exists() or self.error:
             return self
         shutil.rmtree(self.path, ignore_errors=True)
         script = (f'"{sys.executable}" -m venv "{self.path}" && '
@@ -52,6 +56,8 @@ class RuntimeVenv:
 
     def ready(self, timeout: float = 300) -> bool:
         """Wait for the install; False (with `error` set) when it failed."""
+        if self.error:
+            return False
         if self.proc is not None:
             try:
                 code = self.proc.wait(timeout=timeout)
