@@ -69,14 +69,14 @@ class MlflowRegistry:
 
     def snapshot(self) -> Snapshot:
         aliases: dict[str, dict[str, int]] = {}
-        for rm in self._pages(lambda token: self._registry.search_registered_models(
-                max_results=self._model_page, order_by=["name ASC"], page_token=token)):
-            aliases[rm.name] = {a: int(v) for a, v in (rm.aliases or {}).items()}
+        for rm in self._search("registered-models/search", "registered_models",
+                               {"max_results": self._model_page, "order_by": ["name ASC"]}):
+            aliases[rm["name"]] = {a["alias"]: int(a["version"]) for a in rm.get("aliases", ())}
         versions: dict[str, dict[int, LiveVersion]] = {name: {} for name in aliases}
-        for mv in self._pages(lambda token: self._registry.search_model_versions(
-                max_results=self._version_page, order_by=["name ASC", "version_number ASC"],
-                page_token=token)):
-            versions.setdefault(mv.name, {})[int(mv.version)] = _live_version(mv)
+        for mv in self._search("model-versions/search", "model_versions",
+                               {"max_results": self._version_page,
+                                "order_by": ["name ASC", "version_number ASC"]}):
+            versions.setdefault(mv["name"], {})[int(mv["version"])] = _live_version_json(mv)
         models = {
             name: LiveModel(name=name, versions=frozen_map(versions.get(name, {})),
                             aliases=frozen_map(aliases.get(name, {})))
@@ -84,12 +84,27 @@ class MlflowRegistry:
         }
         return Snapshot(registry=self.name, models=frozen_map(models))
 
-    def _pages(self, fetch: Callable[[str | None], Any]) -> Iterator[Any]:
+    def _search(self, endpoint: str, key: str, params: dict[str, Any]
+                ) -> Iterator[dict[str, Any]]:
+        """One search endpoint, page by page, as plain JSON. RestStore would turn each page
+        into protobuf messages and then entities, which at 1,000 models costs the client
+        about as much time as the server spends answering (BENCHMARKS.md)."""
+        from mlflow.utils.rest_utils import http_request, verify_rest_response
+
+        path = f"/api/2.0/mlflow/{endpoint}"
         token: str | None = None
         while True:
-            page = _call(lambda token=token: fetch(token))  # type: ignore[misc]
-            yield from page
-            token = page.token
+            query = {**params, **({"page_token": token} if token else {})}
+
+            def fetch(query: dict[str, Any] = query) -> Any:
+                response = http_request(self._creds(), path, "GET", params=query)
+                if response.status_code != 200:
+                    verify_rest_response(response, path)  # raises MlflowException
+                return response.json()  # ValueError → _call's "not MLflow JSON" error
+
+            body = _call(fetch)
+            yield from body.get(key, ())
+            token = body.get("next_page_token")
             if not token:
                 return
 
@@ -147,6 +162,25 @@ def _live_version(mv: Any) -> LiveVersion:
         created_ms=mv.creation_timestamp,
         updated_ms=mv.last_updated_timestamp,
     )
+
+
+def _live_version_json(mv: dict[str, Any]) -> LiveVersion:
+    """A model version as the REST API spells it (int64 fields may arrive as strings)."""
+    return LiveVersion(
+        model=mv["name"],
+        version=int(mv["version"]),
+        stage=mv.get("current_stage") or "None",
+        status=mv.get("status") or "READY",
+        run_id=mv.get("run_id") or None,
+        source=mv.get("source"),
+        tags=frozen_map({t["key"]: t.get("value", "") for t in mv.get("tags", ())}),
+        created_ms=_int_or_none(mv.get("creation_timestamp")),
+        updated_ms=_int_or_none(mv.get("last_updated_timestamp")),
+    )
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def _call(fn: Callable[[], T]) -> T:
