@@ -14,6 +14,7 @@ from controller.model import DesiredState, Environment, LiveVersion, Snapshot
 from controller.plan import ModelError, Plan
 from controller.planner import GateCheck, plan
 from controller.ports import RegistryPort
+from controller.projection import project
 from controller.render import Metrics, replaced_versions
 from controller.sync_status import ModelStatus, environment_status
 
@@ -72,10 +73,16 @@ def reconcile(
         result.applied = execute(the_plan, registries, on_applied=on_applied,
                                  may_write=may_write)
         if result.applied.applied or routed.copies:
-            # Status must describe the registry after the writes, not before.
-            fresh, fresh_errors = read_live(registries, desired.registries())
-            snapshots.update(fresh)
-            result.registry_errors.update(fresh_errors)
+            # Status must describe the registry after the writes, not before. Our own writes
+            # are known exactly; only a copy (a new version numbered by the registry) needs
+            # the registry read again.
+            if routed.copies:
+                fresh, fresh_errors = read_live(registries, desired.registries())
+                snapshots.update(fresh)
+                result.registry_errors.update(fresh_errors)
+            else:
+                snapshots.update(project(snapshots, (a.change for a in result.applied.applied),
+                                         the_plan.commit))
             now = route_across_registries(desired, None, snapshots, registries, None,
                                           copy=False).desired
             after = plan(now, snapshots, previous=now, check=None)

@@ -168,23 +168,22 @@ def main() -> None:
             cwd=work, env=env)
 
         say("Reviewer approves; merging the pull request into main")
+        def publish(what: str, outcome: str) -> None:
+            """Push main, tell the controller by webhook, wait until it has applied it."""
+            git(work, "push", "-q", "origin", "main")
+            sha = git(work, "rev-parse", "HEAD")
+            webhook(port)
+            wait_for(lambda: synced(sha), f"the {what} to be applied")
+            print(f"   applied {what} {sha[:12]}: {outcome}")
+            show_registry(client)
+
         git(work, "merge", "-q", "--no-ff", f"promote/{MODEL}-v2-to-production",
             "-m", "Merge pull request #1: promote fraud-detector v2")
-        git(work, "push", "-q", "origin", "main")
-        merged = git(work, "rev-parse", "HEAD")
-        webhook(port)
-        wait_for(lambda: synced(merged), "the merge to be applied")
-        print(f"   applied merge {merged[:12]}: v2 serves in Production")
-        show_registry(client)
+        publish("merge", "v2 serves in Production")
 
         say("Something is wrong with v2: reverting the merge rolls it back")
         git(work, "revert", "--no-edit", "-m", "1", "HEAD")
-        git(work, "push", "-q", "origin", "main")
-        reverted = git(work, "rev-parse", "HEAD")
-        webhook(port)
-        wait_for(lambda: synced(reverted), "the revert to be applied")
-        print(f"   applied revert {reverted[:12]}: v1 serves again, v2 is back in Staging")
-        show_registry(client)
+        publish("revert", "v1 serves again, v2 is back in Staging")
 
         say("The audit trail is the git log")
         cli("history", MODEL, cwd=work, env=env)

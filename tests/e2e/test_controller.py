@@ -13,20 +13,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.controller_proc import ControllerProcess, wait_until
+from tests.support.envfiles import HEADER, env_files
 from tests.support.gitrepos import bare_remote, commit_all, git
 from tests.support.registry_helpers import make_model, stages_of
 from tests.support.servers import MlflowServer
-
-HEADER = "apiVersion: mlflow-gitops/v1\nkind: Environment\n"
-
-
-def env_files(model: str, production: int, staging: int) -> dict[str, str]:
-    return {
-        "environments/production.yaml":
-            HEADER + f"target:\n  stage: Production\nmodels:\n  {model}: {production}\n",
-        "environments/staging.yaml":
-            HEADER + f"target:\n  stage: Staging\nmodels:\n  {model}: {staging}\n",
-    }
 
 
 def merge_branch(work: Path, branch: str, files: dict[str, str], message: str) -> str:

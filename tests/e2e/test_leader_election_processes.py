@@ -27,27 +27,18 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from controller.leader import JITTER
 from tests.support.controller_proc import ControllerProcess, wait_until
+from tests.support.envfiles import env_files
 from tests.support.gitrepos import bare_remote, commit_all, git
 from tests.support.lease_store import LeaseStore, LeaseStoreServer
 from tests.support.registry_helpers import make_model, stages_of
 
 pytestmark = pytest.mark.slow
 
-HEADER = "apiVersion: mlflow-gitops/v1\nkind: Environment\n"
 NAMESPACE, LEASE = "mlops", "mlflow-gitops"
 LEASE_DURATION, RENEW_DEADLINE, RETRY = 3, 2.0, 0.5
 # The longest a candidate sleeps between two looks at the Lease (client-go's jittered wait).
 MAX_POLL = RETRY * (1 + JITTER)
 STANDBY = "standby: another replica holds the lease"
-
-
-def env_files(model: str, production: int, staging: int) -> dict[str, str]:
-    return {
-        "environments/production.yaml":
-            HEADER + f"target:\n  stage: Production\nmodels:\n  {model}: {production}\n",
-        "environments/staging.yaml":
-            HEADER + f"target:\n  stage: Staging\nmodels:\n  {model}: {staging}\n",
-    }
 
 
 class Replica(ControllerProcess):
