@@ -88,6 +88,16 @@ def test_merge_promotes_and_revert_rolls_back(
     wait_until(lambda: stages_of(mlflow_client, model) == {1: "Production", 2: "Staging",
                                                             3: "Archived"},
                message="revert rolled back")
+
+    # A production-only promotion, reverted: the rolled-back version is archived.
+    sha = merge_branch(work, "promote-v3", env_files(model, 3, 2), f"Promote {model} v3")
+    wait_until(lambda: synced_at(proc, sha), message="v3 promoted")
+    assert stages_of(mlflow_client, model) == {1: "Archived", 2: "Staging", 3: "Production"}
+    git(work, "revert", "--no-edit", "-m", "1", "HEAD")
+    git(work, "push", "-q", "origin", "main")
+    wait_until(lambda: stages_of(mlflow_client, model) == {1: "Production", 2: "Staging",
+                                                            3: "Archived"},
+               message="revert restored v1 and archived v3")
     log_lines = [r for r in proc.log_records() if r.get("message", "").startswith("applied")]
     assert {"environment", "model", "from", "to", "commit", "duration_seconds"} <= set(
         log_lines[-1])
