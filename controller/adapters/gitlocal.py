@@ -1,11 +1,12 @@
-"""The user's local work tree: which commit a folder's files come from (for lineage tags)
-and the file texts at a commit (for `diff`, `history`, `rollback`)."""
+"""The user's local work tree as plain facts: which commit a folder's files come from (for
+lineage tags) and a file's first-parent history (for promotion policy). Work-tree
+operations themselves live in controller.adapters.gitworktree."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from controller.errors import SourceError
+from controller.errors import ConfigError
 
 
 def head_commit(folder: Path) -> str | None:
@@ -36,31 +37,14 @@ def file_revisions(path: Path, rev: str = "HEAD", max_count: int = 200
     epoch seconds, the file's text then, None where the commit deleted it). First parent
     only, so a merged pull request counts from its merge, not from when it was written.
     Empty when `path` is not in a git work tree or the repository has no commits yet."""
-    import git
+    from controller.adapters.gitworktree import WorkTree
 
     try:
-        repo = git.Repo(path.parent, search_parent_directories=True)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        tree = WorkTree(path.parent)
+        relpath = tree.relpath(path)
+    except ConfigError:
         return []
-    root = Path(repo.working_tree_dir or "").resolve()
-    try:
-        relpath = path.resolve().relative_to(root).as_posix()
-    except ValueError:
+    if not tree.has_commits():
         return []
-    out: list[tuple[str, float, str | None]] = []
-    try:
-        if not repo.head.is_valid():
-            return []
-        for commit in repo.iter_commits(rev, paths=relpath, max_count=max_count,
-                                        first_parent=True):
-            try:
-                text: str | None = (commit.tree / relpath).data_stream.read().decode(
-                    "utf-8", "replace")
-            except KeyError:
-                text = None
-            out.append((commit.hexsha, float(commit.committed_date), text))
-    except (git.GitCommandError, ValueError) as exc:
-        raise SourceError(f"cannot read the git history of {path} at {rev}: {exc}; "
-                          "check that the repository is intact (git log -- "
-                          f"{relpath})") from exc
-    return out
+    return [(r.sha, r.when.timestamp(), r.text)
+            for r in tree.file_log(relpath, rev, max_count, first_parent=True)]

@@ -85,11 +85,18 @@ class WorkTree:
                                         strip_newline_in_stdout=False)
         return files
 
-    def file_log(self, relpath: str, rev: str = "HEAD", limit: int = 200) -> list[Revision]:
-        """Commits of `rev`'s history that changed `relpath`, newest first, with its text."""
+    def has_commits(self) -> bool:
+        return self.repo.head.is_valid()
+
+    def file_log(self, relpath: str, rev: str = "HEAD", limit: int = 200,
+                 first_parent: bool = False) -> list[Revision]:
+        """Commits of `rev`'s history that changed `relpath`, newest first, with its text and
+        commit time. With `first_parent`, a merged pull request appears as its merge (dated
+        when it was merged), not as the branch commit its author dated."""
         sep = "\x1f"
-        out = self._git("log", f"--max-count={limit}", f"--format=%H{sep}%an <%ae>{sep}%aI"
-                        f"{sep}%s", rev, "--", relpath)
+        options = ["--first-parent"] if first_parent else []
+        out = self._git("log", *options, f"--max-count={limit}",
+                        f"--format=%H{sep}%an <%ae>{sep}%cI{sep}%s", rev, "--", relpath)
         revisions = []
         for line in filter(None, out.splitlines()):
             sha, author, when, subject = line.split(sep, 3)
