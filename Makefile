@@ -33,7 +33,7 @@ bench: $(STAMP)  ## measure reconcile cost at 1,000 models; writes BENCHMARKS.md
 	$(BIN)/python -m bench
 
 lint: $(STAMP)  ## ruff, mypy and the import-linter contract (pure core does no I/O)
-	$(BIN)/ruff check controller tests
+	$(BIN)/ruff check controller tests bench examples
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

@@ -19,9 +19,9 @@ from controller.diagnostics import Diagnostic
 from controller.errors import GitOpsError
 from controller.executor import Applied
 from controller.metrics import Metrics
-from controller.model import DesiredState, frozen_map
+from controller.model import DesiredState, frozen_map, ownership_tag
 from controller.ports import RegistryPort
-from controller.reconciler import PassResult, PolicyFactory, reconcile
+from controller.reconciler import PassResult, PolicyFactory, read_live, reconcile
 from controller.triggers import Trigger
 
 log = logging.getLogger("mlflow_gitops.controller")
@@ -79,6 +79,7 @@ class Controller:
         self._desired: DesiredState | None = None  # last good desired state
         self._applied: DesiredState | None = None  # last state applied without error
         self._applied_count = 0
+        self._resumed = False  # has the self_heal:false bookkeeping been read back yet?
         self._on_event = on_event  # (reason, message, warning): Kubernetes Events
         self._reported: set[str] = set()  # errors already sent as events
 
@@ -97,6 +98,8 @@ class Controller:
             if self._desired is None:
                 outcome = "invalid"
             else:
+                if not self._resumed:
+                    self._resume_applied()
                 result = reconcile(self._desired, self.registries, previous=self._applied,
                                    policy=self._policy, on_applied=self._log_applied,
                                    may_write=lambda: self.leading)
@@ -125,6 +128,39 @@ class Controller:
                                            "commit": self.state.last_seen_commit,
                                            "applied": self._applied_count}})
         return not transient
+
+    def _resume_applied(self) -> None:
+        """After a restart or a failover the last applied state is not in memory; without it
+        `self_heal: false` would count every entry as changed and revert manual changes once.
+        It is the newest commit recorded in those environments' lineage tags, read back from
+        git. Best effort: with nothing to go on, the first pass treats entries as changed."""
+        assert self._desired is not None
+        self._resumed = True
+        tags = {ownership_tag(e.name) for e in self._desired.environments if not e.sync.self_heal}
+        commit_time = getattr(self.source, "commit_time", None)
+        if not tags or self._applied is not None or commit_time is None:
+            return
+        snapshots, _ = read_live(self.registries, self._desired.registries())
+        shas = {value for snapshot in snapshots.values() for model in snapshot.models.values()
+                for live in model.versions.values() for key, value in live.tags.items()
+                if key in tags}
+        newest: tuple[Any, str] | None = None
+        for sha in shas:
+            try:
+                when = commit_time(sha)
+            except GitOpsError:
+                continue  # not a commit of this branch (e.g. "local" from a manual apply)
+            if newest is None or when > newest[0]:
+                newest = (when, sha)
+        if newest is None:
+            return
+        state, _ = load_texts(self.source.read_environment_files(newest[1]), commit=newest[1],
+                              known_registries=self._known)
+        if state is not None:
+            self._applied = state
+            log.info("resumed from commit %s: entries unchanged since then are not re-applied "
+                     "where self_heal is false", newest[1][:12],
+                     extra={"fields": {"commit": newest[1]}})
 
     def _load(self, sha: str) -> None:
         if self._desired is not None and self._desired.commit == sha:
