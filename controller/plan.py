@@ -127,19 +127,3 @@ class Plan:
             "errors": [asdict(e) for e in self.errors],
             "drift": [asdict(d) for d in self.drift],
         }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Plan:
-        def gates(items: list[dict[str, Any]]) -> tuple[GateResult, ...]:
-            return tuple(GateResult(**g) for g in items)
-
-        return cls(
-            commit=data["commit"],
-            changes=tuple(
-                Change(**{**c, "gates": gates(c.get("gates", []))}) for c in data["changes"]
-            ),
-            errors=tuple(
-                ModelError(**{**e, "gates": gates(e.get("gates", []))}) for e in data["errors"]
-            ),
-            drift=tuple(Drift(**d) for d in data["drift"]),
-        )

@@ -123,10 +123,6 @@ def policy_for_source(source: Any) -> Any:
         source, rev=desired.commit if desired.commit != "local" else None))
 
 
-#: Gates without git history (from: live and desired state only; soak: live stage time).
-policy_factory = make_policy()
-
-
 class _Facts:
     """One pass's facts, fetched on first use and cached."""
 

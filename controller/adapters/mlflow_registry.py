@@ -112,10 +112,6 @@ class MlflowRegistry:
         run = _call(lambda: self._tracking.get_run(run_id))
         return dict(run.data.metrics)
 
-    def ping(self) -> None:
-        """One cheap read: is the registry reachable and are we allowed in?"""
-        _call(lambda: self._registry.search_registered_models(max_results=1))
-
     # -- writes: one call each -----------------------------------------------------------------
 
     def transition_stage(self, model: str, version: int, stage: str) -> None:

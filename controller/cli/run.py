@@ -173,9 +173,7 @@ def _events(args: argparse.Namespace) -> Any:
 
 
 def _policy() -> Any:
-    """Promotion gates for the controller, when the policy module is present."""
-    try:
-        from controller.policy_facts import policy_for_source
-    except ImportError:
-        return None
+    """Promotion gates for the controller, with the history of its own git source."""
+    from controller.policy_facts import policy_for_source
+
     return policy_for_source
