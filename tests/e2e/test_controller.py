@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.controller_proc import ControllerProcess, wait_until
 from tests.support.envfiles import HEADER, env_files
-from tests.support.gitrepos import bare_remote, commit_all, git
+from tests.support.gitrepos import bare_remote, commit_all, git, write_files
 from tests.support.registry_helpers import make_model, stages_of
 from tests.support.servers import MlflowServer
 
@@ -131,10 +131,7 @@ def test_signed_webhook_applies_at_once_and_bad_signature_is_refused(
     assert proc.passes() == before
 
     git(work, "checkout", "-q", "main")
-    (work / "environments/production.yaml").write_text(
-        env_files(model, 2, 1)["environments/production.yaml"])
-    (work / "environments/staging.yaml").write_text(
-        env_files(model, 2, 1)["environments/staging.yaml"])
+    write_files(work, env_files(model, 2, 1))
     commit_all(work, "swap")
     git(work, "push", "-q", "origin", "main")
     sent = time.monotonic()
@@ -231,10 +228,7 @@ def test_registry_and_remote_outages_do_not_crash_it(
 
         server.stop()
         wait_until(lambda: proc.get("/readyz")[0] == 503, message="readyz 503 while down")
-        (work / "environments/production.yaml").write_text(
-            env_files(model, 2, 3)["environments/production.yaml"])
-        (work / "environments/staging.yaml").write_text(
-            env_files(model, 2, 3)["environments/staging.yaml"])
+        write_files(work, env_files(model, 2, 3))
         sha = commit_all(work, "promote while the registry is down")
         git(work, "push", "-q", "origin", "HEAD:main")
         time.sleep(2)
@@ -251,10 +245,7 @@ def test_registry_and_remote_outages_do_not_crash_it(
                    message="fetch error reported")
         assert proc.proc.poll() is None
         shutil.move(str(moved), str(bare))
-        (work / "environments/production.yaml").write_text(
-            env_files(model, 3, 2)["environments/production.yaml"])
-        (work / "environments/staging.yaml").write_text(
-            env_files(model, 3, 2)["environments/staging.yaml"])
+        write_files(work, env_files(model, 3, 2))
         sha2 = commit_all(work, "promote v3 after the remote came back")
         git(work, "push", "-q", "origin", "HEAD:main")
         wait_until(lambda: synced_at(proc, sha2), timeout=60, message="converged after remote")
