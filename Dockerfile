@@ -6,7 +6,7 @@
 # virtualenv onto a clean slim base with git and ssh, and runs as the numeric non-root user
 # 65532 with an exec-form entrypoint: nothing runs through a shell at start-up. /bin/sh stays
 # in the image only because git needs it for the GIT_ASKPASS script and GIT_SSH_COMMAND that
-# controller/adapters/gitsource.py hands it.
+# controller/adapters/git/source.py hands it.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
@@ -15,9 +15,9 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /opt/mlflow-gitops
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY controller ./controller
-RUN /opt/mlflow-gitops/bin/pip install . \
+RUN /opt/mlflow-gitops/bin/pip install ".[controller]" \
  && /opt/mlflow-gitops/bin/python -c "import importlib.metadata as m, sys; \
 names = {d.metadata['Name'].lower() for d in m.distributions()}; \
 sys.exit('the full mlflow (server) got installed' if 'mlflow' in names else 0)" \

@@ -34,11 +34,12 @@ bench: $(STAMP)  ## measure reconcile cost at 1,000 models; writes BENCHMARKS.md
 
 lint: $(STAMP)  ## ruff, mypy and the import-linter contract (pure core does no I/O)
 	$(BIN)/ruff check controller tests bench examples
+	@mkdir -p build/typecheck && ln -sfn ../../controller build/typecheck/mlflow_gitops
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-schema: $(STAMP)  ## regenerate environments/schema.json from controller/schema.py
-	$(BIN)/python -c "import json,controller.schema as s; print(json.dumps(s.json_schema(), indent=2))" > environments/schema.json
+schema: $(STAMP)  ## regenerate environments/schema.json from controller/desired/schema.py
+	$(BIN)/python -c "import json,mlflow_gitops.desired.schema as s; print(json.dumps(s.json_schema(), indent=2))" > environments/schema.json
 
 image:  ## build the container image with docker or podman
 	@if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then docker build -t mlflow-gitops:dev .; \

@@ -53,12 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import mlflow
     from mlflow import MlflowClient
+    from mlflow_gitops.adapters.mlflow.registry import MODEL_PAGE, VERSION_PAGE, MlflowRegistry
 
     from bench import baseline, breakdown, coldstart, cost, latency, report, seed
     from bench.calls import ServerCalls, split
     from bench.fleet import Fleet
     from bench.runtime import RuntimeVenv
-    from controller.adapters.mlflow_registry import MODEL_PAGE, VERSION_PAGE, MlflowRegistry
     from tests.support.counting_proxy import CountingProxy
     from tests.support.servers import MlflowServer
 

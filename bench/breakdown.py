@@ -26,8 +26,7 @@ class Breakdown:
 def measure(uri: str, model_page: int, version_page: int, files: dict[str, str],
             repeats: int) -> Breakdown:
     import requests
-
-    from controller.desired import load_texts
+    from mlflow_gitops.desired.loader import load_texts
 
     session = requests.Session()
     timings: dict[str, list[float]] = {"models": [], "versions": []}
@@ -72,10 +71,11 @@ def import_rss_mib(python: str, pythonpath: str | None) -> tuple[float, float, f
         "        if line.startswith('VmRSS'):\n"
         "            return int(line.split()[1]) / 1024\n"
         "out = [rss()]\n"
-        "import controller.cli.run, controller.runner, controller.adapters.gitsource\n"
-        "import controller.adapters.http, controller.metrics\n"
+        "import mlflow_gitops.cli.run, mlflow_gitops.loop.runner\n"
+        "import mlflow_gitops.adapters.git.source\n"
+        "import mlflow_gitops.adapters.http, mlflow_gitops.adapters.metrics\n"
         "out.append(rss())\n"
-        "import controller.adapters.mlflow_registry as m\n"
+        "import mlflow_gitops.adapters.mlflow.registry as m\n"
         "m.MlflowRegistry('http://127.0.0.1:1')\n"
         "out.append(rss())\n"
         "print(json.dumps(out))\n")

@@ -40,7 +40,7 @@ def measure(folder: Path, runs: int) -> ColdStart:
 
 def _imports(folder: Path) -> dict[str, float]:
     """Top-level imports of one validate run and their cumulative seconds."""
-    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "controller.cli",
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "mlflow_gitops.cli",
                           "validate", str(folder)], check=True, capture_output=True, text=True)
     found: dict[str, float] = {}
     for line in out.stderr.splitlines():

@@ -10,10 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from mlflow_gitops.adapters.mlflow.registry import MlflowRegistry
+from mlflow_gitops.core.model import DesiredState
+from mlflow_gitops.loop.reconciler import PassResult, reconcile
+
 from bench.calls import ServerCalls, split
-from controller.adapters.mlflow_registry import MlflowRegistry
-from controller.model import DesiredState
-from controller.reconciler import PassResult, reconcile
 from tests.support.counting_proxy import CountingProxy
 
 

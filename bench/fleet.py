@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from controller.desired import load_texts
-from controller.model import DesiredState
+from mlflow_gitops.core.model import DesiredState
+from mlflow_gitops.desired.loader import load_texts
 
 HEADER = "apiVersion: mlflow-gitops/v1\nkind: Environment\n"
 SEED_FORMAT = 1  # bump when the seeded state changes, so an old database is not reused

@@ -45,7 +45,7 @@ def git(cwd: Path, *args: str, when: datetime | None = None) -> str:
 
 def cli(*args: str, cwd: Path, env: dict[str, str]) -> None:
     print(f"$ mlflow-gitops {' '.join(args)}", flush=True)
-    subprocess.run([sys.executable, "-m", "controller.cli", *args], cwd=cwd,
+    subprocess.run([sys.executable, "-m", "mlflow_gitops.cli", *args], cwd=cwd,
                    env={**os.environ, **env}, check=True)
 
 
@@ -140,7 +140,7 @@ def main() -> None:
         env = {"MLFLOW_TRACKING_URI": server.uri}
         log = open(WORK / "controller.log", "w")  # noqa: SIM115 - closed in finally
         controller = subprocess.Popen(
-            [sys.executable, "-m", "controller.cli", "run", "--repo", f"file://{remote}",
+            [sys.executable, "-m", "mlflow_gitops.cli", "run", "--repo", f"file://{remote}",
              "--interval", "30", "--listen", f"127.0.0.1:{port}",
              "--cache-dir", str(WORK / "cache"), "--webhook-secret-file",
              str(WORK / "webhook-secret")],

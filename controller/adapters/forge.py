@@ -32,17 +32,12 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
-
-from controller.errors import ConfigError, GitOpsError
+from mlflow_gitops.core.errors import ConfigError, ForgeError  # noqa: F401 - ForgeError re-exported
 
 GITHUB_API_VERSION = "2022-11-28"
 TIMEOUT_SECONDS = 30.0
 TOKEN_VARIABLES = {"github": ("GITHUB_TOKEN", "GH_TOKEN"), "gitlab": ("GITLAB_TOKEN",)}
 _SCP_LIKE = re.compile(r"^(?:[^@/]+@)?(?P<host>[^:/]+):(?P<path>(?!/).+)$")
-
-
-class ForgeError(GitOpsError):
-    """The forge API refused or could not be reached; the message is one line, token-free."""
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@
 threads, and it knows nothing of the loop: it is handed callables, so the runner decides
 what "ready" means and what a webhook triggers.
 
-Webhooks are verified with controller.webhook before anything happens: a bad or missing
+Webhooks are verified with mlflow_gitops.loop.webhook before anything happens: a bad or missing
 signature is 401 and triggers nothing. Without a configured secret every webhook is
 rejected (401, and a warning saying to set --webhook-secret-file): an unauthenticated
 endpoint that starts work on demand is not something to switch on by omission.
@@ -23,8 +23,8 @@ from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from controller import webhook
-from controller.errors import ConfigError
+from mlflow_gitops.core.errors import ConfigError
+from mlflow_gitops.loop import webhook
 
 log = logging.getLogger(__name__)
 

@@ -17,19 +17,18 @@ from datetime import datetime, timezone
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
+from mlflow_gitops.core.errors import (
+    ConfigError,
+    KubeError,
+    LeaseConflict,
+    LeaseError,
+    LeaseNotFound,
+)
+from mlflow_gitops.loop.leader import LeaseRecord
 from urllib3.exceptions import HTTPError
-
-from controller.errors import ConfigError, GitOpsError
-from controller.leader import LeaseConflict, LeaseError, LeaseNotFound, LeaseRecord
 
 COMPONENT = "mlflow-gitops"
 REQUEST_TIMEOUT = 5.0  # seconds; the elector retries, so a hung call must not hold it long
-
-
-class KubeError(GitOpsError):
-    """A Kubernetes API call other than the Lease's failed (for example creating an Event)."""
-
-    transient = True
 
 
 def api_client(host: str | None = None, kubeconfig: str | None = None) -> client.ApiClient:

@@ -7,9 +7,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from controller import __version__
-from controller.cli import local, propose, review, run
-from controller.cli._common import run_command
+from mlflow_gitops import __version__
+from mlflow_gitops.cli import local, propose, review, run
+from mlflow_gitops.cli.common import run_command
 
 #: Each module registers its subcommands; handlers import what they need lazily, so
 #: `validate` never pays for mlflow or git.

@@ -1,7 +1,7 @@
-"""`python -m controller.cli` runs the CLI (same as the `mlflow-gitops` console script)."""
+"""`python -m mlflow_gitops.cli` runs the CLI (same as the `mlflow-gitops` console script)."""
 
 import sys
 
-from controller.cli import main
+from mlflow_gitops.cli import main
 
 sys.exit(main())

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from controller.cli._common import (
+from mlflow_gitops.cli.common import (
     EXIT_CHANGES,
     EXIT_ERROR,
     EXIT_OK,
@@ -21,6 +20,7 @@ from controller.cli._common import (
     known_registries,
     load_desired,
     print_json,
+    print_table,
     read_folder,
 )
 
@@ -69,7 +69,7 @@ def register(sub: Any) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from controller.desired import load_texts
+    from mlflow_gitops.desired.loader import load_texts
 
     files = read_folder(Path(args.path))
     state, diagnostics = load_texts(files, known_registries=known_registries(args.config))
@@ -90,29 +90,23 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _pass(args: argparse.Namespace, dry_run: bool, on_applied: Any = None) -> Any:
-    from controller.reconciler import reconcile
+    from mlflow_gitops.cli.policies import local_policy
+    from mlflow_gitops.loop.reconciler import reconcile
 
     path = Path(args.path)
     desired = load_desired(path, commit=folder_commit(path),
                            known_registries=known_registries(args.config))
     registries = build_registries(args.config, desired.registries())
-    result = reconcile(desired, registries, dry_run=dry_run, policy=_policy(),
+    result = reconcile(desired, registries, dry_run=dry_run, policy=local_policy(),
                        on_applied=on_applied)
     for name, message in sorted(result.registry_errors.items()):
         print(f"mlflow-gitops: registry '{name}' unreachable: {message}", file=sys.stderr)
     return result, registries
 
 
-def _policy() -> Any:
-    """Promotion gates (SPEC §3 `promotion`) with the git history of the folder's work tree."""
-    from controller.policy_facts import local_policy
-
-    return local_policy()
-
-
 def cmd_plan(args: argparse.Namespace) -> int:
-    from controller.reconciler import collect_metrics
-    from controller.render import render_json, render_markdown, render_text
+    from mlflow_gitops.loop.reconciler import collect_metrics
+    from mlflow_gitops.planning.render import render_json, render_markdown, render_text
 
     result, registries = _pass(args, dry_run=True)
     metrics = collect_metrics(result.plan, result.snapshots, registries)
@@ -126,7 +120,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from controller.render import render_json, render_text
+    from mlflow_gitops.planning.render import render_json, render_text
 
     if args.dry_run:
         result, _ = _pass(args, dry_run=True)
@@ -182,7 +176,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             table.append((r.environment, r.target, r.model,
                           f"v{r.desired}" if r.desired else "-",
                           ", ".join(f"v{v}" for v in r.live) or "-", r.sync))
-        _print_table(table)
+        print_table(table)
         for r in rows:
             if r.message and r.sync != "Synced":
                 print(f"  {r.environment}/{r.model}: {r.message}")
@@ -191,7 +185,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _model_status(args: argparse.Namespace) -> int:
-    from controller.sync_status import model_versions
+    from mlflow_gitops.planning.status import model_versions
 
     path = Path(args.path)
     desired = load_desired(path) if path.exists() else None
@@ -203,7 +197,7 @@ def _model_status(args: argparse.Namespace) -> int:
         if live is not None:
             scoped = None
             if desired is not None:
-                from controller.model import DesiredState
+                from mlflow_gitops.core.model import DesiredState
 
                 scoped = DesiredState(tuple(e for e in desired.environments
                                             if e.registry == name), desired.commit)
@@ -224,11 +218,5 @@ def _model_status(args: argparse.Namespace) -> int:
                           ", ".join(f"@{a}" for a in v.aliases) or "-",
                           ", ".join(v.serving_in) or "-",
                           ", ".join(f"{e}@{c[:12]}" for e, c in v.environments) or "-"))
-        _print_table(table)
+        print_table(table)
     return EXIT_OK
-
-
-def _print_table(rows: Sequence[tuple[str, ...]]) -> None:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
-from controller.cli._common import EXIT_OK, add_config, build_registries, fatal
-from controller.model import DesiredState, Environment
+from mlflow_gitops.cli.common import (
+    EXIT_OK,
+    add_config,
+    build_registries,
+    fatal,
+    require_valid,
+)
+from mlflow_gitops.core.model import DesiredState, Environment
 
 
 def register(sub: Any) -> None:
@@ -63,8 +68,8 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from controller.adapters.gitworktree import WorkTree
-    from controller.cli.review import assignments
+    from mlflow_gitops.adapters.git.worktree import WorkTree
+    from mlflow_gitops.cli.review import assignments
 
     tree = WorkTree(Path(args.path))
     env_file = _env_file(tree, args.path, args.env, "HEAD")
@@ -80,16 +85,16 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def _propose(args: argparse.Namespace, version: int, kind: str) -> int:
-    from controller import yamledit
-    from controller.adapters.gitworktree import WorkTree
-    from controller.desired import load_texts
+    from mlflow_gitops.adapters.git.worktree import WorkTree
+    from mlflow_gitops.desired import yamledit
+    from mlflow_gitops.desired.loader import load_texts
 
     tree = WorkTree(Path(args.path))
     folder = tree.relpath(Path(args.path))
     base_branch = tree.current_branch()
     base = tree.rev("HEAD")
     files = tree.files_at(base, folder)
-    desired = _valid(load_texts(files, commit=base), f"{folder} at {base_branch}")
+    desired = require_valid(load_texts(files, commit=base), f"{folder} at {base_branch}")
     env = _environment(desired, args.env)
     current = env.models[args.model].version if args.model in env.models else None
     if current == version:
@@ -105,7 +110,7 @@ def _propose(args: argparse.Namespace, version: int, kind: str) -> int:
                     and other.registry == env.registry and entry and entry.version == version):
                 changed[other.file] = yamledit.remove_model(files[other.file], args.model)
                 moved_out.append(other.name)
-    after = _valid(load_texts({**files, **changed}, commit=base), "the edited files")
+    after = require_valid(load_texts({**files, **changed}, commit=base), "the edited files")
     before = f"v{current}" if current else "unassigned"
     if kind == "promote":
         title = f"Promote {args.model} to v{version} in {env.name} ({before} → v{version})"
@@ -130,7 +135,7 @@ def _propose(args: argparse.Namespace, version: int, kind: str) -> int:
         tree.push(args.remote, branch)
         print(f"Pushed {branch} to {args.remote}.")
     if args.open_pr:
-        from controller.adapters import forge
+        from mlflow_gitops.adapters import forge
 
         remote_url = tree.remote_url(args.remote)
         token = forge.token_from(args.token_file, forge.parse_remote(remote_url,
@@ -144,7 +149,7 @@ def _propose(args: argparse.Namespace, version: int, kind: str) -> int:
 def _check_version(args: argparse.Namespace, env: Environment, model: str,
                    version: int) -> None:
     """The version must exist in the environment's registry before anyone reviews it."""
-    from controller.errors import RegistryError
+    from mlflow_gitops.core.errors import RegistryError
 
     registry = build_registries(args.config, (env.registry,))[env.registry]
     try:
@@ -155,21 +160,21 @@ def _check_version(args: argparse.Namespace, env: Environment, model: str,
     if live is None:
         fatal(f"registered model '{model}' does not exist in registry '{env.registry}'")
     if version not in live.versions:
-        from controller.planner import _ranges
+        from mlflow_gitops.planning.planner import version_ranges
 
         fatal(f"{model} v{version} does not exist in registry '{env.registry}' "
-              f"(known versions: {_ranges(sorted(live.versions))})")
+              f"(known versions: {version_ranges(sorted(live.versions))})")
 
 
 def _plan_views(args: argparse.Namespace, after: DesiredState,
                 before: DesiredState) -> tuple[str, str]:
     """What merging the branch would change, as text for the terminal and markdown for the PR."""
-    from controller.cli.local import _policy
-    from controller.reconciler import collect_metrics, reconcile
-    from controller.render import render_markdown, render_text
+    from mlflow_gitops.cli.policies import local_policy
+    from mlflow_gitops.loop.reconciler import collect_metrics, reconcile
+    from mlflow_gitops.planning.render import render_markdown, render_text
 
     registries = build_registries(args.config, after.registries())
-    result = reconcile(after, registries, previous=before, dry_run=True, policy=_policy())
+    result = reconcile(after, registries, previous=before, dry_run=True, policy=local_policy())
     metrics = collect_metrics(result.plan, result.snapshots, registries)
     return render_text(result.plan, metrics), render_markdown(result.plan, metrics)
 
@@ -192,12 +197,3 @@ def _environment(desired: DesiredState, name: str) -> Environment:
     if name not in envs:
         fatal(f"no environment '{name}' (environments: {', '.join(sorted(envs))})")
     return envs[name]
-
-
-def _valid(loaded: tuple[DesiredState | None, list[Any]], what: str) -> DesiredState:
-    state, diagnostics = loaded
-    if state is None:
-        for d in diagnostics:
-            print(str(d), file=sys.stderr)
-        fatal(f"{what}: {len(diagnostics)} problem(s); fix them first")
-    return state

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from controller.cli._common import (
+from mlflow_gitops.cli.common import (
     EXIT_CHANGES,
     EXIT_ERROR,
     EXIT_OK,
@@ -18,8 +17,15 @@ from controller.cli._common import (
     build_registries,
     fatal,
     print_json,
+    print_table,
+    require_valid,
 )
-from controller.model import DesiredState
+from mlflow_gitops.core.model import DesiredState
+from mlflow_gitops.desired import history
+from mlflow_gitops.desired.history import Change
+
+if TYPE_CHECKING:
+    from mlflow_gitops.adapters.git.worktree import WorkTree
 
 
 def register(sub: Any) -> None:
@@ -51,28 +57,15 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=cmd_history)
 
 
-@dataclass(frozen=True)
-class Assignment:
-    when: str
-    author: str
-    commit: str
-    subject: str
-    environment: str
-    model: str
-    old: int | None
-    new: int | None
-
-
 # --- diff ---------------------------------------------------------------------------------
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from controller.adapters.gitworktree import WorkTree
-    from controller.cli.propose import _valid
-    from controller.desired import load_texts
-    from controller.policy_facts import diff_policy
-    from controller.reconciler import collect_metrics, reconcile
-    from controller.render import render_json, render_markdown, render_text
+    from mlflow_gitops.adapters.git.worktree import WorkTree
+    from mlflow_gitops.cli.policies import diff_policy
+    from mlflow_gitops.desired.loader import load_texts
+    from mlflow_gitops.loop.reconciler import collect_metrics, reconcile
+    from mlflow_gitops.planning.render import render_json, render_markdown, render_text
 
     tree = WorkTree(Path(args.repo))
     base, head = tree.rev(args.base), tree.rev(args.head)
@@ -83,7 +76,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         fatal(f"no environment files in '{folder}' after merging {args.head} into {args.base}; "
               "pass --path (relative to the repository root)")
     before_state, _ = load_texts(tree.files_at(base, folder), commit=base)
-    after = _valid(load_texts(merged_files, commit=head),
+    after = require_valid(load_texts(merged_files, commit=head),
                    f"{folder} after merging {args.head} into {args.base}")
     registries = build_registries(args.config, after.registries())
     result = reconcile(after, registries, previous=before_state, dry_run=True,
@@ -137,7 +130,7 @@ def _v(version: int | None) -> str:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from controller.adapters.gitworktree import WorkTree
+    from mlflow_gitops.adapters.git.worktree import WorkTree
 
     tree = WorkTree(Path(args.path))
     folder = tree.relpath(Path(args.path))
@@ -146,7 +139,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     if args.env is not None and args.env not in names:
         fatal(f"no environment '{args.env}' in {folder} (environments: "
               f"{', '.join(sorted(names))})")
-    entries: list[Assignment] = []
+    entries: list[Change] = []
     for env_name, path in sorted(names.items()):
         if args.env is None or env_name == args.env:
             entries.extend(assignments(tree, path, env_name, args.model))
@@ -160,29 +153,10 @@ def cmd_history(args: argparse.Namespace) -> int:
     rows = [("TIME", "AUTHOR", "COMMIT", "ENVIRONMENT", "CHANGE")]
     rows += [(a.when, a.author, a.commit[:12], a.environment, f"{_v(a.old)} → {_v(a.new)}")
              for a in entries]
-    from controller.cli.local import _print_table
-
-    _print_table(rows)
+    print_table(rows)
     return EXIT_OK
 
 
-def assignments(tree: Any, path: str, env_name: str, model: str) -> list[Assignment]:
+def assignments(tree: WorkTree, path: str, env_name: str, model: str) -> list[Change]:
     """Every change of `model`'s version in `path`, newest first."""
-    from controller import yamledit
-    from controller.errors import ConfigError
-
-    revisions = list(reversed(tree.file_log(path)))
-    out: list[Assignment] = []
-    previous: int | None = None
-    for rev in revisions:
-        try:
-            version = yamledit.model_version(rev.text, model) if rev.text is not None else None
-        except ConfigError:
-            continue  # an invalid commit assigned nothing; the controller skipped it too
-        if version != previous:
-            out.append(Assignment(rev.when.isoformat(), rev.author, rev.sha, rev.subject,
-                                  env_name, model, previous, version))
-            previous = version
-    return list(reversed(out))
-
-
+    return history.changes(tree.file_log(path), path, env_name, model)

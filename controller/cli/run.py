@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from controller.cli._common import EXIT_OK, add_config, fatal
+from mlflow_gitops.cli.common import EXIT_OK, add_config, fatal
 
 log = logging.getLogger("mlflow_gitops.run")
 
@@ -65,14 +65,14 @@ def register(sub: Any) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from controller import logs
-    from controller.adapters.gitsource import GitSource
-    from controller.adapters.http import HttpServer
-    from controller.cli._common import build_registries
-    from controller.config import load_config
-    from controller.metrics import Metrics
-    from controller.runner import Controller
-    from controller.webhook import secret_from_file
+    from mlflow_gitops.adapters import logs
+    from mlflow_gitops.adapters.config import load_config
+    from mlflow_gitops.adapters.git.source import GitSource
+    from mlflow_gitops.adapters.http import HttpServer
+    from mlflow_gitops.adapters.metrics import Metrics
+    from mlflow_gitops.cli.common import build_registries
+    from mlflow_gitops.loop.runner import Controller
+    from mlflow_gitops.loop.webhook import secret_from_file
 
     redactor = logs.configure(args.log_format, args.log_level)
     config = load_config(args.config)
@@ -135,8 +135,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _elector(args: argparse.Namespace, controller: Any) -> Any:
-    from controller.adapters.kube import KubeLeaseStore, api_client
-    from controller.leader import ElectionConfig, LeaderElector
+    from mlflow_gitops.adapters.kube import KubeLeaseStore, api_client
+    from mlflow_gitops.loop.leader import ElectionConfig, LeaderElector
 
     api = api_client(host=args.kube_api_server, kubeconfig=args.kubeconfig)
     store = KubeLeaseStore(api, args.lease_namespace, args.lease_name)
@@ -158,7 +158,7 @@ def _elector(args: argparse.Namespace, controller: Any) -> Any:
 
 
 def _events(args: argparse.Namespace) -> Any:
-    from controller.adapters.kube import EventRecorder, ObjectRef, api_client
+    from mlflow_gitops.adapters.kube import EventRecorder, ObjectRef, api_client
 
     namespace = os.environ.get("POD_NAMESPACE", args.lease_namespace)
     recorder = EventRecorder(api_client(host=args.kube_api_server, kubeconfig=args.kubeconfig),
@@ -174,6 +174,6 @@ def _events(args: argparse.Namespace) -> Any:
 
 def _policy() -> Any:
     """Promotion gates for the controller, with the history of its own git source."""
-    from controller.policy_facts import policy_for_source
+    from mlflow_gitops.cli.policies import policy_for_source
 
     return policy_for_source

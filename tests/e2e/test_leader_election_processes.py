@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mlflow_gitops.loop.leader import JITTER
 from prometheus_client.parser import text_string_to_metric_families
 
-from controller.leader import JITTER
 from tests.support.controller_proc import ControllerProcess, wait_until
 from tests.support.envfiles import env_files
 from tests.support.gitrepos import bare_remote, commit_all, git

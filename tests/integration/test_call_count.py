@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mlflow_gitops.adapters.mlflow.registry import MlflowRegistry
+from mlflow_gitops.loop.reconciler import reconcile
 
-from controller.adapters.mlflow_registry import MlflowRegistry
-from controller.reconciler import reconcile
 from tests.support.builders import desired, env
 from tests.support.cli import run_cli
 from tests.support.counting_proxy import CountingProxy

@@ -15,15 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from controller.adapters.forge import (
+from mlflow_gitops.adapters.forge import (
     ForgeError,
     RemoteRepo,
     open_pull_request,
     parse_remote,
     token_from,
 )
-from controller.errors import ConfigError
+from mlflow_gitops.core.errors import ConfigError
+
 from tests.support.fake_forge import TOKEN, FakeForge
 from tests.support.servers import free_port
 

@@ -17,9 +17,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from mlflow_gitops.adapters.git.source import GitSource, scrub
+from mlflow_gitops.core.errors import ConfigError, SourceError
 
-from controller.adapters.gitsource import GitSource, scrub
-from controller.errors import ConfigError, SourceError
 from tests.support.gitrepos import bare_remote, commit_all, git, write_files
 
 PROD = "environments/production.yaml"
@@ -155,7 +155,7 @@ def test_commit_time_and_file_history(tmp_path: Path, remote: tuple[Path, Path])
     assert [r.sha for r in history] == [deleted, second, first]
     assert [r.text for r in history] == [None, "v: 2\n", FILES[PROD]]
     assert history[0].author == "Ada Tester <ada@example.com>"
-    assert history[0].authored_at.tzinfo == timezone.utc
+    assert history[0].when.tzinfo == timezone.utc
     assert source.file_history(PROD, max_count=1)[0].sha == deleted
     assert source.commit_time(second).tzinfo == timezone.utc
 

@@ -9,12 +9,11 @@ from dataclasses import dataclass, field
 
 import pytest
 import requests
+from mlflow_gitops.adapters.http import MAX_BODY, HttpServer, parse_listen
+from mlflow_gitops.adapters.metrics import Metrics
+from mlflow_gitops.core.errors import ConfigError
+from mlflow_gitops.loop.webhook import github_signature
 from prometheus_client.parser import text_string_to_metric_families
-
-from controller.adapters.http import MAX_BODY, HttpServer, parse_listen
-from controller.errors import ConfigError
-from controller.metrics import Metrics
-from controller.webhook import github_signature
 
 SECRET = b"hook-secret-42"
 BODY = b'{"ref": "refs/heads/main", "after": "abc"}'
@@ -156,7 +155,7 @@ def test_without_a_secret_webhooks_are_rejected(app: App,
     """With no --webhook-secret-file every webhook is 401 and the log says what to set."""
     server = _serve(app, None)
     try:
-        with caplog.at_level(logging.WARNING, logger="controller.adapters.http"):
+        with caplog.at_level(logging.WARNING, logger="mlflow_gitops.adapters.http"):
             response = requests.post(server.url + "/webhook", data=BODY, timeout=5,
                                      headers={"X-Gitlab-Token": ""})
     finally:
@@ -169,7 +168,7 @@ def test_without_a_secret_webhooks_are_rejected(app: App,
 def test_request_logs_never_carry_headers(server: HttpServer,
                                           caplog: pytest.LogCaptureFixture) -> None:
     """Debug request logs name the path, never the signature or token headers."""
-    with caplog.at_level(logging.DEBUG, logger="controller.adapters.http"):
+    with caplog.at_level(logging.DEBUG, logger="mlflow_gitops.adapters.http"):
         requests.post(server.url + "/webhook?x=1", data=BODY, timeout=5,
                       headers={"X-Gitlab-Token": SECRET.decode()})
         requests.post(server.url + "/webhook", data=BODY, timeout=5,

@@ -10,15 +10,15 @@ from dataclasses import replace
 from datetime import datetime, timezone
 
 import pytest
-
-from controller.adapters.kube import EventRecorder, KubeLeaseStore, ObjectRef, api_client
-from controller.leader import (
+from mlflow_gitops.adapters.kube import EventRecorder, KubeLeaseStore, ObjectRef, api_client
+from mlflow_gitops.loop.leader import (
     ElectionConfig,
     LeaderElector,
     LeaseConflict,
     LeaseNotFound,
     LeaseRecord,
 )
+
 from tests.support.lease_store import LeaseStoreServer
 
 NS, NAME = "mlflow-gitops", "mlflow-gitops"

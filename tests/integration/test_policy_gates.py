@@ -7,11 +7,11 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from mlflow_gitops.adapters.mlflow.registry import MlflowRegistry
+from mlflow_gitops.core.model import Gate, Promotion, ownership_tag
+from mlflow_gitops.loop.reconciler import reconcile
+from mlflow_gitops.policy.facts import make_policy
 
-from controller.adapters.mlflow_registry import MlflowRegistry
-from controller.model import Gate, Promotion, ownership_tag
-from controller.policy_facts import make_policy
-from controller.reconciler import reconcile
 from tests.support.builders import desired, env
 from tests.support.registry_helpers import Recording, stages_of
 from tests.support.runs import logged_version

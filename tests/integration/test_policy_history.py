@@ -7,9 +7,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from controller.adapters.gitsource import GitSource
-from controller.policy import Assignment
-from controller.policy_facts import gitsource_history, local_history
+from mlflow_gitops.adapters.git.source import GitSource
+from mlflow_gitops.cli.policies import gitsource_history, local_history
+from mlflow_gitops.policy.rules import Assignment
+
 from tests.support.gitrepos import bare_remote, git, init_repo, write_files
 from tests.support.runs import logged_version
 
@@ -85,10 +86,10 @@ def test_controller_pass_gates_with_the_gitsource_history(
         tmp_path: Path, mlflow_server: Any, mlflow_client: Any, unique: str) -> None:
     """The controller loop (GitSource + policy_for_source): a version soaked 29h by commit
     time is promoted, one soaked 1h is refused with the soak in the reason."""
-    from controller.adapters.mlflow_registry import MlflowRegistry
-    from controller.metrics import Metrics
-    from controller.policy_facts import policy_for_source
-    from controller.runner import Controller
+    from mlflow_gitops.adapters.metrics import Metrics
+    from mlflow_gitops.adapters.mlflow.registry import MlflowRegistry
+    from mlflow_gitops.cli.policies import policy_for_source
+    from mlflow_gitops.loop.runner import Controller
 
     old, new = f"old-{unique}", f"new-{unique}"
     for model in (old, new):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from mlflow_gitops.adapters.mlflow.registry import MlflowRegistry
+from mlflow_gitops.core.model import ownership_tag
+from mlflow_gitops.loop.reconciler import reconcile
 
-from controller.adapters.mlflow_registry import MlflowRegistry
-from controller.model import ownership_tag
-from controller.reconciler import reconcile
 from tests.support.builders import desired, env
 from tests.support.registry_helpers import Recording, make_model, stages_of
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from controller.model import (
+from mlflow_gitops.core.model import (
     DesiredState,
     Environment,
     LiveModel,

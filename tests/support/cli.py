@@ -19,6 +19,6 @@ class Result:
 def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
             timeout: float = 120) -> Result:
     full_env = {**os.environ, **(env or {})}
-    proc = subprocess.run([sys.executable, "-m", "controller.cli", *args], cwd=cwd,
+    proc = subprocess.run([sys.executable, "-m", "mlflow_gitops.cli", *args], cwd=cwd,
                           capture_output=True, text=True, env=full_env, timeout=timeout)
     return Result(proc.returncode, proc.stdout, proc.stderr)

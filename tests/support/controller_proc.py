@@ -41,7 +41,7 @@ class ControllerProcess:
         self.workdir = workdir
         self.port = free_port()
         self.log_path = workdir / f"controller-{self.port}.log"
-        self.args = [sys.executable, "-m", "controller.cli", "run", "--repo", repo,
+        self.args = [sys.executable, "-m", "mlflow_gitops.cli", "run", "--repo", repo,
                      "--interval", str(interval), "--listen", f"127.0.0.1:{self.port}",
                      "--cache-dir", str(workdir / f"cache-{self.port}"),
                      "--log-format", "json", "--log-level", "DEBUG", *extra]

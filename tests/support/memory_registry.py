@@ -1,4 +1,4 @@
-"""An in-memory registry written from controller.ports.RegistryPort, for tests of pure code
+"""An in-memory registry written from core.ports.RegistryPort, for tests of pure code
 (planner properties, executor isolation). It records every write call in order."""
 
 from __future__ import annotations
@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from controller.errors import NotFound, TransientRegistryError
-from controller.model import LiveModel, LiveVersion, Snapshot, frozen_map
+from mlflow_gitops.core.errors import InvalidRequest, NotFound, TransientRegistryError
+from mlflow_gitops.core.model import LiveModel, LiveVersion, Snapshot, frozen_map
+from mlflow_gitops.core.ports import RegistryPort
 
 
 @dataclass
@@ -65,3 +66,7 @@ class MemoryRegistry:
 
     def run_metrics(self, run_id: str) -> Mapping[str, float]:
         return {}
+
+    def copy_version(self, source: RegistryPort, model: str, version: int, dst_model: str,
+                     tags: Mapping[str, str]) -> LiveVersion:
+        raise InvalidRequest("the in-memory registry cannot copy versions between registries")

@@ -7,7 +7,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller.adapters.mlflow_registry import MlflowRegistry
+from mlflow_gitops.adapters.mlflow.registry import MlflowRegistry
 
 
 def make_model(client: Any, name: str, versions: int, stages: dict[int, str] | None = None,

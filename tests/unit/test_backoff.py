@@ -6,8 +6,7 @@ import random
 
 from hypothesis import given
 from hypothesis import strategies as st
-
-from controller.backoff import Backoff, ceiling, next_delay
+from mlflow_gitops.loop.backoff import Backoff, ceiling, next_delay
 
 
 def test_no_failures_means_no_delay() -> None:

@@ -1,21 +1,11 @@
-"""controller.crossregistry: which entries cross registries, how copies are found, and the
+"""desired.crossregistry: which entries cross registries, how copies are found, and the
 desired state rewritten in each registry's own names and numbers."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from controller.crossregistry import (
-    PENDING_TAG,
-    SOURCE_VERSION_TAG,
-    copied_tags,
-    locate,
-    placeholder,
-    resolve,
-    routes,
-    with_version,
-)
-from controller.model import (
+from mlflow_gitops.core.model import (
     Environment,
     LiveModel,
     LiveVersion,
@@ -25,6 +15,17 @@ from controller.model import (
     SyncOptions,
     frozen_map,
 )
+from mlflow_gitops.desired.crossregistry import (
+    PENDING_TAG,
+    SOURCE_VERSION_TAG,
+    copied_tags,
+    locate,
+    placeholder,
+    resolve,
+    routes,
+    with_version,
+)
+
 from tests.support.builders import desired, env
 
 LINEAGE = {"gitops.source.registry": "default", "gitops.source.model": "fraud",

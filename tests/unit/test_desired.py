@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from controller.desired import load_texts
+from mlflow_gitops.desired.loader import load_texts
 
 HEADER = "apiVersion: mlflow-gitops/v1\nkind: Environment\n"
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from controller.executor import execute
-from controller.planner import plan
+from mlflow_gitops.loop.executor import execute
+from mlflow_gitops.planning.planner import plan
+
 from tests.support.builders import desired, env, live
 from tests.support.memory_registry import MemoryRegistry
 
@@ -49,7 +50,7 @@ def test_losing_leadership_stops_all_writes_at_once() -> None:
 def test_advance_keeps_failed_entries_at_their_old_value() -> None:
     """The self_heal:false bookkeeping moves every converged entry forward and keeps the old
     value only where the pass failed, so other entries do not count as changed forever."""
-    from controller.runner import advance
+    from mlflow_gitops.loop.runner import advance
 
     before = desired(env("production", "stage:Production", {"a": 1, "b": 1}))
     now = desired(env("production", "stage:Production", {"a": 2, "b": 2, "c": 1}))

@@ -9,8 +9,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
-
-from controller.logs import Redactor, configure
+from mlflow_gitops.adapters.logs import Redactor, configure
 
 TOKEN = "ghp_TopSecretToken123"
 
@@ -37,13 +36,13 @@ def test_json_is_one_object_per_line_with_fields_at_top_level() -> None:
     """JSON lines carry time (UTC ISO 8601), level, logger, message and the extra fields."""
     out = io.StringIO()
     configure("json", "INFO", stream=out)
-    logging.getLogger("controller.runner").info(
+    logging.getLogger("mlflow_gitops.loop.runner").info(
         "applied %s", "change", extra={"fields": {"model": "churn", "to": 3}})
-    logging.getLogger("controller.runner").debug("not shown at INFO")
+    logging.getLogger("mlflow_gitops.loop.runner").debug("not shown at INFO")
     [line] = _lines(out)
     entry = json.loads(line)
     assert entry["level"] == "INFO"
-    assert entry["logger"] == "controller.runner"
+    assert entry["logger"] == "mlflow_gitops.loop.runner"
     assert entry["message"] == "applied change"
     assert entry["model"] == "churn" and entry["to"] == 3
     assert entry["time"].endswith("Z")

@@ -261,7 +261,7 @@ def test_prometheus_overlay_adds_a_servicemonitor_for_the_service() -> None:
 
 def test_deployment_args_parse_with_the_run_command() -> None:
     """The image's `mlflow-gitops run` accepts the Deployment's args exactly as written."""
-    from controller.cli import build_parser
+    from mlflow_gitops.cli import build_parser
 
     args = [a.replace("$(POD_NAMESPACE)", NAMESPACE) for a in container()["args"]]
     parsed = build_parser().parse_args(["run", *args])

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from mlflow_gitops.adapters.metrics import Metrics
 from prometheus_client.parser import text_string_to_metric_families
-
-from controller.metrics import Metrics
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 

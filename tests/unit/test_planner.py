@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from controller.model import ownership_tag
-from controller.plan import Verdict
-from controller.planner import plan
+from mlflow_gitops.core.model import ownership_tag
+from mlflow_gitops.core.plan import Verdict
+from mlflow_gitops.planning.planner import plan
+
 from tests.support.builders import desired, env, live
 
 
@@ -119,7 +120,7 @@ def test_refused_gate_blocks_only_that_environment() -> None:
     """A refused promotion writes nothing for that env/model; other environments proceed."""
     from dataclasses import replace
 
-    from controller.model import Promotion
+    from mlflow_gitops.core.model import Promotion
 
     prod = replace(env("production", "stage:Production", {"m": 2}), promotion=Promotion())
     p = plan(desired(prod, env("champion", "alias:champion", {"m": 2})),

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mlflow_gitops.core.model import STAGE_ARCHIVED, STAGE_NONE, STAGE_PRODUCTION, STAGE_STAGING
+from mlflow_gitops.loop.executor import execute
+from mlflow_gitops.planning.planner import plan
+from mlflow_gitops.planning.projection import project
+from mlflow_gitops.planning.status import live_of
 
-from controller.executor import execute
-from controller.model import STAGE_ARCHIVED, STAGE_NONE, STAGE_PRODUCTION, STAGE_STAGING
-from controller.planner import plan
-from controller.projection import project
-from controller.sync_status import live_of
 from tests.support.builders import desired, env, live
 from tests.support.memory_registry import MemoryRegistry
 

@@ -1,11 +1,10 @@
-"""controller.policy: every promotion rule over plain values (no registry, no git)."""
+"""mlflow_gitops.policy.rules: every promotion rule over plain values (no registry, no git)."""
 
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
-
-from controller.model import (
+from mlflow_gitops.core.model import (
     Environment,
     Gate,
     LiveModel,
@@ -16,7 +15,7 @@ from controller.model import (
     frozen_map,
     ownership_tag,
 )
-from controller.policy import (
+from mlflow_gitops.policy.rules import (
     Assignment,
     FromFacts,
     PolicyFacts,
@@ -259,7 +258,7 @@ def test_held_before_means_an_older_stretch_or_the_tag(versions: list[int | None
 @given(st.integers(0, 10**7))
 def test_duration_reads_back_as_the_same_seconds_to_the_minute(seconds: int) -> None:
     """duration() writes the units min_soak uses and loses at most the seconds."""
-    from controller.schema import parse_duration
+    from mlflow_gitops.desired.schema import parse_duration
 
     text = duration(seconds)
     back = parse_duration(text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from controller.triggers import Trigger
+from mlflow_gitops.loop.triggers import Trigger
 
 JOIN = 10.0  # seconds: a bound for a hung test, never part of what is asserted
 

@@ -8,8 +8,7 @@ from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
-
-from controller.webhook import github_signature, secret_from_file, verify
+from mlflow_gitops.loop.webhook import github_signature, secret_from_file, verify
 
 SECRET = b"s3cret-value"
 BODY = b'{"ref": "refs/heads/main"}'

@@ -6,10 +6,9 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from controller.desired import load_texts
-from controller.errors import ConfigError
-from controller.yamledit import model_version, remove_model, set_model_version
+from mlflow_gitops.core.errors import ConfigError
+from mlflow_gitops.desired.loader import load_texts
+from mlflow_gitops.desired.yamledit import model_version, remove_model, set_model_version
 
 PRODUCTION = """\
 # yaml-language-server: $schema=./schema.json

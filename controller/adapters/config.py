@@ -1,0 +1,66 @@
+"""The controller config file (`--config`, SPEC §6): which registries exist and, for `run`,
+where the desired state lives. Without a config the one registry is MLFLOW_TRACKING_URI."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+from mlflow_gitops.core.errors import ConfigError
+from mlflow_gitops.core.model import DEFAULT_REGISTRY
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class RegistryConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tracking_uri: str
+    token_file: str | None = Field(None, description="file holding an MLflow bearer token")
+
+
+class ControllerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    registries: dict[str, RegistryConfig] = Field(default_factory=dict)
+    repo: str | None = None
+    branch: str = "main"
+    path: str = "environments"
+    interval: float = 60.0
+
+
+def load_config(path: str | None) -> ControllerConfig:
+    """Read `path` (None → empty config); the default registry falls back to the env var."""
+    config = ControllerConfig()
+    if path:
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+        try:
+            config = ControllerConfig.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ConfigError(f"{path}: {where}: {first['msg']}") from None
+    if DEFAULT_REGISTRY not in config.registries and os.environ.get("MLFLOW_TRACKING_URI"):
+        config.registries[DEFAULT_REGISTRY] = RegistryConfig(
+            tracking_uri=os.environ["MLFLOW_TRACKING_URI"], token_file=None)
+    return config
+
+
+def registry_config(config: ControllerConfig, name: str) -> RegistryConfig:
+    try:
+        return config.registries[name]
+    except KeyError:
+        if name == DEFAULT_REGISTRY:
+            raise ConfigError(
+                "no registry configured: set MLFLOW_TRACKING_URI "
+                "(e.g. export MLFLOW_TRACKING_URI=http://127.0.0.1:5000) or pass --config"
+            ) from None
+        raise ConfigError(
+            f"registry '{name}' is not in the config "
+            f"(known: {', '.join(sorted(config.registries)) or 'none'}); add it under registries:"
+        ) from None

@@ -1,0 +1,142 @@
+"""The user's git repository, for the pull-request workflow (`promote`, `rollback`, `diff`,
+`history`). Commits are built with plumbing on a private index, so creating a promotion
+branch never touches the user's work tree, index or current branch."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from mlflow_gitops.core.errors import ConfigError, SourceError
+from mlflow_gitops.desired.history import Revision
+
+
+class WorkTree:
+    def __init__(self, folder: Path):
+        import git
+
+        try:
+            self.repo = git.Repo(folder, search_parent_directories=True)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+            raise ConfigError(f"{folder} is not inside a git repository; promote, rollback, "
+                              "diff and history work on a clone of your environments "
+                              "repository") from None
+        if self.repo.bare or self.repo.working_tree_dir is None:
+            raise ConfigError(f"{folder} is a bare repository; run this in a clone")
+        self.root = Path(self.repo.working_tree_dir).resolve()
+
+    def relpath(self, path: Path) -> str:
+        """`path` relative to the repository root, with forward slashes."""
+        try:
+            return PurePosixPath(path.resolve().relative_to(self.root)).as_posix()
+        except ValueError:
+            raise ConfigError(f"{path} is outside the repository at {self.root}") from None
+
+    def _git(self, *args: str, env: dict[str, str] | None = None, **kw: Any) -> str:
+        import git
+
+        try:
+            out: str = self.repo.git.execute(["git", *args], env=env, **kw)
+            return out
+        except git.GitCommandError as exc:
+            detail = (exc.stderr or "").strip().replace("stderr: ", "").strip("'\n ")
+            raise SourceError(f"git {args[0]} failed: {detail.splitlines()[-1] if detail else exc}"
+                              ) from exc
+
+    def current_branch(self) -> str:
+        name = self._git("rev-parse", "--abbrev-ref", "HEAD")
+        if name == "HEAD":
+            raise ConfigError("HEAD is detached: check out the branch to promote from")
+        return name
+
+    def rev(self, rev: str) -> str:
+        try:
+            return self._git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+        except SourceError:
+            raise ConfigError(f"unknown revision '{rev}': give a branch, tag or commit") from None
+
+    def branch_exists(self, name: str) -> bool:
+        return bool(self._git("branch", "--list", name))
+
+    def files_at(self, rev: str, folder: str) -> dict[str, str]:
+        """Every file directly in `folder` at `rev` (a commit or a tree id): {path: text}."""
+        from mlflow_gitops.desired.loader import is_environment_file
+
+        listing = self._git("ls-tree", "-z", rev, f"{folder.rstrip('/')}/")
+        files = {}
+        for entry in filter(None, listing.split("\0")):
+            meta, path = entry.split("\t", 1)
+            if meta.split()[1] == "blob" and is_environment_file(path):
+                files[path] = self._git("cat-file", "blob", meta.split()[2],
+                                        strip_newline_in_stdout=False)
+        return files
+
+    def has_commits(self) -> bool:
+        return self.repo.head.is_valid()
+
+    def file_log(self, relpath: str, rev: str = "HEAD", limit: int = 200,
+                 first_parent: bool = False) -> list[Revision]:
+        """Commits of `rev`'s history that changed `relpath`, newest first, with its text and
+        commit time. With `first_parent`, a merged pull request appears as its merge (dated
+        when it was merged), not as the branch commit its author dated."""
+        sep = "\x1f"
+        options = ["--first-parent"] if first_parent else []
+        out = self._git("log", *options, f"--max-count={limit}",
+                        f"--format=%H{sep}%an <%ae>{sep}%cI{sep}%s", rev, "--", relpath)
+        revisions = []
+        for line in filter(None, out.splitlines()):
+            sha, author, when, subject = line.split(sep, 3)
+            try:
+                text: str | None = self._git("show", f"{sha}:{relpath}",
+                                             strip_newline_in_stdout=False)
+            except SourceError:
+                text = None
+            revisions.append(Revision(sha, author, datetime.fromisoformat(when), subject, text))
+        return revisions
+
+    def merged_tree(self, base: str, head: str) -> str:
+        """The tree merging `head` into `base` would produce (git merge-tree, no checkout)."""
+        import git
+
+        try:
+            out: str = self.repo.git.execute(["git", "merge-tree", "--write-tree", base, head])
+        except git.GitCommandError as exc:
+            raise ConfigError(f"{head} does not merge cleanly into {base}: resolve the "
+                              "conflicts first") from exc
+        return out.splitlines()[0].strip()
+
+    def commit_on_new_branch(self, branch: str, base: str, files: dict[str, str],
+                             message: str) -> str:
+        """Commit `files` (repo-relative path → text) on a new `branch` from `base`."""
+        if self.branch_exists(branch):
+            raise ConfigError(f"branch '{branch}' already exists: delete it or pass --branch")
+        with tempfile.TemporaryDirectory(prefix="mlflow-gitops-index-") as tmp:
+            env = {**os.environ, "GIT_INDEX_FILE": str(Path(tmp) / "index")}
+            self._git("read-tree", base, env=env)
+            for path, text in sorted(files.items()):
+                blob = self._git("hash-object", "-w", "--stdin", "--path", path,
+                                 istream=_stdin(tmp, text))
+                self._git("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}",
+                          env=env)
+            tree = self._git("write-tree", env=env)
+        commit = self._git("commit-tree", tree, "-p", base, "-m", message)
+        self._git("branch", branch, commit)
+        return commit
+
+    def push(self, remote: str, branch: str) -> None:
+        self._git("push", "--quiet", "--set-upstream", remote, f"{branch}:{branch}")
+
+    def remote_url(self, remote: str) -> str:
+        try:
+            return self._git("remote", "get-url", remote)
+        except SourceError:
+            raise ConfigError(f"no git remote named '{remote}': pass --remote") from None
+
+
+def _stdin(folder: str, text: str) -> Any:
+    path = Path(folder) / "blob"
+    path.write_text(text)
+    return open(path, "rb")  # noqa: SIM115 - GitPython reads and closes the stream

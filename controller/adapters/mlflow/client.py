@@ -1,0 +1,57 @@
+"""The pieces of MLflow's client this package uses: a registry's two REST stores, and one
+wrapper that turns MLflow's errors into the project's own (the cause chained)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from mlflow_gitops.core.errors import (
+    InvalidRequest,
+    NotFound,
+    RegistryError,
+    TransientRegistryError,
+)
+
+T = TypeVar("T")
+
+_NOT_FOUND = {"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND", "ENDPOINT_NOT_FOUND"}
+_INVALID = {"INVALID_PARAMETER_VALUE", "INVALID_STATE", "RESOURCE_ALREADY_EXISTS",
+            "PERMISSION_DENIED", "UNAUTHENTICATED", "BAD_REQUEST", "INVALID_REQUEST"}
+
+
+@dataclass(frozen=True)
+class Stores:
+    """One registry's MLflow stores, as the copy between registries needs them."""
+
+    name: str
+    tracking_uri: str
+    registry: Any  # mlflow.store.model_registry.rest_store.RestStore
+    tracking: Any  # mlflow.store.tracking.rest_store.RestStore
+
+
+def call(fn: Callable[[], T]) -> T:
+    """Run one MLflow call, translating its errors into the project's own."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return fn()
+    except MlflowException as exc:
+        raise translate(exc) from exc
+    except OSError as exc:  # connection refused, DNS, TLS: requests' errors are OSErrors
+        raise TransientRegistryError(f"registry unreachable: {exc}") from exc
+    except ValueError as exc:  # a 200 that is not MLflow's JSON, e.g. a proxy's login page
+        raise TransientRegistryError(
+            f"the registry answered with something that is not MLflow JSON ({exc}); "
+            "check the tracking URI and any proxy in front of it") from exc
+
+
+def translate(exc: Any) -> RegistryError:
+    code = getattr(exc, "error_code", "") or ""
+    message = str(getattr(exc, "message", exc)).splitlines()[0][:500]
+    if code in _NOT_FOUND:
+        return NotFound(message)
+    if code in _INVALID:
+        return InvalidRequest(message)
+    return TransientRegistryError(message)

@@ -1,0 +1,177 @@
+"""The MLflow registry adapter: a bulk snapshot and the write calls (SPEC §4 "Cost").
+
+It talks to MLflow's REST stores directly so each registry can carry its own credentials
+(a token file per registry), and it turns MlflowException into the project's errors."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from mlflow_gitops.adapters.mlflow.client import Stores, call
+from mlflow_gitops.core.errors import InvalidRequest
+from mlflow_gitops.core.model import LiveModel, LiveVersion, Snapshot, frozen_map
+from mlflow_gitops.core.ports import RegistryPort
+
+MODEL_PAGE = 1000  # the server's cap for search_registered_models
+VERSION_PAGE = 10000  # the server's default (cap 200,000) for search_model_versions
+
+
+
+def configure_http_defaults() -> None:
+    """MLflow retries a failed call for minutes by default; a controller wants to fail fast
+    and back off itself. Users can still override through the same variables."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+
+
+class MlflowRegistry:
+    """One registry (tracking URI + optional token file) behind core.ports.RegistryPort."""
+
+    def __init__(self, tracking_uri: str, name: str = "default", token_file: str | None = None,
+                 model_page: int = MODEL_PAGE, version_page: int = VERSION_PAGE):
+        from mlflow.store.model_registry.rest_store import RestStore as RegistryStore
+        from mlflow.store.tracking.rest_store import RestStore as TrackingStore
+
+        self.name = name
+        self.tracking_uri = tracking_uri.rstrip("/")
+        self._token_file = token_file
+        self._model_page = model_page
+        self._version_page = version_page
+        self._registry = RegistryStore(self._creds)
+        self._tracking = TrackingStore(self._creds)
+
+    def __repr__(self) -> str:  # never shows credentials
+        return f"MlflowRegistry(name={self.name!r}, uri={self.tracking_uri!r})"
+
+    def _creds(self) -> Any:
+        from mlflow.utils.credentials import get_default_host_creds
+
+        creds = get_default_host_creds(self.tracking_uri)
+        if self._token_file:
+            # Read on every call so a rotated Kubernetes Secret is picked up without restart.
+            creds.token = Path(self._token_file).read_text().strip()
+        return creds
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        aliases: dict[str, dict[str, int]] = {}
+        for rm in self._search("registered-models/search", "registered_models",
+                               {"max_results": self._model_page, "order_by": ["name ASC"]}):
+            aliases[rm["name"]] = {a["alias"]: int(a["version"]) for a in rm.get("aliases", ())}
+        versions: dict[str, dict[int, LiveVersion]] = {name: {} for name in aliases}
+        for mv in self._search("model-versions/search", "model_versions",
+                               {"max_results": self._version_page,
+                                "order_by": ["name ASC", "version_number ASC"]}):
+            versions.setdefault(mv["name"], {})[int(mv["version"])] = _live_version_json(mv)
+        models = {
+            name: LiveModel(name=name, versions=frozen_map(versions.get(name, {})),
+                            aliases=frozen_map(aliases.get(name, {})))
+            for name in sorted(set(aliases) | set(versions))
+        }
+        return Snapshot(registry=self.name, models=frozen_map(models))
+
+    def _search(self, endpoint: str, key: str, params: dict[str, Any]
+                ) -> Iterator[dict[str, Any]]:
+        """One search endpoint, page by page, as plain JSON. RestStore would turn each page
+        into protobuf messages and then entities, which at 1,000 models costs the client
+        about as much time as the server spends answering (BENCHMARKS.md)."""
+        from mlflow.utils.rest_utils import http_request, verify_rest_response
+
+        path = f"/api/2.0/mlflow/{endpoint}"
+        token: str | None = None
+        while True:
+            query = {**params, **({"page_token": token} if token else {})}
+
+            def fetch(query: dict[str, Any] = query) -> Any:
+                response = http_request(self._creds(), path, "GET", params=query)
+                if response.status_code != 200:
+                    verify_rest_response(response, path)  # raises MlflowException
+                return response.json()  # ValueError → _call's "not MLflow JSON" error
+
+            body = call(fetch)
+            yield from body.get(key, ())
+            token = body.get("next_page_token")
+            if not token:
+                return
+
+    def run_metrics(self, run_id: str) -> Mapping[str, float]:
+        run = call(lambda: self._tracking.get_run(run_id))
+        return dict(run.data.metrics)
+
+    # -- writes: one call each -----------------------------------------------------------------
+
+    def transition_stage(self, model: str, version: int, stage: str) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # stages are deprecated, still served
+            call(lambda: self._registry.transition_model_version_stage(
+                model, str(version), stage, archive_existing_versions=False))
+
+    def set_alias(self, model: str, alias: str, version: int) -> None:
+        call(lambda: self._registry.set_registered_model_alias(model, alias, str(version)))
+
+    def delete_alias(self, model: str, alias: str) -> None:
+        call(lambda: self._registry.delete_registered_model_alias(model, alias))
+
+    def set_version_tag(self, model: str, version: int, key: str, value: str) -> None:
+        from mlflow.entities.model_registry import ModelVersionTag
+
+        call(lambda: self._registry.set_model_version_tag(
+            model, str(version), ModelVersionTag(key, value)))
+
+    # -- promotion across registries (mlflow_gitops.adapters.mlflow.copy) --------------------
+
+    @property
+    def stores(self) -> Stores:
+        return Stores(self.name, self.tracking_uri, self._registry, self._tracking)
+
+    def copy_version(self, source: RegistryPort, model: str, version: int, dst_model: str,
+                     tags: Mapping[str, str]) -> LiveVersion:
+        """Copy `model` v`version` of `source` into `dst_model` here, with `tags` (lineage)
+        set in the creating call; the new version. gitops.source.uri is added here."""
+        from mlflow_gitops.adapters.mlflow.copy import copy_version, source_uri
+        from mlflow_gitops.desired.crossregistry import SOURCE_URI_TAG
+
+        if not isinstance(source, MlflowRegistry):
+            raise InvalidRequest(f"cannot copy from {source.name!r}: not an MLflow registry")
+        all_tags = {**tags, SOURCE_URI_TAG: source_uri(source.stores, model, version)}
+        return _live_version(copy_version(self.stores, source.stores, model, version,
+                                          dst_model, all_tags))
+
+
+def _live_version(mv: Any) -> LiveVersion:
+    return LiveVersion(
+        model=mv.name,
+        version=int(mv.version),
+        stage=mv.current_stage or "None",
+        status=mv.status or "READY",
+        run_id=mv.run_id or None,
+        source=mv.source,
+        tags=frozen_map(mv.tags or {}),
+        created_ms=mv.creation_timestamp,
+        updated_ms=mv.last_updated_timestamp,
+    )
+
+
+def _live_version_json(mv: dict[str, Any]) -> LiveVersion:
+    """A model version as the REST API spells it (int64 fields may arrive as strings)."""
+    return LiveVersion(
+        model=mv["name"],
+        version=int(mv["version"]),
+        stage=mv.get("current_stage") or "None",
+        status=mv.get("status") or "READY",
+        run_id=mv.get("run_id") or None,
+        source=mv.get("source"),
+        tags=frozen_map({t["key"]: t.get("value", "") for t in mv.get("tags", ())}),
+        created_ms=_int_or_none(mv.get("creation_timestamp")),
+        updated_ms=_int_or_none(mv.get("last_updated_timestamp")),
+    )
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)

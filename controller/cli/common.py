@@ -1,0 +1,168 @@
+"""What every command shares: loading the desired state with all its diagnostics, building
+registry adapters from config, one-line fatal errors, and output format flags."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from mlflow_gitops.core.diagnostics import Diagnostic
+from mlflow_gitops.core.errors import ConfigError, GitOpsError
+from mlflow_gitops.core.model import DesiredState
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+
+
+class Fatal(Exception):
+    """Stop the command: print `message` as one line on stderr and exit `code`."""
+
+    def __init__(self, message: str, code: int = EXIT_ERROR):
+        super().__init__(message)
+        self.code = code
+
+
+def fatal(message: str, code: int = EXIT_ERROR) -> NoReturn:
+    raise Fatal(message, code)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except Fatal as exc:
+        _error(str(exc))
+        return exc.code
+    except GitOpsError as exc:
+        _error(str(exc))
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: never a traceback
+        if os.environ.get("MLFLOW_GITOPS_DEBUG"):
+            traceback.print_exc()
+        _error(f"internal error: {type(exc).__name__}: {exc} "
+               "(set MLFLOW_GITOPS_DEBUG=1 for the traceback and report it)")
+        return EXIT_ERROR
+
+
+def _error(message: str) -> None:
+    print(f"mlflow-gitops: error: {message}", file=sys.stderr)
+
+
+def add_path(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", nargs="?", default="environments", metavar="PATH",
+                        help="folder of environment files (default: ./environments)")
+
+
+def add_config(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE", default=os.environ.get("MLFLOW_GITOPS_CONFIG"),
+                        help="controller config naming registries (default: one registry, "
+                        "MLFLOW_TRACKING_URI; env MLFLOW_GITOPS_CONFIG)")
+
+
+def add_output(parser: argparse.ArgumentParser, choices: tuple[str, ...] = ("text", "json")
+               ) -> None:
+    parser.add_argument("--output", "-o", choices=choices, default="text",
+                        help="output format (default: text)")
+
+
+def read_folder(path: Path) -> dict[str, str]:
+    if not path.exists():
+        fatal(f"{path}: no such folder; pass the folder of environment files "
+              "(default ./environments)")
+    if not path.is_dir():
+        fatal(f"{path}: not a folder; pass the folder that holds the environment files")
+    from mlflow_gitops.desired.loader import is_environment_file
+
+    files = {}
+    for p in sorted(path.iterdir()):
+        if p.is_file() and is_environment_file(p.name):
+            # Undecodable bytes become U+FFFD so the validator names the file and line.
+            files[str(p)] = p.read_bytes().decode("utf-8", errors="replace")
+    if not files:
+        fatal(f"{path}: no *.yaml or *.yml environment files found")
+    return files
+
+
+def load_desired(path: Path, commit: str = "local",
+                 known_registries: list[str] | None = None) -> DesiredState:
+    """Load and validate, or print every diagnostic and exit 1."""
+    from mlflow_gitops.desired.loader import load_texts
+
+    state, diagnostics = load_texts(read_folder(path), commit=commit,
+                                    known_registries=known_registries)
+    if state is None:
+        report_invalid(diagnostics)
+    assert state is not None
+    return state
+
+
+def report_invalid(diagnostics: list[Diagnostic]) -> NoReturn:
+    for d in diagnostics:
+        print(str(d), file=sys.stderr)
+    fatal(f"{len(diagnostics)} problem(s) found; nothing was planned or applied")
+
+
+def folder_commit(path: Path) -> str:
+    """The lineage tag value: HEAD's SHA, marked `-dirty` when the folder has uncommitted
+    edits (HEAD alone would claim assignments that no commit contains), else `local`."""
+    from mlflow_gitops.adapters.git.local import head_commit, is_dirty
+
+    sha = head_commit(path)
+    if sha is None:
+        return "local"
+    return f"{sha}-dirty" if is_dirty(path) else sha
+
+
+def build_registries(config_path: str | None, names: tuple[str, ...]) -> dict[str, Any]:
+    from mlflow_gitops.adapters.config import load_config, registry_config
+    from mlflow_gitops.adapters.mlflow.registry import MlflowRegistry, configure_http_defaults
+
+    configure_http_defaults()
+    config = load_config(config_path)
+    out = {}
+    for name in names:
+        rc = registry_config(config, name)
+        out[name] = MlflowRegistry(rc.tracking_uri, name=name, token_file=rc.token_file)
+    return out
+
+
+def known_registries(config_path: str | None) -> list[str] | None:
+    """Registry names the desired state may use; None (unchecked) without a config file."""
+    if not config_path:
+        return None
+    from mlflow_gitops.adapters.config import load_config
+
+    try:
+        return sorted(load_config(config_path).registries)
+    except ConfigError as exc:
+        fatal(str(exc))
+
+
+def print_json(data: Mapping[str, Any] | list[Any]) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def require_valid(loaded: tuple[DesiredState | None, list[Diagnostic]], what: str
+                  ) -> DesiredState:
+    """The loaded state, or every diagnostic on stderr and a fatal one-line summary."""
+    state, diagnostics = loaded
+    if state is None:
+        for d in diagnostics:
+            print(str(d), file=sys.stderr)
+        fatal(f"{what}: {len(diagnostics)} problem(s); fix them first")
+    return state
+
+
+def print_table(rows: Sequence[tuple[str, ...]]) -> None:
+    """Left-aligned columns, two spaces apart, the way kubectl prints them."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())

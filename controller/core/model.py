@@ -1,0 +1,150 @@
+"""Frozen values shared by every layer: the desired state read from git and the live state
+read from a registry. Nothing here does I/O, so planners and renderers can be tested with
+plain literals."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal, TypeVar
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+STAGE_NONE = "None"
+STAGE_STAGING = "Staging"
+STAGE_PRODUCTION = "Production"
+STAGE_ARCHIVED = "Archived"
+#: Stages an environment may target; the others are where versions go when they leave.
+TARGET_STAGES = (STAGE_PRODUCTION, STAGE_STAGING)
+ALL_STAGES = (STAGE_NONE, STAGE_STAGING, STAGE_PRODUCTION, STAGE_ARCHIVED)
+
+OWNERSHIP_TAG_PREFIX = "gitops.env."
+DEFAULT_REGISTRY = "default"
+
+
+def ownership_tag(environment: str) -> str:
+    """The model-version tag that records which commit put a version into `environment`."""
+    return f"{OWNERSHIP_TAG_PREFIX}{environment}"
+
+
+def frozen_map(items: Mapping[K, V] | None = None) -> Mapping[K, V]:
+    """A read-only copy: values stay frozen even when built from a dict someone keeps."""
+    return MappingProxyType(dict(items or {}))
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where an environment puts its versions: an MLflow stage or a registered-model alias."""
+
+    kind: Literal["stage", "alias"]
+    value: str  # "Production" / "Staging" (canonical case) or the alias name
+
+    def __str__(self) -> str:
+        return f"stage {self.value}" if self.kind == "stage" else f"alias @{self.value}"
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    self_heal: bool = True
+    prune: bool = False
+    allow_empty: bool = False
+    archive_previous: bool = True
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One promotion gate: a metric bound of the source run, or a model-version tag check."""
+
+    metric: str | None = None
+    min: float | None = None
+    max: float | None = None
+    tag: str | None = None
+    equals: str | None = None
+    exists: bool | None = None
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Promotion:
+    from_env: str | None = None
+    min_soak_seconds: int | None = None
+    gates: tuple[Gate, ...] = ()
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One `models:` entry: which version this environment wants, and where it was written."""
+
+    version: int
+    line: int
+    registered_name: str | None = None  # `model_name:` mapping across registries, if any
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    file: str  # path as the user should see it in messages
+    target: Target
+    registry: str = DEFAULT_REGISTRY
+    sync: SyncOptions = SyncOptions()
+    promotion: Promotion | None = None
+    models: Mapping[str, ModelEntry] = field(default_factory=frozen_map)
+    line: int = 1
+
+    def model_line(self, model: str) -> int:
+        entry = self.models.get(model)
+        return entry.line if entry else self.line
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    """Every environment of one commit (or one local folder)."""
+
+    environments: tuple[Environment, ...] = ()
+    commit: str = "local"
+
+    def by_name(self) -> dict[str, Environment]:
+        return {env.name: env for env in self.environments}
+
+    def registries(self) -> tuple[str, ...]:
+        return tuple(sorted({env.registry for env in self.environments}))
+
+
+@dataclass(frozen=True)
+class LiveVersion:
+    model: str
+    version: int
+    stage: str = STAGE_NONE
+    status: str = "READY"
+    run_id: str | None = None
+    source: str | None = None
+    tags: Mapping[str, str] = field(default_factory=frozen_map)
+    created_ms: int | None = None
+    updated_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class LiveModel:
+    name: str
+    versions: Mapping[int, LiveVersion] = field(default_factory=frozen_map)
+    aliases: Mapping[str, int] = field(default_factory=frozen_map)
+
+    def in_stage(self, stage: str) -> tuple[int, ...]:
+        return tuple(sorted(v for v, lv in self.versions.items() if lv.stage == stage))
+
+    def aliases_of(self, version: int) -> tuple[str, ...]:
+        return tuple(sorted(a for a, v in self.aliases.items() if v == version))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The live state of one registry, read in bulk."""
+
+    registry: str = DEFAULT_REGISTRY
+    models: Mapping[str, LiveModel] = field(default_factory=frozen_map)
+
+    def model(self, name: str) -> LiveModel | None:
+        return self.models.get(name)

@@ -1,0 +1,65 @@
+"""What the core needs from the outside world, as protocols. Adapters implement them; tests
+of pure code implement them in memory (tests/support/memory_registry.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Protocol
+
+from mlflow_gitops.core.model import DesiredState, Environment, LiveModel, LiveVersion, Snapshot
+from mlflow_gitops.core.plan import Verdict
+
+#: The policy's answer for one promotion: may `version` of `model` (a version of the live
+#: model) enter the environment? (mlflow_gitops.policy builds one per pass.)
+GateCheck = Callable[[Environment, str, int, LiveModel], Verdict]
+
+
+class RegistryPort(Protocol):
+    """One MLflow model registry. Every method raises mlflow_gitops.core.errors.RegistryError."""
+
+    name: str
+
+    def snapshot(self) -> Snapshot:
+        """Every registered model with its versions, stages, tags and aliases, in bulk."""
+        ...
+
+    def transition_stage(self, model: str, version: int, stage: str) -> None: ...
+
+    def set_alias(self, model: str, alias: str, version: int) -> None: ...
+
+    def delete_alias(self, model: str, alias: str) -> None: ...
+
+    def set_version_tag(self, model: str, version: int, key: str, value: str) -> None: ...
+
+    def run_metrics(self, run_id: str) -> Mapping[str, float]:
+        """Latest value of every metric of a run (policy gates, diff)."""
+        ...
+
+    def copy_version(self, source: RegistryPort, model: str, version: int, dst_model: str,
+                     tags: Mapping[str, str]) -> LiveVersion:
+        """Copy `model` v`version` of `source` here as a new version of `dst_model`, with
+        `tags` set in the creating call; InvalidRequest where this registry cannot."""
+        ...
+
+
+class MetricsPort(Protocol):
+    """What the loop reports; the adapter decides counters, gauges and labels."""
+
+    def reconciled(self, result: str, seconds: float) -> None: ...
+
+    def transition(self, environment: str, action: str, count: int = 1) -> None: ...
+
+    def out_of_sync(self, counts: Mapping[str, int]) -> None: ...
+
+    def applied(self, timestamp: float | None = None) -> None: ...
+
+    def commit(self, sha: str) -> None: ...
+
+    def leader(self, is_leader: bool) -> None: ...
+
+    def invalid_commit(self, invalid: bool) -> None: ...
+
+
+#: Builds one pass's GateCheck from that pass's desired and live state; None = no gates.
+PolicyFactory = Callable[[DesiredState, Mapping[str, Snapshot], Mapping[str, RegistryPort]],
+                         GateCheck | None]

@@ -1,0 +1,332 @@
+"""Environment files → DesiredState plus every diagnostic (SPEC §3).
+
+Pure: callers hand in file names and texts (read from a folder or straight from a git
+commit), so the same checks run in `validate`, in `plan`, on a pull request and in the
+controller."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from pathlib import PurePosixPath
+from typing import Any
+
+from mlflow_gitops.core.diagnostics import Diagnostic
+from mlflow_gitops.core.model import (
+    DesiredState,
+    Environment,
+    Gate,
+    ModelEntry,
+    Promotion,
+    SyncOptions,
+    Target,
+    frozen_map,
+)
+from mlflow_gitops.desired import schema
+from mlflow_gitops.desired.yamlsource import ParsedYaml, YamlSyntaxError, parse
+from pydantic import BaseModel, ValidationError
+
+ENVIRONMENT_SUFFIXES = (".yaml", ".yml")
+
+
+def is_environment_file(name: str) -> bool:
+    return PurePosixPath(name).suffix in ENVIRONMENT_SUFFIXES
+
+
+def load_texts(
+    files: Mapping[str, str],
+    commit: str = "local",
+    known_registries: Iterable[str] | None = None,
+) -> tuple[DesiredState | None, list[Diagnostic]]:
+    """Validate every file and the files together; the state is None when anything is wrong."""
+    diagnostics: list[Diagnostic] = []
+    environments: list[Environment] = []
+    for path in sorted(files):
+        env, found = load_one(path, files[path])
+        diagnostics.extend(found)
+        if env is not None:
+            environments.append(env)
+    diagnostics.extend(cross_file_problems(environments, known_registries))
+    if diagnostics:
+        return None, sorted(set(diagnostics))
+    return DesiredState(environments=tuple(environments), commit=commit), []
+
+
+def load_one(path: str, text: str) -> tuple[Environment | None, list[Diagnostic]]:
+    try:
+        parsed = parse(text)
+    except YamlSyntaxError as exc:
+        return None, [Diagnostic(path, exc.line, str(exc))]
+    found = [Diagnostic(path, line, msg) for line, msg in parsed.duplicates]
+    if parsed.data is None:
+        found.append(Diagnostic(path, 1, "file is empty: expected an Environment document"))
+        return None, found
+    if not isinstance(parsed.data, dict):
+        found.append(Diagnostic(path, 1, "expected a mapping with apiVersion, kind, target"))
+        return None, found
+    stem = PurePosixPath(path).stem
+    name = parsed.data.get("name")
+    if isinstance(name, str) and name != stem:
+        found.append(
+            Diagnostic(
+                path,
+                parsed.line_of(("name",)),
+                f"name '{name}' does not match the file name '{stem}': "
+                f"rename the file or set name: {stem}",
+            )
+        )
+    try:
+        spec = schema.EnvironmentSpec.model_validate(parsed.data)
+    except ValidationError as exc:
+        found.extend(_translate(path, parsed, exc))
+        return None, found
+    if found:
+        return None, found
+    return _to_environment(path, stem, spec, parsed), []
+
+
+def _to_environment(
+    path: str, stem: str, spec: schema.EnvironmentSpec, parsed: ParsedYaml
+) -> Environment:
+    target = (
+        Target("stage", spec.target.stage)
+        if spec.target.stage is not None
+        else Target("alias", spec.target.alias or "")
+    )
+    promotion = None
+    if spec.promotion is not None:
+        p = spec.promotion
+        promotion = Promotion(
+            from_env=p.from_,
+            min_soak_seconds=schema.parse_duration(p.min_soak) if p.min_soak else None,
+            gates=tuple(
+                Gate(
+                    metric=g.metric,
+                    min=g.min,
+                    max=g.max,
+                    tag=g.tag,
+                    equals=g.equals,
+                    exists=g.exists,
+                    line=parsed.line_of(("promotion", "gates", i)),
+                )
+                for i, g in enumerate(p.gates)
+            ),
+            line=parsed.line_of(("promotion",)),
+        )
+    models = {
+        name: ModelEntry(
+            version=m.version,
+            line=parsed.line_of(("models", name)),
+            registered_name=m.model_name,
+        )
+        for name, m in spec.models.items()
+    }
+    return Environment(
+        name=stem,
+        file=path,
+        target=target,
+        registry=spec.registry,
+        sync=SyncOptions(**spec.sync.model_dump()),
+        promotion=promotion,
+        models=frozen_map(models),
+        line=parsed.line_of(("target",)),
+    )
+
+
+def cross_file_problems(
+    environments: list[Environment], known_registries: Iterable[str] | None = None
+) -> list[Diagnostic]:
+    found: list[Diagnostic] = []
+    by_name = {env.name: env for env in environments}
+    if len(by_name) != len(environments):
+        seen: dict[str, Environment] = {}
+        for env in environments:
+            if env.name in seen:
+                found.append(
+                    Diagnostic(
+                        env.file,
+                        1,
+                        f"environment '{env.name}' is also defined in {seen[env.name].file}; "
+                        "keep one file per environment",
+                    )
+                )
+            seen[env.name] = env
+    known = set(known_registries) if known_registries is not None else None
+    targets: dict[tuple[str, Target], Environment] = {}
+    for env in environments:
+        if known is not None and env.registry not in known:
+            found.append(
+                Diagnostic(
+                    env.file,
+                    env.line,
+                    f"registry '{env.registry}' is not in the controller config "
+                    f"(known: {', '.join(sorted(known)) or 'none'})",
+                )
+            )
+        key = (env.registry, env.target)
+        if key in targets:
+            other = targets[key]
+            found.append(
+                Diagnostic(
+                    env.file,
+                    env.line,
+                    f"environment '{env.name}' has the same target ({env.target}) on registry "
+                    f"'{env.registry}' as {other.file}:{other.line}; "
+                    "each environment needs its own stage or alias",
+                )
+            )
+        else:
+            targets[key] = env
+    found.extend(_one_stage_per_version(environments))
+    found.extend(_promotion_sources(environments, by_name))
+    return found
+
+
+def _one_stage_per_version(environments: list[Environment]) -> list[Diagnostic]:
+    found = []
+    holder: dict[tuple[str, str, int], Environment] = {}
+    for env in environments:
+        if env.target.kind != "stage":
+            continue
+        for model, entry in env.models.items():
+            key = (env.registry, model, entry.version)
+            other = holder.get(key)
+            if other is not None and other.target != env.target:
+                found.append(
+                    Diagnostic(
+                        env.file,
+                        entry.line,
+                        f"{model} v{entry.version} is also assigned to stage "
+                        f"{other.target.value} in {other.file}:{other.model_line(model)}; "
+                        "a version holds one stage, so assign it in one stage environment",
+                    )
+                )
+            holder.setdefault(key, env)
+    return found
+
+
+def _promotion_sources(
+    environments: list[Environment], by_name: dict[str, Environment]
+) -> list[Diagnostic]:
+    found = []
+    for env in environments:
+        source = env.promotion.from_env if env.promotion else None
+        if source is None:
+            continue
+        if source not in by_name:
+            hint = difflib.get_close_matches(source, list(by_name), n=1)
+            found.append(
+                Diagnostic(
+                    env.file,
+                    env.promotion.line if env.promotion else env.line,
+                    f"promotion.from names environment '{source}', which does not exist"
+                    + (f"; did you mean '{hint[0]}'?" if hint else "")
+                    + f" (environments: {', '.join(sorted(by_name))})",
+                )
+            )
+            continue
+        chain = [env.name]
+        current: str | None = source
+        while current is not None and current in by_name:
+            if current in chain:
+                cycle = " → ".join(chain[chain.index(current) :] + [current])
+                if current == env.name:
+                    found.append(
+                        Diagnostic(
+                            env.file,
+                            env.promotion.line if env.promotion else env.line,
+                            f"promotion.from forms a cycle ({cycle}); "
+                            "one environment in the chain must have no 'from'",
+                        )
+                    )
+                break
+            chain.append(current)
+            nxt = by_name[current].promotion
+            current = nxt.from_env if nxt else None
+    return found
+
+
+# --- pydantic errors → one friendly line each ----------------------------------------------
+
+_TYPE_WORDS = {
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "dict_type": "a mapping",
+    "list_type": "a list",
+    "model_type": "a mapping",
+}
+
+
+def _translate(path: str, parsed: ParsedYaml, exc: ValidationError) -> list[Diagnostic]:
+    out = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        out.append(Diagnostic(path, parsed.line_of(loc), _message(loc, err)))
+    return out
+
+
+def _message(loc: tuple[Any, ...], err: Any) -> str:
+    kind = err["type"]
+    where = _dotted(loc)
+    got = err.get("input")
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        suggestion = f"did you mean '{hint[0]}'?" if hint else f"allowed: {', '.join(allowed)}"
+        return f"unknown key '{where}': {suggestion}"
+    if kind == "missing":
+        return f"missing required key '{where}'"
+    if loc[-1:] == ("version",) and loc[:1] == ("models",):
+        return (
+            f"{loc[1]}: version must be a positive whole number (e.g. 3), got {got!r}"
+        )
+    if kind == "literal_error":
+        expected = err.get("ctx", {}).get("expected", "")
+        return f"{where} must be {expected}, got {got!r}"
+    if kind in _TYPE_WORDS:
+        return f"{where} must be {_TYPE_WORDS[kind]}, got {got!r}"
+    if kind == "value_error":
+        message = str(err["msg"]).removeprefix("Value error, ")
+        return f"{where}: {message}" if where else message
+    return f"{where}: {err['msg']}"
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(
+        ".[", "["
+    )
+
+
+def _allowed_keys(parent: tuple[Any, ...]) -> list[str]:
+    model: Any = schema.EnvironmentSpec
+    for part in parent:
+        if isinstance(part, int):
+            continue
+        if model is schema.EnvironmentSpec and part == "models":
+            model = "models"
+            continue
+        if model == "models":
+            model = schema.ModelSpec
+            continue
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return []
+        field = next(
+            (f for n, f in model.model_fields.items() if (f.alias or n) == part), None
+        )
+        if field is None:
+            return []
+        model = _inner_model(field.annotation)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return [f.alias or n for n, f in model.model_fields.items()]
+    return []
+
+
+def _inner_model(annotation: Any) -> Any:
+    for candidate in getattr(annotation, "__args__", ()) or (annotation,):
+        inner = _inner_model(candidate) if getattr(candidate, "__args__", None) else candidate
+        if isinstance(inner, type) and issubclass(inner, BaseModel):
+            return inner
+    return annotation

@@ -1,0 +1,90 @@
+"""Apply a Plan through registry ports: one write per change plus its ownership tag.
+
+A model is the unit of isolation: the first failed call stops that model's remaining
+changes (never half-applied further) while every other model still converges."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from itertools import groupby
+
+from mlflow_gitops.core.errors import RegistryError
+from mlflow_gitops.core.model import ownership_tag
+from mlflow_gitops.core.plan import Change, ModelError, Plan
+from mlflow_gitops.core.ports import RegistryPort
+
+
+@dataclass(frozen=True)
+class Applied:
+    change: Change
+    commit: str
+    seconds: float
+
+
+@dataclass
+class ApplyResult:
+    plan: Plan
+    applied: list[Applied] = field(default_factory=list)
+    failed: list[ModelError] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[ModelError]:
+        """Everything that did not converge: refused in the plan or failed while applying."""
+        return list(self.plan.errors) + self.failed
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def execute(
+    plan: Plan,
+    registries: Mapping[str, RegistryPort],
+    on_applied: Callable[[Applied], None] | None = None,
+    may_write: Callable[[], bool] | None = None,
+) -> ApplyResult:
+    """`may_write` is asked before every write (leader election: a replica that lost its lease
+    must stop at once, not at the end of the pass); when it says no, nothing more is written."""
+    result = ApplyResult(plan=plan)
+    for (registry_name, model), group in groupby(plan.changes, key=lambda c: (c.registry, c.model)):
+        registry = registries[registry_name]
+        for change in group:
+            if may_write is not None and not may_write():
+                result.failed.append(ModelError(
+                    registry_name, change.environment, model, "apply",
+                    f"{change.describe()} not applied: this replica is no longer the leader",
+                    change.file, change.line))
+                break
+            started = time.monotonic()
+            try:
+                _write(registry, change, plan.commit)
+            except RegistryError as exc:
+                result.failed.append(ModelError(
+                    registry_name, change.environment, model, "apply",
+                    f"{change.describe()} failed: {exc}; remaining changes of {model} skipped, "
+                    "retrying next reconcile", change.file, change.line))
+                break
+            done = Applied(change, plan.commit, time.monotonic() - started)
+            result.applied.append(done)
+            if on_applied is not None:
+                on_applied(done)
+    return result
+
+
+def _write(registry: RegistryPort, change: Change, commit: str) -> None:
+    # The lineage tag goes first: if the change itself then fails, the next pass still sees
+    # the difference and retries both; the other order could leave a change in place with
+    # no tag, which no later plan would notice (prune and `status --model` rely on it).
+    registry.set_version_tag(change.model, change.version, ownership_tag(change.environment),
+                             commit)
+    if change.action in ("promote", "archive", "unstage"):
+        assert change.to_stage is not None
+        registry.transition_stage(change.model, change.version, change.to_stage)
+    elif change.action == "set_alias":
+        assert change.alias is not None
+        registry.set_alias(change.model, change.alias, change.version)
+    else:
+        assert change.alias is not None
+        registry.delete_alias(change.model, change.alias)

@@ -1,0 +1,157 @@
+"""Plan → text for people, markdown for a pull-request comment, JSON for machines.
+Rendering never plans and never prints: one plan, several views (as Terraform does)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from mlflow_gitops.core.plan import Change, GateResult, Plan
+
+#: (registry, model, version) → metrics of the version's source run.
+Metrics = Mapping[tuple[str, str, int], Mapping[str, float]]
+
+_SYMBOL = {"promote": "+", "set_alias": "~", "archive": "-", "unstage": "-",
+           "delete_alias": "-"}
+
+
+def summary(plan: Plan) -> str:
+    if not plan.changes:
+        return "No changes." + (" (errors below)" if plan.errors else "")
+    n = plan.counts()
+    parts = [f"{n['promote']} to promote", f"{n['archive']} to archive"]
+    if n["unstage"]:
+        parts.append(f"{n['unstage']} to unstage")
+    parts.append(f"{n['set_alias']} alias{'es' if n['set_alias'] != 1 else ''} to move")
+    if n["delete_alias"]:
+        parts.append(f"{n['delete_alias']} alias{'es' if n['delete_alias'] != 1 else ''} "
+                     "to delete")
+    return "Plan: " + ", ".join(parts) + "."
+
+
+def replaced_versions(plan: Plan, change: Change) -> tuple[int, ...]:
+    """What a promotion takes the place of: the alias's old version or the stage's leavers."""
+    if change.action == "set_alias":
+        return (change.previous_version,) if change.previous_version else ()
+    return tuple(c.version for c in plan.changes
+                 if c.environment == change.environment and c.model == change.model
+                 and c.reason == "replaced")
+
+
+def metric_rows(plan: Plan, change: Change, metrics: Metrics | None
+                ) -> list[tuple[str, float | None, float | None]]:
+    if not metrics or change.action not in ("promote", "set_alias"):
+        return []
+    new = metrics.get((change.registry, change.model, change.version), {})
+    olds = replaced_versions(plan, change)
+    old = metrics.get((change.registry, change.model, olds[0]), {}) if olds else {}
+    return [(k, old.get(k), new.get(k)) for k in sorted(set(old) | set(new))]
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.6g}"
+
+
+def _delta(old: float | None, new: float | None) -> str:
+    if old is None or new is None:
+        return "—"
+    return f"{new - old:+.6g}"
+
+
+def _gate_line(g: GateResult) -> str:
+    mark = "pass" if g.passed else "FAIL"
+    return f"{mark}  {g.name}: {g.actual} (required {g.required})" + (
+        f" — {g.detail}" if g.detail else "")
+
+
+def render_text(plan: Plan, metrics: Metrics | None = None) -> str:
+    lines: list[str] = []
+    width = max((len(c.environment) for c in plan.changes), default=0)
+    for change in plan.changes:
+        registry = f"{change.registry}/" if change.registry != "default" else ""
+        tag = "" if change.reason == "git" else f"   ({change.reason})"
+        lines.append(f"  {_SYMBOL[change.action]} {registry}{change.environment:<{width}}  "
+                     f"{change.describe()}{tag}")
+        if change.note:
+            lines.append(f"      note: {change.note}")
+        for g in change.gates:
+            lines.append(f"      gate {_gate_line(g)}")
+        for name, old, new in metric_rows(plan, change, metrics):
+            lines.append(f"      {name}: {_fmt(old)} → {_fmt(new)} ({_delta(old, new)})")
+    if plan.drift:
+        lines.append("")
+        lines.append("Drift, reported only (sync.self_heal: false):")
+        for d in plan.drift:
+            lines.append(f"  {d.file}:{d.line}: {d.environment}/{d.model}: git wants "
+                         f"{d.desired}, live has {d.live}")
+    if plan.errors:
+        lines.append("")
+        lines.append("Errors (these models are not changed):")
+        for e in plan.errors:
+            lines.append(f"  {e}")
+            for g in e.gates:
+                lines.append(f"      gate {_gate_line(g)}")
+    if lines:
+        lines.append("")
+    lines.append(summary(plan))
+    return "\n".join(lines) + "\n"
+
+
+def render_markdown(plan: Plan, metrics: Metrics | None = None,
+                    title: str = "mlflow-gitops plan") -> str:
+    out = [f"### {title}", "", f"Commit `{plan.commit[:12]}` · **{summary(plan)}**", ""]
+    if plan.changes:
+        out += ["| | environment | change | reason |", "|---|---|---|---|"]
+        for c in plan.changes:
+            out.append(f"| {_SYMBOL[c.action]} | `{c.environment}` | {c.describe()} | "
+                       f"{c.reason} |")
+        out.append("")
+    for c in plan.changes:
+        rows = metric_rows(plan, c, metrics)
+        if not (c.gates or rows or c.note):
+            continue
+        out += [f"#### {c.environment}: {c.describe()}", ""]
+        if c.note:
+            out += [f"> {c.note}", ""]
+        if c.gates:
+            out += _gate_table(c.gates)
+        if rows:
+            olds = replaced_versions(plan, c)
+            old_label = f"v{olds[0]}" if olds else "(none)"
+            out += [f"| metric | {old_label} | v{c.version} | delta |", "|---|---:|---:|---:|"]
+            out += [f"| {n} | {_fmt(o)} | {_fmt(v)} | {_delta(o, v)} |" for n, o, v in rows]
+            out.append("")
+    if plan.errors:
+        out += ["#### Not applied", ""]
+        for e in plan.errors:
+            out.append(f"- :x: `{e.file}:{e.line}` {e.message}")
+        out.append("")
+        for e in plan.errors:
+            if e.gates:
+                out += [f"Gates for `{e.environment}/{e.model}`:", ""] + _gate_table(e.gates)
+    if plan.drift:
+        out += ["#### Drift (reported only, `self_heal: false`)", ""]
+        for d in plan.drift:
+            out.append(f"- `{d.environment}/{d.model}`: git wants {d.desired}, live has {d.live}")
+        out.append("")
+    return "\n".join(out) + "\n"
+
+
+def _gate_table(gates: tuple[GateResult, ...]) -> list[str]:
+    rows = ["| gate | result | actual | required |", "|---|---|---|---|"]
+    rows += [f"| {g.name} | {'✅ pass' if g.passed else '❌ fail'} | {g.actual} | "
+             f"{g.required} |" for g in gates]
+    return rows + [""]
+
+
+def render_json(plan: Plan, metrics: Metrics | None = None) -> str:
+    data: dict[str, Any] = plan.to_dict()
+    data["summary_text"] = summary(plan)
+    if metrics:
+        for change_data, change in zip(data["changes"], plan.changes, strict=True):
+            change_data["metrics"] = [{"metric": n, "old": o, "new": v}
+                                      for n, o, v in metric_rows(plan, change, metrics)]
+    return json.dumps(data, indent=2, sort_keys=True)

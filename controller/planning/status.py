@@ -1,0 +1,105 @@
+"""Per environment and model: desired, live and Synced / OutOfSync / Error (SPEC §5 status).
+Sync state is one answer and errors another, as in Argo CD; both derive from the same plan."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from mlflow_gitops.core.model import DesiredState, Environment, LiveModel, Snapshot, ownership_tag
+from mlflow_gitops.core.plan import Plan
+
+SyncState = Literal["Synced", "OutOfSync", "Error"]
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    environment: str
+    registry: str
+    target: str
+    model: str
+    desired: int | None
+    live: tuple[int, ...]
+    sync: SyncState
+    message: str
+    file: str
+    line: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "live": list(self.live)}
+
+
+@dataclass(frozen=True)
+class VersionStatus:
+    """One version of one model, with who put it where (from the ownership tags)."""
+
+    version: int
+    stage: str
+    aliases: tuple[str, ...]
+    status: str
+    run_id: str | None
+    environments: tuple[tuple[str, str], ...]  # (environment, commit) from gitops.env.* tags
+    serving_in: tuple[str, ...]  # environments of the desired state that this version holds
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "aliases": list(self.aliases),
+                "environments": [{"environment": e, "commit": c} for e, c in self.environments],
+                "serving_in": list(self.serving_in)}
+
+
+def live_of(env: Environment, model: LiveModel | None) -> tuple[int, ...]:
+    if model is None:
+        return ()
+    if env.target.kind == "stage":
+        return model.in_stage(env.target.value)
+    version = model.aliases.get(env.target.value)
+    return (version,) if version is not None else ()
+
+
+def environment_status(
+    desired: DesiredState, snapshots: Mapping[str, Snapshot], plan: Plan
+) -> list[ModelStatus]:
+    errors = {(e.environment, e.model): e for e in plan.errors}
+    pending = {(c.environment, c.model) for c in plan.changes}
+    rows: list[ModelStatus] = []
+    for env in desired.environments:
+        snapshot = snapshots.get(env.registry)
+        env_error = errors.get((env.name, None))
+        models = set(env.models) | {m for (e, m) in pending if e == env.name}
+        for model in sorted(models):
+            entry = env.models.get(model)
+            live = live_of(env, snapshot.model(model) if snapshot else None)
+            error = errors.get((env.name, model)) or env_error
+            want = (entry.version,) if entry else ()
+            if error is not None:
+                state: SyncState = "Error"
+                message = str(error)
+            elif live == want and (env.name, model) not in pending:
+                state, message = "Synced", ""
+            else:
+                state = "OutOfSync"
+                message = "pending: " + "; ".join(
+                    c.describe() for c in plan.changes
+                    if c.environment == env.name and c.model == model
+                ) if (env.name, model) in pending else "drift not applied (self_heal: false)"
+            rows.append(ModelStatus(env.name, env.registry, str(env.target), model,
+                                    entry.version if entry else None, live, state, message,
+                                    env.file, entry.line if entry else env.line))
+    return rows
+
+
+def model_versions(model: LiveModel, desired: DesiredState | None = None) -> list[VersionStatus]:
+    prefix = ownership_tag("")
+    rows = []
+    for version in sorted(model.versions, reverse=True):
+        lv = model.versions[version]
+        tagged = tuple(sorted((k[len(prefix):], v) for k, v in lv.tags.items()
+                              if k.startswith(prefix)))
+        serving = tuple(sorted(
+            env.name for env in (desired.environments if desired else ())
+            if version in live_of(env, model)
+        ))
+        rows.append(VersionStatus(version, lv.stage, model.aliases_of(version), lv.status,
+                                  lv.run_id, tagged, serving))
+    return rows
