@@ -36,6 +36,9 @@ class Verdict:
     gates: tuple[GateResult, ...] = ()
     note: str = ""  # shown with an allowed change, e.g. why gates were skipped
     message: str = ""  # why it was refused, one line
+    #: Refused only by gates that time alone satisfies (soak, a freeze window): when it
+    #: expects to proceed, epoch seconds (SPEC §4b `Waiting`). None: a human must act.
+    waiting_until: float | None = None
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,10 @@ class Change:
         return f"{self.model} @{self.alias}: v{self.version} → unset"
 
 
-ErrorKind = Literal["missing_version", "gate", "guard", "apply", "registry"]
+#: What kept a model from converging. The state each maps to (SPEC §4b) is decided in one
+#: place, planning.status: "waiting" → Waiting, "held" → Held, "gate" → Refused, the rest →
+#: Error.
+ErrorKind = Literal["missing_version", "gate", "guard", "apply", "registry", "waiting", "held"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,7 @@ class ModelError:
     file: str
     line: int
     gates: tuple[GateResult, ...] = ()
+    until: float | None = None  # kind "waiting": when it expects to proceed, epoch seconds
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.message}"
