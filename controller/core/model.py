@@ -131,6 +131,8 @@ class LiveModel:
     name: str
     versions: Mapping[int, LiveVersion] = field(default_factory=frozen_map)
     aliases: Mapping[str, int] = field(default_factory=frozen_map)
+    #: Registered-model tags (e.g. the emergency hold `gitops.hold.<environment>`).
+    tags: Mapping[str, str] = field(default_factory=frozen_map)
 
     def in_stage(self, stage: str) -> tuple[int, ...]:
         return tuple(sorted(v for v, lv in self.versions.items() if lv.stage == stage))

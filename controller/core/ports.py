@@ -31,6 +31,16 @@ class RegistryPort(Protocol):
 
     def set_version_tag(self, model: str, version: int, key: str, value: str) -> None: ...
 
+    def delete_version_tag(self, model: str, version: int, key: str) -> None:
+        """Remove a model-version tag; NotFound when the version does not exist."""
+        ...
+
+    def set_model_tag(self, model: str, key: str, value: str) -> None:
+        """Set a registered-model tag (e.g. the emergency hold); NotFound for no such model."""
+        ...
+
+    def delete_model_tag(self, model: str, key: str) -> None: ...
+
     def run_metrics(self, run_id: str) -> Mapping[str, float]:
         """Latest value of every metric of a run (policy gates, diff)."""
         ...

@@ -29,6 +29,6 @@ def project(snapshots: Mapping[str, Snapshot], changes: Iterable[Change],
         elif change.action == "delete_alias" and change.alias is not None:
             aliases.pop(change.alias, None)
         models = {**snapshot.models, change.model: LiveModel(
-            change.model, frozen_map(versions), frozen_map(aliases))}
+            change.model, frozen_map(versions), frozen_map(aliases), model.tags)}
         out[change.registry] = replace(snapshot, models=frozen_map(models))
     return out

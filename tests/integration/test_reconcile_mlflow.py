@@ -124,3 +124,16 @@ def test_a_second_reconcile_makes_no_write_calls(mlflow_client: Any, registry: R
     second = reconcile(state, {"default": registry})
     assert second.ok and registry.calls == []
     assert {r.sync for r in second.status} == {"Synced"}
+
+
+def test_snapshot_reads_registered_model_tags(mlflow_client: Any, registry: Recording,
+                                              unique: str) -> None:
+    """The bulk snapshot carries each registered model's tags, set and deleted via the port."""
+    name = f"mtags-{unique}"
+    make_model(mlflow_client, name, 1)
+    registry.inner.set_model_tag(name, "gitops.hold.production", '{"by": "ann"}')
+    live = registry.snapshot().model(name)
+    assert live is not None and live.tags["gitops.hold.production"] == '{"by": "ann"}'
+    registry.inner.delete_model_tag(name, "gitops.hold.production")
+    live = registry.snapshot().model(name)
+    assert live is not None and "gitops.hold.production" not in live.tags

@@ -17,6 +17,7 @@ class MemoryRegistry:
     stages: dict[str, dict[int, str]] = field(default_factory=dict)  # model → version → stage
     aliases: dict[str, dict[str, int]] = field(default_factory=dict)
     tags: dict[tuple[str, int], dict[str, str]] = field(default_factory=dict)
+    model_tags: dict[str, dict[str, str]] = field(default_factory=dict)
     calls: list[tuple] = field(default_factory=list)  # type: ignore[type-arg]
     fail_on: set[str] = field(default_factory=set)  # models whose writes fail
 
@@ -28,6 +29,7 @@ class MemoryRegistry:
             reg.aliases[name] = dict(model.aliases)
             for v, lv in model.versions.items():
                 reg.tags[(name, v)] = dict(lv.tags)
+            reg.model_tags[name] = dict(model.tags)
         return reg
 
     def snapshot(self) -> Snapshot:
@@ -35,7 +37,8 @@ class MemoryRegistry:
         for name, versions in self.stages.items():
             models[name] = LiveModel(name, frozen_map({
                 v: LiveVersion(name, v, stage, tags=frozen_map(self.tags.get((name, v), {})))
-                for v, stage in versions.items()}), frozen_map(self.aliases.get(name, {})))
+                for v, stage in versions.items()}), frozen_map(self.aliases.get(name, {})),
+                frozen_map(self.model_tags.get(name, {})))
         return Snapshot(self.name, frozen_map(models))
 
     def _check(self, model: str, version: int | None = None) -> None:
@@ -63,6 +66,21 @@ class MemoryRegistry:
         self._check(model, version)
         self.calls.append(("tag", model, version, key, value))
         self.tags.setdefault((model, version), {})[key] = value
+
+    def delete_version_tag(self, model: str, version: int, key: str) -> None:
+        self._check(model, version)
+        self.calls.append(("delete_tag", model, version, key))
+        self.tags.get((model, version), {}).pop(key, None)
+
+    def set_model_tag(self, model: str, key: str, value: str) -> None:
+        self._check(model)
+        self.calls.append(("model_tag", model, key, value))
+        self.model_tags.setdefault(model, {})[key] = value
+
+    def delete_model_tag(self, model: str, key: str) -> None:
+        self._check(model)
+        self.calls.append(("delete_model_tag", model, key))
+        self.model_tags.get(model, {}).pop(key, None)
 
     def run_metrics(self, run_id: str) -> Mapping[str, float]:
         return {}

@@ -60,3 +60,15 @@ class Recording:
     def set_version_tag(self, model: str, version: int, key: str, value: str) -> None:
         self.calls.append(("tag", model, version, key, value))
         self.inner.set_version_tag(model, version, key, value)
+
+    def delete_version_tag(self, model: str, version: int, key: str) -> None:
+        self.calls.append(("delete_tag", model, version, key))
+        self.inner.delete_version_tag(model, version, key)
+
+    def set_model_tag(self, model: str, key: str, value: str) -> None:
+        self.calls.append(("model_tag", model, key, value))
+        self.inner.set_model_tag(model, key, value)
+
+    def delete_model_tag(self, model: str, key: str) -> None:
+        self.calls.append(("delete_model_tag", model, key))
+        self.inner.delete_model_tag(model, key)

@@ -61,9 +61,11 @@ class MlflowRegistry:
 
     def snapshot(self) -> Snapshot:
         aliases: dict[str, dict[str, int]] = {}
+        model_tags: dict[str, dict[str, str]] = {}
         for rm in self._search("registered-models/search", "registered_models",
                                {"max_results": self._model_page, "order_by": ["name ASC"]}):
             aliases[rm["name"]] = {a["alias"]: int(a["version"]) for a in rm.get("aliases", ())}
+            model_tags[rm["name"]] = _tags_json(rm)
         versions: dict[str, dict[int, LiveVersion]] = {name: {} for name in aliases}
         for mv in self._search("model-versions/search", "model_versions",
                                {"max_results": self._version_page,
@@ -71,7 +73,8 @@ class MlflowRegistry:
             versions.setdefault(mv["name"], {})[int(mv["version"])] = _live_version_json(mv)
         models = {
             name: LiveModel(name=name, versions=frozen_map(versions.get(name, {})),
-                            aliases=frozen_map(aliases.get(name, {})))
+                            aliases=frozen_map(aliases.get(name, {})),
+                            tags=frozen_map(model_tags.get(name, {})))
             for name in sorted(set(aliases) | set(versions))
         }
         return Snapshot(registry=self.name, models=frozen_map(models))
@@ -124,6 +127,18 @@ class MlflowRegistry:
         call(lambda: self._registry.set_model_version_tag(
             model, str(version), ModelVersionTag(key, value)))
 
+    def delete_version_tag(self, model: str, version: int, key: str) -> None:
+        call(lambda: self._registry.delete_model_version_tag(model, str(version), key))
+
+    def set_model_tag(self, model: str, key: str, value: str) -> None:
+        from mlflow.entities.model_registry import RegisteredModelTag
+
+        call(lambda: self._registry.set_registered_model_tag(
+            model, RegisteredModelTag(key, value)))
+
+    def delete_model_tag(self, model: str, key: str) -> None:
+        call(lambda: self._registry.delete_registered_model_tag(model, key))
+
     # -- promotion across registries (mlflow_gitops.adapters.mlflow.copy) --------------------
 
     @property
@@ -167,10 +182,15 @@ def _live_version_json(mv: dict[str, Any]) -> LiveVersion:
         status=mv.get("status") or "READY",
         run_id=mv.get("run_id") or None,
         source=mv.get("source"),
-        tags=frozen_map({t["key"]: t.get("value", "") for t in mv.get("tags", ())}),
+        tags=frozen_map(_tags_json(mv)),
         created_ms=_int_or_none(mv.get("creation_timestamp")),
         updated_ms=_int_or_none(mv.get("last_updated_timestamp")),
     )
+
+
+def _tags_json(entity: dict[str, Any]) -> dict[str, str]:
+    """A registered model's or a model version's tags as the REST API spells them."""
+    return {t["key"]: t.get("value", "") for t in entity.get("tags", ())}
 
 
 def _int_or_none(value: Any) -> int | None:
