@@ -1,5 +1,12 @@
-"""What every command shares: loading the desired state with all its diagnostics, building
-registry adapters from config, one-line fatal errors, and output format flags."""
+"""What every command shares: the parser conventions (usage errors exit 1 with one line and
+a pointer to --help, an `Examples:` epilog), loading the desired state with all its
+diagnostics, building registry adapters from config, one-line fatal errors, and output
+format flags.
+
+A new command gets the conventions by registering on the `sub` it is given:
+`sub.add_parser(name, help=..., description=..., examples=["mlflow-gitops NAME ..."])`
+(the subparsers build `Parser`s); give every argument a `help=`. tests/unit/test_cli_conventions.py
+checks both for every command."""
 
 from __future__ import annotations
 
@@ -17,6 +24,51 @@ from mlflow_gitops.core.errors import ConfigError, GitOpsError
 from mlflow_gitops.core.model import DesiredState
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Wraps prose paragraphs; keeps indented blocks (the examples) exactly as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        out = []
+        for para in text.split("\n\n"):
+            if "\n  " in para or para.startswith("  "):
+                out.append("\n".join(indent + line for line in para.splitlines()))
+            else:
+                out.append(super()._fill_text(para, width, indent))
+        return "\n\n".join(out)
+
+
+class Parser(argparse.ArgumentParser):
+    """The CLI's parser: a usage error is one line on stderr with a pointer to --help and exit
+    1 (SPEC §5), so exit 2 always means "changes pending"; `examples=[...]` becomes the
+    `Examples:` epilog. Subparsers are built with the same class."""
+
+    def __init__(self, *args: Any, examples: Sequence[str] = (), **kwargs: Any) -> None:
+        if examples:
+            block = "Examples:\n" + "\n".join(f"  {e}" for e in examples)
+            kwargs["epilog"] = (kwargs["epilog"] + "\n\n" + block) if kwargs.get("epilog") \
+                else block
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+        self.set_defaults(prog=self.prog)
+
+    def error(self, message: str) -> NoReturn:
+        usage_error(self.prog, message)
+
+
+def usage_error(prog: str, message: str) -> NoReturn:
+    """A wrong invocation: one line on stderr, a pointer to --help, exit 1."""
+    line = " ".join(message.split())
+    print(f"{prog}: error: {line} (see '{prog} --help')", file=sys.stderr)
+    sys.exit(EXIT_ERROR)
+
+
+def hidden_alias(parser: argparse.ArgumentParser, *flags: str, dest: str, **kwargs: Any
+                 ) -> None:
+    """An old spelling that still works but is not shown in --help."""
+    parser.add_argument(*flags, dest=dest, help=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                        **kwargs)
 
 
 class Fatal(Exception):
@@ -56,9 +108,30 @@ def _error(message: str) -> None:
     print(f"mlflow-gitops: error: {message}", file=sys.stderr)
 
 
-def add_path(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", nargs="?", default="environments", metavar="PATH",
+def add_path(parser: argparse.ArgumentParser, path_flag: bool = False) -> None:
+    """The optional PATH positional every command takes (default ./environments);
+    `path_flag` also accepts the older `--path DIR` spelling (hidden). Read it back with
+    `path_of(args)`."""
+    parser.add_argument("path", nargs="?", default=None, metavar="PATH",
                         help="folder of environment files (default: ./environments)")
+    parser.set_defaults(path_flag=None)
+    if path_flag:
+        hidden_alias(parser, "--path", dest="path_flag", metavar="DIR")
+
+
+def add_env(parser: argparse.ArgumentParser, required: bool = True,
+            help: str = "environment name: the file's stem, e.g. production") -> None:
+    """`--env ENV` everywhere (`--to` is the same option, from `promote`'s old spelling)."""
+    parser.add_argument("--env", "--to", dest="env", metavar="ENV", required=required,
+                        help=help)
+
+
+def path_of(args: argparse.Namespace) -> str:
+    """PATH or `--path`, not both; ./environments when neither is given."""
+    flag = args.path_flag
+    if flag is not None and args.path is not None and flag != args.path:
+        usage_error(args.prog, f"PATH given twice ({args.path} and --path {flag}); pass one")
+    return str(args.path or flag or "environments")
 
 
 def add_config(parser: argparse.ArgumentParser) -> None:

@@ -19,6 +19,7 @@ from mlflow_gitops.cli.common import (
     folder_commit,
     known_registries,
     load_desired,
+    path_of,
     print_json,
     print_table,
     read_folder,
@@ -28,7 +29,9 @@ from mlflow_gitops.cli.common import (
 def register(sub: Any) -> None:
     p = sub.add_parser("validate", help="check environment files offline (schema + cross-file)",
                        description="Validate every environment file and the files together. "
-                       "Offline: no registry is contacted. Exit 0 valid, 1 invalid.")
+                       "Offline: no registry is contacted. Exit 0 valid, 1 invalid.",
+                       examples=["mlflow-gitops validate",
+                                 "mlflow-gitops validate path/to/environments -o json"])
     add_path(p)
     add_config(p)
     add_output(p)
@@ -37,8 +40,12 @@ def register(sub: Any) -> None:
     p = sub.add_parser("plan", help="show what apply would change",
                        description="Compare the environment files with the live registry and "
                        "print what apply would change, with gate results and the metrics of the "
-                       "old and new version side by side. Exit 0 (or 2 with "
-                       "--detailed-exitcode when changes are pending), 1 on errors.")
+                       "old and new version side by side. Per-model errors go to stderr. "
+                       "Exit 0 (or 2 with --detailed-exitcode when changes are pending), "
+                       "1 on errors.",
+                       examples=["mlflow-gitops plan",
+                                 "mlflow-gitops plan --detailed-exitcode   # 2: changes pending",
+                                 "mlflow-gitops plan -o markdown > plan.md"])
     add_path(p)
     add_config(p)
     add_output(p, ("text", "json", "markdown"))
@@ -49,7 +56,10 @@ def register(sub: Any) -> None:
     p = sub.add_parser("apply", help="reconcile the registry with a local folder once",
                        description="One reconcile from a local folder: plan, then write each "
                        "change and its gitops.env.<environment> lineage tag. A failing model "
-                       "never stops the others. Exit 0 converged, 1 some model failed.")
+                       "never stops the others; per-model errors go to stderr. "
+                       "Exit 0 converged, 1 some model failed.",
+                       examples=["mlflow-gitops apply",
+                                 "mlflow-gitops apply --dry-run -o json"])
     add_path(p)
     add_config(p)
     add_output(p)
@@ -60,7 +70,9 @@ def register(sub: Any) -> None:
                        description="Per environment and model: desired version, live version "
                        "and Synced / OutOfSync / Error. With --model, every version of that "
                        "model with its stage, aliases, and the environment and commit that set "
-                       "them.")
+                       "them.",
+                       examples=["mlflow-gitops status",
+                                 "mlflow-gitops status --model fraud-detector"])
     add_path(p)
     add_config(p)
     add_output(p)
@@ -71,7 +83,7 @@ def register(sub: Any) -> None:
 def cmd_validate(args: argparse.Namespace) -> int:
     from mlflow_gitops.desired.loader import load_texts
 
-    files = read_folder(Path(args.path))
+    files = read_folder(Path(path_of(args)))
     state, diagnostics = load_texts(files, known_registries=known_registries(args.config))
     if args.output == "json":
         print_json({"valid": state is not None, "files": sorted(files),
@@ -93,7 +105,7 @@ def _pass(args: argparse.Namespace, dry_run: bool, on_applied: Any = None) -> An
     from mlflow_gitops.cli.policies import local_policy
     from mlflow_gitops.loop.reconciler import reconcile
 
-    path = Path(args.path)
+    path = Path(path_of(args))
     desired = load_desired(path, commit=folder_commit(path),
                            known_registries=known_registries(args.config))
     registries = build_registries(args.config, desired.registries())
@@ -187,7 +199,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def _model_status(args: argparse.Namespace) -> int:
     from mlflow_gitops.planning.status import model_versions
 
-    path = Path(args.path)
+    path = Path(path_of(args))
     desired = load_desired(path) if path.exists() else None
     names = desired.registries() if desired else ("default",)
     registries = build_registries(args.config, names)

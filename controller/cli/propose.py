@@ -11,9 +11,15 @@ from typing import Any
 from mlflow_gitops.cli.common import (
     EXIT_OK,
     add_config,
+    add_env,
+    add_output,
+    add_path,
     build_registries,
     fatal,
+    hidden_alias,
+    path_of,
     require_valid,
+    usage_error,
 )
 from mlflow_gitops.core.model import DesiredState, Environment
 
@@ -21,38 +27,62 @@ from mlflow_gitops.core.model import DesiredState, Environment
 def register(sub: Any) -> None:
     for name, help_text in (("promote", "propose a version for an environment on a new branch"),
                             ("rollback", "propose the previous version again on a new branch")):
-        p = sub.add_parser(name, help=help_text, description=_DESCRIPTIONS[name])
-        p.add_argument("model", metavar="MODEL")
+        p = sub.add_parser(name, help=help_text, description=_DESCRIPTIONS[name],
+                           examples=_EXAMPLES[name])
+        p.add_argument("model", metavar="MODEL", help="registered model name")
         if name == "promote":
-            p.add_argument("--version", "-v", type=int, required=True, metavar="N")
-            p.add_argument("--to", dest="env", required=True, metavar="ENV",
-                           help="environment name (the file's stem, e.g. production)")
-        else:
-            p.add_argument("--env", required=True, metavar="ENV")
-            p.add_argument("--to-version", type=int, metavar="N",
+            p.add_argument("version", nargs="?", type=_version, metavar="VERSION",
+                           help="the model version to put into ENV, e.g. 3")
+            hidden_alias(p, "--version", "-v", dest="version_flag", type=_version)
+        add_path(p, path_flag=True)
+        add_env(p)
+        if name == "rollback":
+            p.add_argument("--to-version", type=_version, metavar="N",
                            help="roll back to N instead of the version git history had before")
-        p.add_argument("--path", default="environments",
-                       help="folder of environment files in the repository (default: "
-                       "environments)")
+            p.add_argument("--allow-emptying", action="store_true",
+                           help="go ahead even when the rolled-back version leaves another "
+                           "stage environment with no version of MODEL")
         default_branch = ("promote/MODEL-vN-to-ENV" if name == "promote"
                           else "rollback/MODEL-vN-in-ENV")
         p.add_argument("--branch", help=f"branch to create (default: {default_branch})")
+        p.add_argument("--force", action="store_true",
+                       help="create the branch even when the plan refuses the change")
         p.add_argument("--push", action="store_true", help="push the branch to --remote")
         p.add_argument("--remote", default="origin", help="git remote (default: origin)")
         p.add_argument("--open-pr", action="store_true",
                        help="push and open a pull request (GitHub) or merge request (GitLab) "
                        "whose body is the plan")
-        p.add_argument("--token-file", help="forge token file (default: GITHUB_TOKEN / "
-                       "GITLAB_TOKEN from the environment)")
-        p.add_argument("--api-url", help="forge API root, for GitHub Enterprise or self-hosted "
-                       "GitLab (e.g. https://git.example.com/api/v4)")
+        p.add_argument("--token-file", metavar="FILE",
+                       help="forge token file (default: GITHUB_TOKEN / GITLAB_TOKEN from the "
+                       "environment)")
+        p.add_argument("--api-url", metavar="URL",
+                       help="forge API root, for GitHub Enterprise or self-hosted GitLab (e.g. "
+                       "https://git.example.com/api/v4)")
+        add_output(p)
         add_config(p)
-        p.set_defaults(handler=cmd_promote if name == "promote" else cmd_rollback)
+        p.set_defaults(handler=cmd_promote if name == "promote" else cmd_rollback,
+                       version_flag=None)
 
+
+def _version(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a model version (a whole number "
+                                         "from 1)")
+    return int(text)
+
+
+_EXAMPLES = {
+    "promote": ["mlflow-gitops promote fraud-detector 3 --env staging",
+                "mlflow-gitops promote fraud-detector 3 --env production --push --open-pr"],
+    "rollback": ["mlflow-gitops rollback fraud-detector --env production",
+                 "mlflow-gitops rollback fraud-detector --env production --to-version 1 "
+                 "--open-pr"],
+}
 
 _DESCRIPTIONS = {
-    "promote": "Set MODEL to version N in environments/ENV.yaml (comments and layout kept), "
-    "validate, and commit on a new branch from the current one, which is left untouched. "
+    "promote": "Set MODEL to VERSION in PATH/ENV.yaml (comments and layout kept), validate, "
+    "plan, and commit on a new branch from the current one, which is left untouched; a change "
+    "the plan refuses makes no branch (exit 1) unless --force. "
     "With a stage target, the version leaves any other stage environment in the same commit. "
     "--push pushes the branch; --open-pr also opens a pull request whose body is the plan.",
     "rollback": "Find the version ENV had before the current one in the git log of its file "
@@ -64,15 +94,22 @@ _DESCRIPTIONS = {
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    return _propose(args, args.version, "promote")
+    if args.version is not None and args.version_flag is not None \
+            and args.version != args.version_flag:
+        usage_error(args.prog, "VERSION given twice; pass it once, e.g. "
+                    f"'{args.prog} {args.model} {args.version_flag} --env {args.env}'")
+    version = args.version if args.version is not None else args.version_flag
+    if version is None:
+        usage_error(args.prog, "the following arguments are required: VERSION")
+    return _propose(args, version, "promote")
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     from mlflow_gitops.adapters.git.worktree import WorkTree
     from mlflow_gitops.cli.review import assignments
 
-    tree = WorkTree(Path(args.path))
-    env_file = _env_file(tree, args.path, args.env, "HEAD")
+    tree = WorkTree(Path(path_of(args)))
+    env_file = _env_file(tree, path_of(args), args.env, "HEAD")
     history = assignments(tree, env_file, args.env, args.model)
     if args.to_version is not None:
         return _propose(args, args.to_version, "rollback")
@@ -89,8 +126,8 @@ def _propose(args: argparse.Namespace, version: int, kind: str) -> int:
     from mlflow_gitops.desired import yamledit
     from mlflow_gitops.desired.loader import load_texts
 
-    tree = WorkTree(Path(args.path))
-    folder = tree.relpath(Path(args.path))
+    tree = WorkTree(Path(path_of(args)))
+    folder = tree.relpath(Path(path_of(args)))
     base_branch = tree.current_branch()
     base = tree.rev("HEAD")
     files = tree.files_at(base, folder)

@@ -13,9 +13,13 @@ from mlflow_gitops.cli.common import (
     EXIT_ERROR,
     EXIT_OK,
     add_config,
+    add_env,
     add_output,
+    add_path,
     build_registries,
     fatal,
+    hidden_alias,
+    path_of,
     print_json,
     print_table,
     require_valid,
@@ -33,12 +37,22 @@ def register(sub: Any) -> None:
                        description="For a pull request: merge HEAD into BASE in memory (no "
                        "checkout), validate the result and plan it against the live registry, "
                        "with gate results and the old and new version's metrics side by side. "
-                       "Exit codes as plan.")
+                       "Shows only the problems HEAD introduces; needs git 2.38 or newer. "
+                       "Exit codes as plan.",
+                       examples=["mlflow-gitops diff origin/main HEAD",
+                                 "mlflow-gitops diff origin/main pr-branch -o markdown "
+                                 "> comment.md",
+                                 "mlflow-gitops diff main feature --repo ../ml-environments "
+                                 "--detailed-exitcode"])
     p.add_argument("base", metavar="BASE", help="target branch or commit, e.g. origin/main")
     p.add_argument("head", metavar="HEAD", help="the pull request's branch or commit")
-    p.add_argument("--repo", default=".", help="the repository (default: .)")
-    p.add_argument("--path", default="environments",
-                   help="folder of environment files in the repository (default: environments)")
+    p.add_argument("path", nargs="?", default=None, metavar="PATH",
+                   help="folder of environment files, relative to the repository root "
+                   "(default: environments)")
+    p.set_defaults(path_flag=None)
+    hidden_alias(p, "--path", dest="path_flag", metavar="DIR")
+    p.add_argument("--repo", default=".", metavar="DIR",
+                   help="the local git repository (a folder; default: .)")
     p.add_argument("--detailed-exitcode", action="store_true",
                    help="exit 2 when merging would change the registry")
     add_output(p, ("text", "json", "markdown"))
@@ -48,11 +62,12 @@ def register(sub: Any) -> None:
     p = sub.add_parser("history", help="who assigned which version where and when",
                        description="The assignments of MODEL from the git log of the "
                        "environment files: time, author, commit, environment, old → new "
-                       "version, newest first.")
-    p.add_argument("model", metavar="MODEL")
-    p.add_argument("--env", metavar="ENV", help="only this environment")
-    p.add_argument("--path", default="environments",
-                   help="folder of environment files (default: environments)")
+                       "version, newest first.",
+                       examples=["mlflow-gitops history fraud-detector",
+                                 "mlflow-gitops history fraud-detector --env production -o json"])
+    p.add_argument("model", metavar="MODEL", help="registered model name")
+    add_path(p, path_flag=True)
+    add_env(p, required=False, help="only this environment")
     add_output(p)
     p.set_defaults(handler=cmd_history)
 
@@ -70,7 +85,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     tree = WorkTree(Path(args.repo))
     base, head = tree.rev(args.base), tree.rev(args.head)
     merged = tree.merged_tree(base, head)
-    folder = args.path.strip("/")
+    folder = path_of(args).strip("/")
     merged_files = tree.files_at(merged, folder)
     if not merged_files:
         fatal(f"no environment files in '{folder}' after merging {args.head} into {args.base}; "
@@ -132,8 +147,9 @@ def _v(version: int | None) -> str:
 def cmd_history(args: argparse.Namespace) -> int:
     from mlflow_gitops.adapters.git.worktree import WorkTree
 
-    tree = WorkTree(Path(args.path))
-    folder = tree.relpath(Path(args.path))
+    folder_path = Path(path_of(args))
+    tree = WorkTree(folder_path)
+    folder = tree.relpath(folder_path)
     files = tree.files_at("HEAD", folder)
     names = {Path(p).stem: p for p in files}
     if args.env is not None and args.env not in names:

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from mlflow_gitops.cli.common import EXIT_OK, add_config, fatal
+from mlflow_gitops.cli.common import EXIT_OK, add_config, fatal, usage_error
 
 log = logging.getLogger("mlflow_gitops.run")
 
@@ -23,13 +23,25 @@ def register(sub: Any) -> None:
         description="Run the controller until SIGTERM: clone the repository once, then fetch "
         "on every trigger (a timer and POST /webhook), validate the branch tip and reconcile "
         "the registry. Serves /healthz, /readyz, /metrics, /status and /webhook on --listen. "
-        "Flags override the config file; secrets are only ever read from files.")
+        "Flags override the config file; secrets are only ever read from files. "
+        "Needs the controller extra: pip install 'mlflow-gitops[controller]'.",
+        usage="%(prog)s --repo-url URL [options]",
+        examples=["mlflow-gitops run --repo-url https://github.com/acme/ml-environments.git",
+                  "mlflow-gitops run --repo-url file:///srv/git/envs.git --interval 30 "
+                  "--listen 127.0.0.1:8080",
+                  "mlflow-gitops run --config /etc/mlflow-gitops/config.yaml --leader-elect "
+                  "--log-format json"])
     add_config(p)
     src = p.add_argument_group("git source")
-    src.add_argument("--repo", metavar="URL", help="repository URL (https://, ssh://, file://)")
+    src.add_argument("--repo-url", "--repo", dest="repo", metavar="URL",
+                     help="repository URL (https://, ssh://, file://); required unless the "
+                     "config file sets repo:")
     src.add_argument("--branch", help="branch to follow (default: main)")
-    src.add_argument("--path", help="folder of environment files (default: environments)")
-    src.add_argument("--interval", type=float, help="seconds between polls (default: 60)")
+    src.add_argument("--path", metavar="DIR",
+                     help="folder of environment files in the repository (default: "
+                     "environments)")
+    src.add_argument("--interval", type=float, metavar="SECONDS",
+                     help="seconds between polls (default: 60)")
     src.add_argument("--cache-dir", default=os.environ.get("MLFLOW_GITOPS_CACHE_DIR"),
                      help="where the repository is cached (default: a private temp folder)")
     src.add_argument("--git-token-file", metavar="FILE", help="HTTPS token, read from a file")
@@ -45,26 +57,47 @@ def register(sub: Any) -> None:
                      help="secret for GitHub X-Hub-Signature-256 / GitLab X-Gitlab-Token")
     srv.add_argument("--log-format", choices=("text", "json"), default="text",
                      help="one JSON object per line, or readable text (default: text)")
-    srv.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+    srv.add_argument("--log-level", default="INFO", type=str.upper,
+                     choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+                     help="DEBUG, INFO, WARNING or ERROR (default: INFO)")
     kube = p.add_argument_group("kubernetes")
     kube.add_argument("--leader-elect", action="store_true",
                       help="campaign for a coordination.k8s.io/v1 Lease; only the leader writes")
-    kube.add_argument("--lease-name", default="mlflow-gitops")
-    kube.add_argument("--lease-namespace", default=os.environ.get("POD_NAMESPACE", "default"))
-    kube.add_argument("--lease-duration", type=int, default=15, help="seconds (default: 15)")
-    kube.add_argument("--renew-deadline", type=float, default=10.0, help="seconds (default: 10)")
-    kube.add_argument("--retry-period", type=float, default=2.0, help="seconds (default: 2)")
+    kube.add_argument("--lease-name", default="mlflow-gitops",
+                      help="name of the Lease object (default: mlflow-gitops)")
+    kube.add_argument("--lease-namespace", default=os.environ.get("POD_NAMESPACE", "default"),
+                      help="namespace of the Lease (default: $POD_NAMESPACE or default)")
+    kube.add_argument("--lease-duration", type=int, default=15,
+                      help="seconds a standby waits before taking over (default: 15)")
+    kube.add_argument("--renew-deadline", type=float, default=10.0,
+                      help="seconds the leader keeps trying to renew before it stops writing "
+                      "(default: 10)")
+    kube.add_argument("--retry-period", type=float, default=2.0,
+                      help="seconds between lease attempts (default: 2)")
     kube.add_argument("--identity", default=os.environ.get("POD_NAME") or socket.gethostname(),
                       help="this replica's name in the Lease (default: $POD_NAME or hostname)")
     kube.add_argument("--events", action="store_true",
                       help="record a Kubernetes Event on this Pod per applied or refused change")
-    kube.add_argument("--kubeconfig", help="kubeconfig outside a cluster (default: in-cluster)")
+    kube.add_argument("--kubeconfig", metavar="FILE",
+                      help="kubeconfig outside a cluster (default: in-cluster)")
     kube.add_argument("--kube-api-server", metavar="URL",
                       help="talk to this API server URL directly (tests, proxies)")
     p.set_defaults(handler=cmd_run)
 
 
+def _require_controller_extra() -> None:
+    """`run` needs prometheus-client and kubernetes, which the slim install leaves out."""
+    import importlib.util
+
+    missing = [name for name in ("prometheus_client", "kubernetes")
+               if importlib.util.find_spec(name) is None]
+    if missing:
+        fatal(f"'run' needs {' and '.join(missing)}, which the slim install leaves out: "
+              "pip install 'mlflow-gitops[controller]'")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    _require_controller_extra()
     from mlflow_gitops.adapters import logs
     from mlflow_gitops.adapters.config import load_config
     from mlflow_gitops.adapters.git.source import GitSource
@@ -78,7 +111,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     repo = args.repo or config.repo
     if not repo:
-        fatal("no repository: pass --repo URL or set repo: in --config")
+        usage_error(args.prog, "no repository: pass --repo-url URL or set repo: in --config")
     cache = Path(args.cache_dir) if args.cache_dir else Path(tempfile.mkdtemp(
         prefix="mlflow-gitops-"))
     secret = secret_from_file(args.webhook_secret_file) if args.webhook_secret_file else None
