@@ -50,7 +50,7 @@ def test_losing_leadership_stops_all_writes_at_once() -> None:
 def test_advance_keeps_failed_entries_at_their_old_value() -> None:
     """The self_heal:false bookkeeping moves every converged entry forward and keeps the old
     value only where the pass failed, so other entries do not count as changed forever."""
-    from mlflow_gitops.loop.runner import advance
+    from mlflow_gitops.loop.resume import advance
 
     before = desired(env("production", "stage:Production", {"a": 1, "b": 1}))
     now = desired(env("production", "stage:Production", {"a": 2, "b": 2, "c": 1}))

@@ -1,0 +1,150 @@
+"""One controller pass over the git source: fetch → load the tip (a bad commit keeps the
+last good desired state in force) → resume the bookkeeping once → reconcile → report.
+The loop around it (triggers, backoff, leadership) is mlflow_gitops.loop.runner."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from mlflow_gitops.core.diagnostics import Diagnostic
+from mlflow_gitops.core.errors import GitOpsError
+from mlflow_gitops.core.model import DesiredState
+from mlflow_gitops.core.ports import PolicyFactory, RegistryPort
+from mlflow_gitops.desired.loader import load_texts
+from mlflow_gitops.loop.reconciler import PassResult, reconcile
+from mlflow_gitops.loop.report import Reporter, pass_errors
+from mlflow_gitops.loop.resume import Source, advance, resume_applied
+
+
+@dataclass
+class ControllerState:
+    """What /status and /readyz report; replaced field by field by the loop thread."""
+
+    last_seen_commit: str | None = None
+    last_applied_commit: str | None = None
+    invalid_commit: str | None = None
+    invalid_diagnostics: list[Diagnostic] = field(default_factory=list)
+    last_result: PassResult | None = None
+    last_pass_at: str | None = None
+    last_pass_outcome: str = "pending"
+    last_error: str | None = None
+    synced_once: bool = False
+    registry_reachable: bool = False
+    passes: int = 0
+
+
+class Cycle:
+    """Runs passes for one controller and keeps what must survive between them: the last
+    good desired state and the last applied one (for `self_heal: false`)."""
+
+    def __init__(self, source: Source, registries: Mapping[str, RegistryPort],
+                 reporter: Reporter, *, policy: PolicyFactory | None = None,
+                 known_registries: list[str] | None = None) -> None:
+        self.source = source
+        self.registries = registries
+        self.reporter = reporter
+        self.state = ControllerState()
+        self._policy = policy
+        self._known = known_registries
+        self._desired: DesiredState | None = None  # last good desired state
+        self._applied: DesiredState | None = None  # last state applied without error
+        self._resumed = False  # has the self_heal:false bookkeeping been read back yet?
+
+    def run(self, reason: str, may_write: Callable[[], bool]) -> bool:
+        """One reconcile pass; False when it failed in a way worth backing off for."""
+        started = time.monotonic()
+        outcome, transient = "success", False
+        self.reporter.pass_started()
+        try:
+            sha = self.source.fetch()
+            self.reporter.commit_seen(sha)
+            self.state.last_seen_commit = sha
+            self._load(sha)
+            if self._desired is None:
+                outcome = "invalid"
+            else:
+                if not self._resumed:
+                    self._resumed = True
+                    if self._applied is None:
+                        self._applied = resume_applied(self.source, self.registries,
+                                                       self._desired, self._known)
+                result = reconcile(self._desired, self.registries, previous=self._applied,
+                                   policy=self._policy, on_applied=self.reporter.applied,
+                                   may_write=may_write)
+                transient = self._record(result)
+                outcome = "success" if result.ok else "error"
+                if self.state.invalid_commit:
+                    outcome = "invalid"
+            self.state.last_error = self._first_error()
+        except GitOpsError as exc:
+            outcome, transient = "error", exc.transient
+            self.state.last_error = str(exc)
+            self.reporter.pass_failed(str(exc), reason, unexpected=False)
+        except Exception as exc:  # noqa: BLE001 - a bug must not become a crash loop
+            outcome, transient = "error", True
+            self.state.last_error = f"internal error: {type(exc).__name__}: {exc}"
+            self.reporter.pass_failed(self.state.last_error, reason, unexpected=True)
+        seconds = time.monotonic() - started
+        self.state.passes += 1
+        self.state.last_pass_outcome = outcome
+        self.state.last_pass_at = _now()
+        self.reporter.pass_finished(outcome, seconds, reason, self.state.last_seen_commit)
+        return not transient
+
+    def _load(self, sha: str) -> None:
+        if self._desired is not None and self._desired.commit == sha:
+            self._clear_invalid()  # e.g. the branch was reset to the last good commit
+            return
+        if sha == self.state.invalid_commit:
+            return
+        files = self.source.read_environment_files(sha)
+        desired, diagnostics = load_texts(files, commit=sha, known_registries=self._known)
+        if desired is None:
+            self.state.invalid_diagnostics = diagnostics
+            self.state.last_error = str(diagnostics[0])
+            self.state.invalid_commit = sha  # last: /status readers key on this field
+            self.reporter.invalid_commit(sha, diagnostics,
+                                         self._desired.commit if self._desired else None)
+            return
+        self._clear_invalid()
+        self._desired = desired
+
+    def _clear_invalid(self) -> None:
+        if self.state.invalid_commit is not None:
+            self.state.invalid_commit = None
+            self.state.invalid_diagnostics = []
+            self.reporter.invalid_cleared()
+
+    def _record(self, result: PassResult) -> bool:
+        """Fold a pass into state and reports; True when the registry was unreachable."""
+        self.state.last_result = result
+        self.state.registry_reachable = not result.registry_errors
+        self.reporter.result(result)
+        if result.registry_errors:
+            return True
+        self.state.synced_once = True
+        self.state.last_applied_commit = result.desired.commit
+        self._applied = advance(self._applied, result.desired, {
+            (e.environment, e.model) for e in pass_errors(result)})
+        return False
+
+    def _first_error(self) -> str | None:
+        if self.state.invalid_diagnostics:
+            return str(self.state.invalid_diagnostics[0])
+        result = self.state.last_result
+        if result is None:
+            return None
+        errors = pass_errors(result)
+        if errors:
+            return str(errors[0])
+        if result.registry_errors:
+            name, message = sorted(result.registry_errors.items())[0]
+            return f"registry {name}: {message}"
+        return None
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
