@@ -27,6 +27,8 @@ class ControllerConfig(BaseModel):
     branch: str = "main"
     path: str = "environments"
     interval: float = 60.0
+    mlflow_ui_url: str | None = Field(None, description="MLflow UI base URL for the web page's "
+                                      "links (never with credentials)")
 
 
 def load_config(path: str | None) -> ControllerConfig:

@@ -1,7 +1,9 @@
 """The controller's one small HTTP server (SPEC §6 "HTTP" and "Triggers").
 
 `GET /healthz` (alive), `GET /readyz` (a `ready()` callable decides), `GET /metrics`,
-`GET /status` (JSON from a `status()` callable) and `POST /webhook`. Stdlib only, daemon
+`GET /status` (JSON from a `status()` callable), `POST /webhook`, and the read-only web
+page (`GET /` and `GET /models/<name>`, mlflow_gitops.adapters.page) when one is given.
+Pages are GET/HEAD only: any other method on them is 405. Stdlib only, daemon
 threads, and it knows nothing of the loop: it is handed callables, so the runner decides
 what "ready" means and what a webhook triggers.
 
@@ -21,10 +23,13 @@ import socket
 import threading
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlflow_gitops.core.errors import ConfigError
 from mlflow_gitops.loop import webhook
+
+if TYPE_CHECKING:
+    from mlflow_gitops.adapters.page import Page
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +53,14 @@ class HttpServer:
                  metrics: Callable[[], tuple[bytes, str]],
                  status: Callable[[], Mapping[str, Any]],
                  on_webhook: Callable[[], None],
-                 webhook_secret: bytes | None = None) -> None:
+                 webhook_secret: bytes | None = None, page: Page | None = None) -> None:
         self.host, self._port = parse_listen(listen)
         self.ready = ready
         self.metrics = metrics
         self.status = status
         self.on_webhook = on_webhook
         self.webhook_secret = webhook_secret
+        self.page = page
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -103,6 +109,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "mlflow-gitops"
     sys_version = ""
     timeout = 10  # seconds a client may take to send its request (slowloris guard)
+    _head_only = False  # a HEAD request: headers as for GET, no body
 
     @property
     def app(self) -> HttpServer:
@@ -123,14 +130,24 @@ class _Handler(BaseHTTPRequestHandler):
             elif route == "/status":
                 body = json.dumps(self.app.status(), default=str, indent=2).encode("utf-8")
                 self._send(200, body + b"\n", "application/json")
+            elif self.app.page is not None and self.app.page.handles(route):
+                code, body, content_type = self.app.page.render(route)
+                self._send(code, body, content_type, self.app.page.headers)
             else:
                 self._send(404, b"not found\n")
         except Exception:
             log.exception("GET %s failed", route)
             self._send(500, b"internal error\n")
 
+    def do_HEAD(self) -> None:  # noqa: N802 (stdlib naming)
+        self._head_only = True
+        self.do_GET()
+
     def do_POST(self) -> None:  # noqa: N802 (stdlib naming)
         route = self.path.split("?", 1)[0]
+        if self.app.page is not None and self.app.page.handles(route):
+            self._read_only()
+            return
         if route != "/webhook":
             self._send(404, b"not found\n")
             return
@@ -164,13 +181,25 @@ class _Handler(BaseHTTPRequestHandler):
         log.info("webhook accepted: reconcile requested")
         self._send(202, b"reconcile requested\n")
 
-    def _send(self, code: int, body: bytes, content_type: str = "text/plain; charset=utf-8") \
-            -> None:
+    def do_PUT(self) -> None:  # noqa: N802 (stdlib naming)
+        self._read_only()
+
+    do_DELETE = do_PATCH = do_OPTIONS = do_PUT  # noqa: N815
+
+    def _read_only(self) -> None:
+        self._send(405, b"method not allowed: GET or HEAD\n",
+                   headers={"Allow": "GET, HEAD"})
+
+    def _send(self, code: int, body: bytes, content_type: str = "text/plain; charset=utf-8",
+              headers: Mapping[str, str] | None = None) -> None:
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(body)
+        if not self._head_only:
+            self.wfile.write(body)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         log.debug("%s %s %s", self.command, self.path.split("?", 1)[0], code)

@@ -22,7 +22,8 @@ def register(sub: Any) -> None:
         "run", help="run the controller: poll git and webhooks, reconcile, serve metrics",
         description="Run the controller until SIGTERM: clone the repository once, then fetch "
         "on every trigger (a timer and POST /webhook), validate the branch tip and reconcile "
-        "the registry. Serves /healthz, /readyz, /metrics, /status and /webhook on --listen. "
+        "the registry. Serves /healthz, /readyz, /metrics, /status, /webhook and a read-only "
+        "web page at / on --listen. "
         "Flags override the config file; secrets are only ever read from files. "
         "Needs the controller extra: pip install 'mlflow-gitops[controller]'.",
         usage="%(prog)s --repo-url URL [options]",
@@ -55,6 +56,9 @@ def register(sub: Any) -> None:
                      "0.0.0.0:8080)")
     srv.add_argument("--webhook-secret-file", metavar="FILE",
                      help="secret for GitHub X-Hub-Signature-256 / GitLab X-Gitlab-Token")
+    srv.add_argument("--mlflow-ui-url", metavar="URL",
+                     help="the MLflow UI's base URL, for links from the web page at / "
+                     "(no credentials; default: mlflow_ui_url in --config, else no links)")
     srv.add_argument("--log-format", choices=("text", "json"), default="text",
                      help="one JSON object per line, or readable text (default: text)")
     srv.add_argument("--log-level", default="INFO", type=str.upper,
@@ -103,6 +107,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from mlflow_gitops.adapters.git.source import GitSource
     from mlflow_gitops.adapters.http import HttpServer
     from mlflow_gitops.adapters.metrics import Metrics
+    from mlflow_gitops.adapters.page import Page
     from mlflow_gitops.cli.common import build_registries
     from mlflow_gitops.loop.runner import Controller
     from mlflow_gitops.loop.webhook import secret_from_file
@@ -136,9 +141,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         on_event=_events(args) if args.events else None)
     elector = _elector(args, controller) if args.leader_elect else None
     controller.elector = elector
+    page = Page(controller.page_data, repo_url=repo, repo_label=source.display_url,
+                branch=source.branch, mlflow_ui_url=args.mlflow_ui_url or config.mlflow_ui_url,
+                history=GitSource(repo, source.branch, source.path, cache / "repo",
+                                  timeout=args.git_timeout))
     server = HttpServer(args.listen, ready=controller.ready, metrics=metrics.render,
                         status=controller.status, on_webhook=controller.on_webhook,
-                        webhook_secret=secret)
+                        webhook_secret=secret, page=page)
     server.start()
     if elector is not None:
         elector.start()

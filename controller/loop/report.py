@@ -13,6 +13,7 @@ from mlflow_gitops.core.errors import GitOpsError
 from mlflow_gitops.core.plan import ModelError
 from mlflow_gitops.core.ports import MetricsPort
 from mlflow_gitops.loop.executor import Applied
+from mlflow_gitops.loop.recent import RecentChanges
 from mlflow_gitops.loop.reconciler import PassResult
 
 log = logging.getLogger("mlflow_gitops.controller")
@@ -37,6 +38,7 @@ class Reporter:
         self._on_event = on_event
         self._reported: set[str] = set()  # errors already sent as events
         self.applied_count = 0  # changes applied in the pass in flight
+        self.recent = RecentChanges()  # the last applied changes, for the web page
 
     def pass_started(self) -> None:
         self.applied_count = 0
@@ -85,6 +87,7 @@ class Reporter:
     def applied(self, done: Applied) -> None:
         """One change was written (called by the executor as it goes)."""
         self.applied_count += 1
+        self.recent.add(done)
         c = done.change
         before = c.from_stage if c.alias is None else (
             f"v{c.previous_version}" if c.previous_version else "unset")

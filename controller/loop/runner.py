@@ -17,7 +17,8 @@ from mlflow_gitops.loop.cycle import ControllerState, Cycle
 from mlflow_gitops.loop.report import EventSink, Reporter
 from mlflow_gitops.loop.resume import Source
 from mlflow_gitops.loop.triggers import Trigger
-from mlflow_gitops.loop.views import readiness, status_view
+from mlflow_gitops.loop.views import page_view, readiness, status_view
+from mlflow_gitops.planning.overview import PageData
 
 log = logging.getLogger("mlflow_gitops.controller")
 
@@ -118,3 +119,6 @@ class Controller:
 
     def status(self) -> dict[str, Any]:
         return status_view(self.state, self.leading)
+
+    def page_data(self) -> PageData:
+        return page_view(self.state, self.leading, self.reporter.recent.items())

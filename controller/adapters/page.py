@@ -1,0 +1,221 @@
+"""The read-only web page (SPEC §6a): `GET /` (environments × models) and `GET /models/<name>`
+(a model's versions, pending promotions and timeline), rendered on the server with Jinja2
+templates shipped in the package (templates/). No scripts, no external assets: the cluster
+may have no internet, and a page without scripts has nothing to inject into.
+
+Safety: every value goes through Jinja2's autoescape; model names in links are URL-encoded
+(any name, `/` included); the repository URL and the MLflow UI URL are shown without
+credentials; responses carry a Content-Security-Policy that forbids scripts outright.
+
+Git history for a model's timeline is read through its own GitSource on the controller's
+cache (the loop's instance is not thread-safe), one request at a time, and cached per
+(commit, model): a commit's history never changes."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+from mlflow_gitops.adapters.forge import parse_remote
+from mlflow_gitops.core.errors import ConfigError, GitOpsError
+from mlflow_gitops.core.model import ownership_tag
+from mlflow_gitops.desired.history import Revision
+from mlflow_gitops.planning import overview, timeline_svg
+from mlflow_gitops.planning.overview import PageData
+from mlflow_gitops.planning.status import model_versions
+from mlflow_gitops.planning.timeline import Timeline, annotate, authors, timeline
+
+HTML = "text/html; charset=utf-8"
+HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+                               "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+HISTORY_DEPTH = 200  # first-parent commits read per environment file
+CACHE_SIZE = 256  # (commit, model) timelines kept
+
+
+class HistoryReader(Protocol):
+    def file_history(self, relpath: str, max_count: int = 50, rev: str | None = None,
+                     first_parent: bool = False) -> list[Revision]: ...
+
+
+def commit_link_base(repo_url: str | None) -> str | None:
+    """`https://host/owner/repo/commit/` (GitHub) or `.../-/commit/` (GitLab) for a
+    GitHub- or GitLab-like remote; None for anything else (file://, other hosts)."""
+    if not repo_url:
+        return None
+    try:
+        remote = parse_remote(repo_url)
+    except ConfigError:
+        return None
+    sep = "/commit/" if remote.kind == "github" else "/-/commit/"
+    return f"https://{remote.host}/{remote.owner}/{remote.repo}{sep}"
+
+
+def safe_ui_url(url: str | None) -> str | None:
+    """The MLflow UI base URL, refused when it carries credentials (it is shown in links)."""
+    if not url:
+        return None
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"--mlflow-ui-url {url!r}: expected http(s)://HOST[/PATH]")
+    if parts.username or parts.password:
+        raise ConfigError("--mlflow-ui-url must not carry credentials: the page shows it in "
+                          "links")
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+
+
+def model_path(name: str) -> str:
+    return "/models/" + quote(name, safe="")
+
+
+class Page:
+    """Renders the two pages from `data()` (the controller's view at request time)."""
+
+    def __init__(self, data: Callable[[], PageData], *, repo_url: str | None = None,
+                 repo_label: str = "", branch: str = "", mlflow_ui_url: str | None = None,
+                 history: HistoryReader | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        self.data = data
+        self.headers = HEADERS
+        self.commit_base = commit_link_base(repo_url)
+        self.repo_label = repo_label
+        self.branch = branch
+        self.ui_url = safe_ui_url(mlflow_ui_url)
+        self.history = history
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[tuple[str, str], Timeline] = OrderedDict()
+        self.env = Environment(
+            loader=FileSystemLoader(Path(__file__).with_name("templates")),
+            autoescape=select_autoescape(default=True, default_for_string=True),
+            undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+        self.env.filters.update(model_path=model_path, short=lambda s: (s or "")[:12],
+                                commit_url=self.commit_url, when=_when)
+        self.env.globals.update(state_style=overview.state_style, state_of=overview.state_of,
+                                ui_model=self.ui_model, ui_version=self.ui_version)
+
+    # -- routing ----------------------------------------------------------------------------
+
+    def handles(self, route: str) -> bool:
+        return route == "/" or route.startswith("/models/")
+
+    def render(self, route: str) -> tuple[int, bytes, str]:
+        """(status, body, content type) for a GET of `route` (the path, no query)."""
+        started = time.perf_counter()
+        data = self.data()
+        if route == "/":
+            code, body = 200, self._index(data)
+        else:
+            code, body = self._model(data, unquote(route[len("/models/"):]))
+        body = body.replace("@@RENDER_MS@@", f"{(time.perf_counter() - started) * 1000:.0f}")
+        return code, body.encode("utf-8"), HTML
+
+    # -- links ------------------------------------------------------------------------------
+
+    def commit_url(self, sha: str | None) -> str | None:
+        if not sha or not self.commit_base or not all(c in "0123456789abcdef" for c in sha):
+            return None
+        return self.commit_base + sha
+
+    def ui_model(self, name: str) -> str | None:
+        return f"{self.ui_url}/#/models/{quote(name, safe='')}" if self.ui_url else None
+
+    def ui_version(self, name: str, version: int) -> str | None:
+        base = self.ui_model(name)
+        return f"{base}/versions/{version}" if base else None
+
+    # -- pages ------------------------------------------------------------------------------
+
+    def _common(self, data: PageData) -> dict[str, object]:
+        return {"data": data, "repo": self.repo_label, "branch": self.branch,
+                "now": self.clock()}
+
+    def _index(self, data: PageData) -> str:
+        columns, rows = overview.grid(data.rows, data.desired)
+        return self.env.get_template("index.html").render(
+            **self._common(data), columns=columns, rows=rows,
+            counts=overview.counts(data.rows))
+
+    def _model(self, data: PageData, name: str) -> tuple[int, str]:
+        rows = [r for r in data.rows if r.model == name]
+        live = None
+        for snapshot in data.snapshots.values():
+            live = live or snapshot.model(name)
+        if not rows and live is None:
+            return 404, self.env.get_template("missing.html").render(
+                **self._common(data), model=name)
+        versions = model_versions(live, data.desired) if live else []
+        lineage = {v.version: dict(v.environments) for v in versions}
+        tl, history_error = self._timeline(data, name)
+        tl = annotate(tl, data.recent, lineage) if tl else None
+        svg = Markup(timeline_svg.render_svg(tl, self.clock())) if tl else None
+        plan = data.plan
+        pending = [c for c in plan.changes if c.model == name] if plan else []
+        problems = [e for e in plan.errors if e.model == name] if plan else []
+        recent = [r for r in data.recent if r.model == name]
+        return 200, self.env.get_template("model.html").render(
+            **self._common(data), model=name, rows=rows, versions=versions,
+            who=authors(tl) if tl else {}, svg=svg, history_error=history_error,
+            pending=pending, problems=problems, recent=recent,
+            changes=_changes(tl) if tl else [], ownership_prefix=ownership_tag(""))
+
+    def _timeline(self, data: PageData, model: str) -> tuple[Timeline | None, str | None]:
+        commit = data.last_seen_commit
+        if self.history is None or data.desired is None or commit is None:
+            return None, None
+        files = {env.name: env.file for env in data.desired.environments}
+        key = (commit, model)
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+                return cached, None
+            try:
+                revisions = self._revisions(commit, files)
+            except GitOpsError as exc:
+                return None, str(exc)
+            result = timeline(model, files, revisions)
+            self._cache[key] = result
+            while len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+            return result, None
+
+    def _revisions(self, commit: str, files: Mapping[str, str]
+                   ) -> dict[str, Sequence[Revision]]:
+        assert self.history is not None
+        return {env: self.history.file_history(path, HISTORY_DEPTH, rev=commit,
+                                               first_parent=True)
+                for env, path in files.items()}
+
+
+def _changes(tl: Timeline) -> list[dict[str, object]]:
+    """The timeline as rows, newest first: when, environment, version, commit, author."""
+    rows: list[dict[str, object]] = [
+        {"when": s.start, "environment": s.environment, "version": s.version,
+         "commit": s.commit, "author": s.author, "subject": s.subject,
+         "applied_at": s.applied_at, "recorded": s.recorded} for s in tl.segments]
+    return sorted(rows, key=lambda r: str(r["when"]), reverse=True)
+
+
+def _when(value: datetime | str | None) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        return _when(parsed)
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -1,0 +1,113 @@
+"""What the web page shows (SPEC §6a), as values: the controller's view at one moment
+(`PageData`) and the environments × models grid built from its status rows. Pure; the page
+adapter renders these with templates and never looks inside the loop.
+
+State words come from the status rows as they are; a word this module does not know still
+shows (with a neutral colour), so a new state never breaks the page."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from mlflow_gitops.core.model import DesiredState, Snapshot
+from mlflow_gitops.core.plan import Plan
+from mlflow_gitops.planning.status import ModelStatus
+from mlflow_gitops.planning.timeline import ApplyRecord
+
+#: State word → (css class, symbol): the word and the symbol carry the meaning, the colour
+#: only helps. Unknown words get the neutral class.
+STATES: Mapping[str, tuple[str, str]] = {
+    "Synced": ("synced", "✓"),
+    "OutOfSync": ("outofsync", "↻"),
+    "Waiting": ("waiting", "⏳"),
+    "Held": ("held", "⏸"),
+    "Refused": ("refused", "⛔"),
+    "Error": ("error", "✗"),
+}
+NEUTRAL = ("unknown", "•")
+
+
+def state_style(word: str) -> tuple[str, str]:
+    return STATES.get(word, NEUTRAL)
+
+
+@dataclass(frozen=True)
+class PageData:
+    """The controller's view for the page: taken once per request, never mutated."""
+
+    rows: tuple[ModelStatus, ...] = ()
+    desired: DesiredState | None = None
+    snapshots: Mapping[str, Snapshot] = field(default_factory=dict)
+    plan: Plan | None = None
+    last_seen_commit: str | None = None
+    last_applied_commit: str | None = None
+    invalid_commit: str | None = None
+    last_pass_at: str | None = None
+    last_pass_outcome: str = "pending"
+    last_error: str | None = None
+    leader: bool = True
+    recent: tuple[ApplyRecord, ...] = ()  # newest first
+
+
+@dataclass(frozen=True)
+class Column:
+    environment: str
+    target: str
+    registry: str
+
+
+@dataclass(frozen=True)
+class Row:
+    model: str
+    cells: tuple[ModelStatus | None, ...]  # one per column; None: not in that environment
+    worst: str  # the least happy state of the row, for sorting and the row's marker
+
+
+#: Least happy first: the order rows sort in when a page asks for "problems first".
+SEVERITY = ("Error", "Refused", "OutOfSync", "Held", "Waiting", "Synced")
+
+
+def _rank(word: str) -> int:
+    return SEVERITY.index(word) if word in SEVERITY else 0
+
+
+def state_of(row: ModelStatus) -> str:
+    """The row's state word (SPEC §4b)."""
+    return str(row.sync)
+
+
+def grid(rows: Sequence[ModelStatus], desired: DesiredState | None = None
+         ) -> tuple[tuple[Column, ...], tuple[Row, ...]]:
+    """Columns in the order of the desired state's environments (then any others seen in
+    the rows); one row per model, sorted by name."""
+    order: list[Column] = []
+    seen: set[str] = set()
+    for env in desired.environments if desired else ():
+        order.append(Column(env.name, str(env.target), env.registry))
+        seen.add(env.name)
+    for r in rows:
+        if r.environment not in seen:
+            order.append(Column(r.environment, r.target, r.registry))
+            seen.add(r.environment)
+    index = {c.environment: i for i, c in enumerate(order)}
+    by_model: dict[str, list[ModelStatus | None]] = {}
+    for r in rows:
+        cells = by_model.setdefault(r.model, [None] * len(order))
+        cells[index[r.environment]] = r
+    out = []
+    for model in sorted(by_model):
+        line = tuple(by_model[model])
+        words = [state_of(c) for c in line if c is not None]
+        worst = min(words, key=_rank) if words else "Synced"
+        out.append(Row(model, line, worst))
+    return tuple(order), tuple(out)
+
+
+def counts(rows: Sequence[ModelStatus]) -> list[tuple[str, int]]:
+    """How many (environment, model) pairs are in each state, least happy first."""
+    tally: dict[str, int] = {}
+    for r in rows:
+        word = state_of(r)
+        tally[word] = tally.get(word, 0) + 1
+    return sorted(tally.items(), key=lambda kv: (_rank(kv[0]), kv[0]))
