@@ -7,7 +7,9 @@ controller."""
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -53,10 +55,25 @@ def load_texts(
 
 
 def load_one(path: str, text: str) -> tuple[Environment | None, list[Diagnostic]]:
+    """One file → its Environment, or the diagnostics that say why not. Never raises: this is
+    the one boundary where any failure to read a file (a value the YAML constructor refuses,
+    a nesting or size limit, a bug) becomes a diagnostic with a line, so the commit counts
+    as invalid instead of stopping the caller."""
     try:
-        parsed = parse(text)
+        env, found = _load_one(path, text)
+        return env, [replace(d, message=_capped(d.message)) for d in found]
     except YamlSyntaxError as exc:
         return None, [Diagnostic(path, exc.line, str(exc))]
+    except RecursionError:
+        return None, [Diagnostic(path, 1, "nesting too deep: simplify the file")]
+    except Exception as exc:  # noqa: BLE001 - whatever raised it, it is this file's problem
+        detail = " ".join(str(exc).split())[:200]
+        return None, [Diagnostic(path, 1, f"cannot read this file ({type(exc).__name__}: "
+                                          f"{detail}); fix its content")]
+
+
+def _load_one(path: str, text: str) -> tuple[Environment | None, list[Diagnostic]]:
+    parsed = parse(text)
     found = [Diagnostic(path, line, msg) for line, msg in parsed.duplicates]
     if parsed.data is None:
         found.append(Diagnostic(path, 1, "file is empty: expected an Environment document"))
@@ -66,6 +83,9 @@ def load_one(path: str, text: str) -> tuple[Environment | None, list[Diagnostic]
         return None, found
     stem = PurePosixPath(path).stem
     name = parsed.data.get("name")
+    if (problem := schema.environment_name_problem(stem)) is not None:
+        found.append(Diagnostic(path, parsed.line_of(("name",)) if "name" in parsed.data
+                                else 1, problem))
     if isinstance(name, str) and name != stem:
         found.append(
             Diagnostic(
@@ -75,14 +95,61 @@ def load_one(path: str, text: str) -> tuple[Environment | None, list[Diagnostic]
                 f"rename the file or set name: {stem}",
             )
         )
+    flagged = _version_problems(path, parsed)
+    found.extend(flagged.values())
     try:
         spec = schema.EnvironmentSpec.model_validate(parsed.data)
     except ValidationError as exc:
-        found.extend(_translate(path, parsed, exc))
+        found.extend(d for loc, d in _translate(path, parsed, exc) if loc not in flagged)
         return None, found
     if found:
         return None, found
     return _to_environment(path, stem, spec, parsed), []
+
+
+def _capped(message: str, limit: int = 500) -> str:
+    return message if len(message) <= limit else message[:limit - 1] + "…"
+
+
+_PLAIN_VERSION = re.compile(r"-?(?:0|[1-9][0-9]*)")  # the schema checks the range
+
+
+def _version_problems(path: str, parsed: ParsedYaml) -> dict[tuple[Any, ...], Diagnostic]:
+    """Versions written as anything but plain decimal digits, keyed by pydantic's location.
+
+    YAML tools disagree on `010` (1.1: octal 8, 1.2: 10), `1:00` (1.1: 60) or `0x1F`; a
+    version that two readers of the same file would see differently is an error."""
+    models = parsed.data.get("models")
+    out: dict[tuple[Any, ...], Diagnostic] = {}
+    if not isinstance(models, dict):
+        return out
+    for name, value in models.items():
+        long_form = isinstance(value, dict)
+        where = ("models", name, "version") if long_form else ("models", name)
+        text = parsed.plain.get(where)
+        if text is None or _PLAIN_VERSION.fullmatch(text) or not any(c.isdigit() for c in text):
+            continue  # quoted, plain digits, or not a number at all (the schema says why)
+        out[("models", name, "version")] = Diagnostic(
+            path, parsed.line_of(where),
+            f"{name}: version must be plain decimal digits (e.g. 12), got {text[:40]!r}"
+            f"{_version_fix(text)}")
+    return out
+
+
+def _version_fix(text: str) -> str:
+    body = text.lstrip("+")
+    digits = body.replace("_", "")
+    if digits.isdigit() and int(digits) > 0 and len(digits) <= 19:
+        why = ("leading zeros (YAML 1.1 tools read them as octal)" if body.startswith("0")
+               else "a '+' sign" if text.startswith("+") else "'_' separators")
+        return f": {why}; write {int(digits)}"
+    if re.fullmatch(r"[0-9]+\.0*", body) and int(body.split(".")[0]) > 0:
+        return f": a decimal point; write {int(body.split('.')[0])}"
+    if body[:2] in ("0x", "0o"):
+        return ": a hexadecimal or octal number; write the version in decimal"
+    if ":" in body:
+        return ": YAML 1.1 tools read 1:00 as a base-60 number (60); write the version number"
+    return "; write the version number, e.g. 12"
 
 
 def _to_environment(
@@ -260,18 +327,19 @@ _TYPE_WORDS = {
 }
 
 
-def _translate(path: str, parsed: ParsedYaml, exc: ValidationError) -> list[Diagnostic]:
+def _translate(path: str, parsed: ParsedYaml, exc: ValidationError
+               ) -> list[tuple[tuple[Any, ...], Diagnostic]]:
     out = []
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
-        out.append(Diagnostic(path, parsed.line_of(loc), _message(loc, err)))
+        out.append((loc, Diagnostic(path, parsed.line_of(loc), _message(loc, err))))
     return out
 
 
 def _message(loc: tuple[Any, ...], err: Any) -> str:
     kind = err["type"]
     where = _dotted(loc)
-    got = err.get("input")
+    got = _Shown(err.get("input"))
     if kind == "extra_forbidden":
         allowed = _allowed_keys(loc[:-1])
         hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
@@ -280,6 +348,9 @@ def _message(loc: tuple[Any, ...], err: Any) -> str:
     if kind == "missing":
         return f"missing required key '{where}'"
     if loc[-1:] == ("version",) and loc[:1] == ("models",):
+        if isinstance(got.value, str) and got.value.strip().isdigit():
+            return f"{loc[1]}: version must be a number, not the quoted string {got!r}: " \
+                "remove the quotes"
         return (
             f"{loc[1]}: version must be a positive whole number (e.g. 3), got {got!r}"
         )
@@ -294,8 +365,19 @@ def _message(loc: tuple[Any, ...], err: Any) -> str:
     return f"{where}: {err['msg']}"
 
 
+class _Shown:
+    """A user's value in a message: its repr, cut short (a value may be megabytes long)."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        text = repr(self.value)
+        return text if len(text) <= 60 else text[:57] + "…"
+
+
 def _dotted(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(
+    return ".".join(str(p)[:60] if not isinstance(p, int) else f"[{p}]" for p in loc).replace(
         ".[", "["
     )
 

@@ -3,6 +3,7 @@ and the published JSON Schema (`environments/schema.json`), so the two never dri
 
 from __future__ import annotations
 
+import posixpath
 import re
 from typing import Any, Literal
 
@@ -24,6 +25,32 @@ def parse_duration(text: str) -> int | None:
     if not match or not any(match.groups()):
         return None
     return sum(int(g) * unit for g, unit in zip(match.groups(), _DURATION_UNITS, strict=True) if g)
+
+
+# Environment names become part of MLflow tag keys (`gitops.env.<name>` on versions,
+# `gitops.hold.<name>` on models). MLflow's own check (mlflow/utils/validation.py,
+# `_validate_tag_name`): `^[/\w.\- :]*$` (no ':' on Windows servers, so not here either),
+# the key must not change under posixpath.normpath, and keys are at most 250 characters.
+TAG_KEY_PATTERN = re.compile(r"^[/\w.\- ]*$")
+MAX_TAG_KEY_LENGTH = 250
+LONGEST_TAG_PREFIX = "gitops.hold."
+MAX_VERSION = 2**63 - 1  # MLflow stores versions as 64-bit integers
+
+
+def environment_name_problem(name: str) -> str | None:
+    """Why MLflow would reject a tag key built from environment `name`, or None."""
+    key = LONGEST_TAG_PREFIX + name
+    if not name or not TAG_KEY_PATTERN.match(name):
+        return (f"environment name {name[:60]!r} cannot be part of an MLflow tag key: use "
+                "letters, digits, '_', '-', '.' and spaces only, and rename the file")
+    if posixpath.normpath(key) != key:
+        return (f"environment name {name[:60]!r} cannot be part of an MLflow tag key (MLflow "
+                "rejects keys that change as a path, e.g. '..' or a trailing '.'); rename "
+                "the file")
+    if len(key) > MAX_TAG_KEY_LENGTH:
+        return (f"environment name {name[:20]!r}… is {len(name)} characters; at most "
+                f"{MAX_TAG_KEY_LENGTH - len(LONGEST_TAG_PREFIX)} fit in an MLflow tag key")
+    return None
 
 
 def alias_problem(alias: str) -> str | None:
@@ -90,8 +117,8 @@ class SyncSpec(_Strict):
 
 class GateSpec(_Strict):
     metric: str | None = Field(None, description="a metric of the version's source run")
-    min: float | None = None
-    max: float | None = None
+    min: float | None = Field(None, allow_inf_nan=False)
+    max: float | None = Field(None, allow_inf_nan=False)
     tag: str | None = Field(None, description="a model-version tag")
     equals: str | None = None
     exists: bool | None = None
@@ -137,7 +164,8 @@ class PromotionSpec(_Strict):
 
 
 class ModelSpec(_Strict):
-    version: int = Field(..., gt=0, description="the model version this environment serves")
+    version: int = Field(..., gt=0, le=MAX_VERSION,
+                         description="the model version this environment serves")
     model_name: str | None = Field(
         None, description="registered-model name in this environment's registry, if different"
     )

@@ -43,6 +43,28 @@ CASES = {
         HEADER + "name: prod\ntarget:\n  stage: Production\n",
         3, "name 'prod' does not match the file name 'production'"),
     "missing target": (HEADER + "models: {}\n", 1, "missing required key 'target'"),
+    # Hostile values (issue 13): whatever the YAML reader raises is a file:line diagnostic.
+    "impossible date": (
+        HEADER + "target:\n  stage: Production\nmodels:\n  fraud: !!timestamp 2024-02-30\n",
+        6, "invalid value: day is out of range for month"),
+    "int tag on text": (
+        HEADER + "target:\n  stage: Production\nmodels:\n  fraud: !!int abc\n",
+        6, "invalid value: 'abc' is not a whole number"),
+    "5,000-digit number": (
+        HEADER + "target:\n  stage: Production\nmodels:\n  fraud: " + "9" * 5000 + "\n",
+        6, "5000 digits is too long"),
+    "1,000-deep nesting": (
+        HEADER + "target:\n  stage: Production\nx: " + "[" * 1000 + "]" * 1000 + "\n",
+        5, "nesting depth"),
+    "octal-looking version": (
+        HEADER + "target:\n  stage: Production\nmodels:\n  fraud: 010\n",
+        6, "fraud: version must be plain decimal digits (e.g. 12), got '010'"),
+    "base-60 version": (
+        HEADER + "target:\n  stage: Production\nmodels:\n  fraud: 1:00\n",
+        6, "got '1:00'"),
+    "merge key": (
+        HEADER + "target:\n  stage: Production\nmodels:\n  fraud: 3\n  <<: {m: 5}\n",
+        7, "YAML merge keys (<<) are not supported"),
 }
 
 
@@ -118,3 +140,13 @@ def test_missing_folder_is_one_clear_line(tmp_path: Path) -> None:
     result = run_cli("validate", str(tmp_path / "nope"))
     assert result.code == 1
     assert result.err.strip().count("\n") == 0 and "no such folder" in result.err
+
+
+def test_environment_name_that_cannot_be_a_tag_key_is_invalid(tmp_path: Path) -> None:
+    """`canary#1.yaml` fails validation at file:line, before any write would fail."""
+    path = write(tmp_path, "canary#1.yaml", HEADER + "target:\n  alias: canary\n")
+    result = run_cli("validate", str(tmp_path))
+    assert result.code == 1
+    assert f"{path}:1: environment name 'canary#1' cannot be part of an MLflow tag key" \
+        in result.err
+    assert "internal error" not in result.err and "Traceback" not in result.err
