@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from mlflow_gitops.core.diagnostics import Diagnostic
-from mlflow_gitops.core.errors import GitOpsError
+from mlflow_gitops.core.errors import GitOpsError, SourceError
 from mlflow_gitops.core.model import DesiredState
 from mlflow_gitops.core.ports import PolicyFactory, RegistryPort
 from mlflow_gitops.desired.loader import load_texts
@@ -33,6 +33,7 @@ class ControllerState:
     last_error: str | None = None
     synced_once: bool = False
     registry_reachable: bool = False
+    source_error: str | None = None  # why git cannot be read now (None: it can)
     passes: int = 0
 
 
@@ -59,10 +60,15 @@ class Cycle:
         outcome, transient = "success", False
         self.reporter.pass_started()
         try:
-            sha = self.source.fetch()
-            self.reporter.commit_seen(sha)
-            self.state.last_seen_commit = sha
-            self._load(sha)
+            try:
+                sha = self.source.fetch()
+                self.reporter.commit_seen(sha)
+                self.state.last_seen_commit = sha
+                self._load(sha)
+            except SourceError as exc:
+                self.state.source_error = str(exc)
+                raise
+            self.state.source_error = None
             if self._desired is None:
                 outcome = "invalid"
             else:

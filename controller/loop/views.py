@@ -15,6 +15,8 @@ from mlflow_gitops.planning.timeline import ApplyRecord
 def readiness(state: ControllerState, leading: bool) -> tuple[bool, str]:
     if not leading:
         return True, "standby: not the leader"
+    if state.source_error is not None:
+        return False, "git source unreadable: " + state.source_error
     if not state.synced_once:
         return False, "not synced yet: " + (state.last_error or "first pass pending")
     if not state.registry_reachable:

@@ -5,25 +5,19 @@ only the watched branch is fetched, into `refs/remotes/origin/<branch>`, so a pu
 unmerged branch is never seen. Environment files are read straight from the tip commit's
 tree: there is no work tree to get out of step with the commit.
 
-Credentials come from files (Kubernetes Secrets) and never reach a URL, `.git/config`, an
-argv (`ps`), a log line or an exception message. An HTTPS token is handed to git by a
-GIT_ASKPASS script in a private temporary folder that `cat`s the token file, so a rotated
-Secret is picked up on the next fetch; an SSH key is copied into that folder with mode
-0600 (ssh refuses the group-readable files Secrets are mounted as) and used through
-GIT_SSH_COMMAND. Every git failure becomes a SourceError whose message is scrubbed of
-anything that looks like a credential.
+Credentials come from files (Kubernetes Secrets, mlflow_gitops.adapters.git.auth) and
+never reach a URL, `.git/config`, an argv (`ps`), a log line or an exception message; every
+git failure becomes a SourceError whose message is scrubbed of anything that looks like a
+credential. The cache repairs itself (mlflow_gitops.adapters.git.cache).
 
 Not thread-safe: one GitSource belongs to the reconcile loop."""
 
 from __future__ import annotations
 
-import os
+import logging
 import re
-import shlex
-import stat
-import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import zlib
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
@@ -31,16 +25,20 @@ from urllib.parse import urlsplit
 from git import Commit, Repo
 from git.exc import GitCommandError, GitError, InvalidGitRepositoryError, UnsafeProtocolError
 from gitdb.exc import BadName, BadObject
+from mlflow_gitops.adapters.git import cache
+from mlflow_gitops.adapters.git.auth import ALLOWED_PROTOCOLS, GitAuth
 from mlflow_gitops.core.errors import ConfigError, SourceError
 from mlflow_gitops.desired.history import Revision
 from mlflow_gitops.desired.loader import is_environment_file
 
 REMOTE = "origin"
-ALLOWED_PROTOCOLS = "file:git:http:https:ssh"  # never ext:: or fd::
 _BRANCH_RE = re.compile(r"^(?!-)(?!.*\.\.)[^\s:~^?*\[\\]+(?<![./])$")
 _HTTP_USERINFO = re.compile(r"(?i)\b(https?://)[^/\s@]+@")
 _ANY_PASSWORD = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@:]*:[^/\s@]*@")
 _REGULAR_FILE = 0o100000
+_DISK_FULL = ("No space left on device", "Disk quota exceeded")
+
+log = logging.getLogger("mlflow_gitops.git")
 
 
 def scrub(text: str, secrets: Sequence[str] = ()) -> str:
@@ -81,9 +79,15 @@ class GitSource:
         self.known_hosts_file = Path(known_hosts_file) if known_hosts_file is not None else None
         self.timeout = timeout
         self.token_username = token_username
+        self._credentials = GitAuth(self.token_file, self.ssh_key_file, self.known_hosts_file,
+                                    timeout, token_username, self.cache_dir.with_name(
+                                        self.cache_dir.name + ".known_hosts"))
+        self._auth = self._credentials.session
         self.ref = f"refs/remotes/{REMOTE}/{branch}"
         self.last_sha: str | None = None
         self._repo: Repo | None = None
+        self._owner = cache.Owner(self.cache_dir)
+        self._damaged: str | None = None  # why the next fetch must replace the cache
 
     def __repr__(self) -> str:  # never shows credentials
         return f"GitSource(url={self.display_url!r}, branch={self.branch!r}, path={self.path!r})"
@@ -91,8 +95,31 @@ class GitSource:
     # -- the four calls -------------------------------------------------------------------
 
     def fetch(self) -> str:
-        """Bring the branch tip into the cache (creating it the first time); its sha."""
-        repo = self._open()
+        """Bring the branch tip into the cache (creating it the first time); its sha.
+
+        The cache repairs itself (mlflow_gitops.adapters.git.cache): leftovers of a killed git
+        are removed first; after a failed fetch its temporary objects are removed, and when
+        the remote still answers the cache is the problem, so a fresh clone replaces it."""
+        self._tidy()
+        repo = None
+        if self._damaged is None:
+            try:
+                repo = self._open()
+            except SourceError:
+                if self._damaged is None:
+                    raise  # e.g. a folder of someone else's files: never replaced
+        if repo is None or self._damaged is not None:
+            reason = self._damaged or "it cannot be opened"
+            if not self._owner.held():
+                raise SourceError(f"the git cache in {self.cache_dir} is unusable ({reason}) "
+                                  "and another process is using it")
+            return self._replace(reason)
+        try:
+            return self._fetch(repo)
+        except SourceError as failure:
+            return self._recover(failure)
+
+    def _fetch(self, repo: Repo) -> str:
         refspec = f"+refs/heads/{self.branch}:{self.ref}"
         with self._auth() as (env, options):
             try:
@@ -103,7 +130,11 @@ class GitSource:
             except GitError as exc:  # e.g. no git executable
                 raise SourceError(f"git could not run: {scrub(str(exc))}") from None
         repo.git.clear_cache()  # fresh cat-file processes: they see the new pack for sure
-        self.last_sha = repo.commit(self.ref).hexsha
+        try:
+            self.last_sha = repo.commit(self.ref).hexsha
+        except (BadName, BadObject, ValueError) as exc:
+            raise SourceError(f"the fetched tip of branch {self.branch!r} cannot be read from "
+                              f"the cache: {exc}") from None
         return self.last_sha
 
     def read_environment_files(self, sha: str) -> dict[str, str]:
@@ -111,6 +142,14 @@ class GitSource:
 
         Bytes that are not UTF-8 become U+FFFD rather than an error: a commit always reads
         the same way, so validation (not a retry loop) decides what to make of it."""
+        try:
+            return self._read_files(sha)
+        except SourceError:
+            raise
+        except (GitError, ValueError, OSError, zlib.error) as exc:  # a corrupt object
+            raise self.unreadable(sha, exc) from None
+
+    def _read_files(self, sha: str) -> dict[str, str]:
         commit = self._commit(sha)
         tree = commit.tree
         if self.path:
@@ -162,7 +201,7 @@ class GitSource:
 
     def secrets(self) -> list[str]:
         """Secret values this source reads (the token), for the log Redactor."""
-        token = self._token()
+        token = self._credentials.token()
         return [token] if token else []
 
     def close(self) -> None:
@@ -170,22 +209,36 @@ class GitSource:
             self._repo.close()
             self._repo = None
 
+    def unreadable(self, sha: str, exc: Exception) -> SourceError:
+        """A read of the fetched tip failed on the cache's objects: the next fetch replaces
+        the cache (a corrupt object never heals by fetching again)."""
+        if sha == self.last_sha:
+            self._damaged = f"commit {sha[:12]} cannot be read ({type(exc).__name__})"
+        return SourceError(f"the git cache cannot read commit {sha[:12]} ({exc}); the cache "
+                           "is replaced by a fresh clone on the next fetch")
+
     # -- the cache ------------------------------------------------------------------------
 
     def _open(self) -> Repo:
-        if self._repo is not None:
-            return self._repo
-        cache = self.cache_dir
+        if self._repo is None:
+            self._repo = self._open_at(self.cache_dir)
+        return self._repo
+
+    def _open_at(self, folder: Path) -> Repo:
         try:
-            if cache.exists() and any(cache.iterdir()):
-                repo = Repo(cache)
+            if folder.exists() and any(folder.iterdir()):
+                repo = Repo(folder)
             else:
-                repo = Repo.init(cache, mkdir=True, bare=True)
+                repo = Repo.init(folder, mkdir=True, bare=True)
         except InvalidGitRepositoryError:
-            raise SourceError(f"the cache folder {cache} is not empty and not a git repository:"
-                              " empty it or choose another cache folder") from None
+            if cache.looks_like_cache(folder):
+                self._damaged = "the cache is not a readable git repository any more"
+                raise SourceError(f"the git cache in {folder} is broken: replacing it with a "
+                                  "fresh clone") from None
+            raise SourceError(f"the cache folder {folder} is not empty and not a git "
+                              "repository: empty it or choose another cache folder") from None
         except (OSError, GitError) as exc:
-            raise SourceError(f"cannot create the git cache in {cache}: {exc}") from exc
+            raise SourceError(f"cannot create the git cache in {folder}: {exc}") from exc
         try:
             if REMOTE not in [r.name for r in repo.remotes]:
                 remote = repo.create_remote(REMOTE, self.url)
@@ -196,76 +249,99 @@ class GitSource:
         except UnsafeProtocolError:
             raise ConfigError(f"the repository URL {self.display_url} uses a protocol that is "
                               f"not allowed; use one of {ALLOWED_PROTOCOLS}") from None
-        self._repo = repo
+        except (OSError, GitError, ValueError) as exc:  # e.g. a config git cannot parse
+            repo.close()
+            self._damaged = f"its configuration cannot be read ({type(exc).__name__})"
+            raise SourceError(f"the git cache in {folder} is broken: replacing it with a "
+                              "fresh clone") from None
         return repo
+
+    # -- repair (mlflow_gitops.adapters.git.cache) ---------------------------------------------
+
+    def _tidy(self) -> None:
+        """Before a fetch: what a killed git left behind (locks, temporary objects, a
+        half-made replacement) goes, so it cannot fail this fetch."""
+        owned = self._owner.held()
+        if owned:
+            for path in cache.leftovers(self.cache_dir):
+                cache.discard(path)
+        for lock in cache.remove_stale_locks(self.cache_dir, owned):
+            log.warning("removed a stale git lock file from the cache: %s", lock,
+                        extra={"fields": {"lock": lock}})
+        if owned:
+            cache.remove_temporary_objects(self.cache_dir)
+
+    def _recover(self, failure: SourceError) -> str:
+        """After a failed fetch: clean up; if the remote answers, the cache is at fault."""
+        removed = cache.remove_temporary_objects(self.cache_dir)
+        message = str(failure)
+        if removed or any(word in message for word in _DISK_FULL):
+            self._prune()
+        if any(word in message for word in _DISK_FULL):
+            raise SourceError(f"{message} (the disk of the git cache {self.cache_dir} is full;"
+                              " the half-fetched objects were removed)") from failure
+        if "timed out" in message or "not found: the remote has no branch" in message:
+            raise failure
+        if not self._owner.held():
+            raise failure  # another process works in this cache: not ours to replace
+        if self._damaged is None and not self._remote_answers():
+            raise failure  # the network or the remote: nothing to repair here
+        return self._replace(self._damaged or message)
+
+    def _replace(self, reason: str) -> str:
+        """Clone afresh next to the cache, swap it in, and fetch the tip from there."""
+        log.warning("the git cache is unusable (%s): replacing it with a fresh clone", reason,
+                    extra={"fields": {"cache": str(self.cache_dir)}})
+        self.close()
+        if self.cache_dir.exists() and not cache.looks_like_cache(self.cache_dir):
+            raise SourceError(f"the cache folder {self.cache_dir} is not a git repository: "
+                              "empty it or choose another cache folder")
+        fresh = cache.fresh_path(self.cache_dir)
+        try:
+            sha = self._fetch(self._open_at(fresh))
+        except SourceError as exc:
+            cache.discard(fresh)
+            raise SourceError(f"the git cache is unusable ({reason}) and a fresh clone failed "
+                              f"too: {exc}") from None
+        finally:
+            self.close()
+        cache.swap(self.cache_dir, fresh)
+        self._damaged = None
+        self._repo = None
+        log.info("the git cache was replaced by a fresh clone", extra={"fields": {
+            "cache": str(self.cache_dir), "commit": sha}})
+        return sha
+
+    def _remote_answers(self) -> bool:
+        """Does the remote list the branch (`git ls-remote`), i.e. is the network fine?"""
+        from git.cmd import Git
+
+        with self._auth() as (env, options):
+            try:
+                out = Git().execute(["git", *options, "ls-remote", "--heads", self.url,
+                                     f"refs/heads/{self.branch}"], env=env,
+                                    kill_after_timeout=self.timeout)
+            except (GitCommandError, GitError):
+                return False
+        return bool(str(out).strip())
+
+    def _prune(self) -> None:
+        """Delete objects no ref reaches (what a fetch that died half-way wrote)."""
+        try:
+            self._open().git.prune("--expire=now")
+        except (GitError, SourceError, OSError):
+            return  # best effort: the next fetch tries again
 
     def _commit(self, sha: str) -> Commit:
         try:
             commit = self._open().commit(sha)
             commit.tree  # noqa: B018 (a full sha resolves lazily: load it now, inside the try)
             return commit
-        except (BadName, BadObject, ValueError):
+        except (BadName, BadObject, ValueError) as exc:
+            if sha == self.last_sha:  # we fetched it: the cache lost or damaged it
+                raise self.unreadable(sha, exc) from None
             raise SourceError(f"commit {sha!r} is not in the cache of {self.display_url}; "
                               "fetch first") from None
-
-    # -- credentials ----------------------------------------------------------------------
-
-    @contextmanager
-    def _auth(self) -> Iterator[tuple[dict[str, str], list[str]]]:
-        """The environment and `-c` options for one git call, with a private temp folder
-        holding the askpass script or the key copy, removed afterwards."""
-        env = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": "",
-               "GIT_ALLOW_PROTOCOL": ALLOWED_PROTOCOLS}
-        options: list[str] = []
-        with tempfile.TemporaryDirectory(prefix="mlflow-gitops-") as tmp:  # mode 0700
-            if self.token_file is not None:
-                if not os.access(self.token_file, os.R_OK):
-                    raise SourceError(f"cannot read the git token file {self.token_file}")
-                env["GIT_ASKPASS"] = str(self._askpass_script(Path(tmp)))
-                options += ["-c", "credential.helper="]  # no helper may store the token
-            if self.ssh_key_file is not None or self.known_hosts_file is not None:
-                env["GIT_SSH_COMMAND"] = self._ssh_command(Path(tmp))
-            yield env, options
-
-    def _askpass_script(self, folder: Path) -> Path:
-        script = folder / "askpass"
-        script.write_text(
-            "#!/bin/sh\n"
-            'case "$1" in\n'
-            f"  Username*) echo {shlex.quote(self.token_username)} ;;\n"
-            f"  *) exec cat {shlex.quote(str(self.token_file))} ;;\n"
-            "esac\n")
-        script.chmod(stat.S_IRWXU)
-        return script
-
-    def _ssh_command(self, folder: Path) -> str:
-        parts = ["ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={int(self.timeout)}"]
-        if self.ssh_key_file is not None:
-            try:
-                key_bytes = self.ssh_key_file.read_bytes()
-            except OSError as exc:
-                raise SourceError(f"cannot read the SSH key file {self.ssh_key_file}: "
-                                  f"{exc.strerror}") from None
-            key = folder / "id"
-            fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as out:
-                out.write(key_bytes)
-            parts += ["-i", str(key), "-o", "IdentitiesOnly=yes"]
-        if self.known_hosts_file is not None:
-            parts += ["-o", f"UserKnownHostsFile={self.known_hosts_file}",
-                      "-o", "StrictHostKeyChecking=yes"]
-        else:  # trust on first use, remembered next to the cache
-            parts += ["-o", f"UserKnownHostsFile={self.cache_dir / 'known_hosts'}",
-                      "-o", "StrictHostKeyChecking=accept-new"]
-        return " ".join(shlex.quote(p) for p in parts)
-
-    def _token(self) -> str | None:
-        if self.token_file is None:
-            return None
-        try:
-            return self.token_file.read_text().strip() or None
-        except OSError:
-            return None
 
     # -- errors ---------------------------------------------------------------------------
 
@@ -282,9 +358,7 @@ class GitSource:
     def _fetch_error(self, exc: GitCommandError) -> SourceError:
         detail = self._detail(exc)
         where = f"branch {self.branch!r} of {self.display_url}"
-        if "did not complete in" in detail:
-            lock = self.cache_dir / f"{self.ref}.lock"  # a killed fetch may leave it behind
-            lock.unlink(missing_ok=True)
+        if "did not complete in" in detail:  # the next fetch removes what the killed one left
             return SourceError(f"git fetch of {where} timed out after {self.timeout:g}s")
         if "couldn't find remote ref" in detail:
             return SourceError(f"{where} not found: the remote has no branch {self.branch!r}")
