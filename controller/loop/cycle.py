@@ -15,7 +15,7 @@ from mlflow_gitops.core.model import DesiredState
 from mlflow_gitops.core.ports import PolicyFactory, RegistryPort
 from mlflow_gitops.desired.loader import load_texts
 from mlflow_gitops.loop.reconciler import PassResult, reconcile
-from mlflow_gitops.loop.report import Reporter, pass_errors
+from mlflow_gitops.loop.report import Reporter
 from mlflow_gitops.loop.resume import Source, advance, resume_applied
 
 
@@ -134,7 +134,7 @@ class Cycle:
         self.state.synced_once = True
         self.state.last_applied_commit = result.desired.commit
         self._applied = advance(self._applied, result.desired, {
-            (e.environment, e.model) for e in pass_errors(result)})
+            (e.environment, e.model) for e in result.errors})
         return False
 
     def _first_error(self) -> str | None:
@@ -143,7 +143,7 @@ class Cycle:
         result = self.state.last_result
         if result is None:
             return None
-        errors = pass_errors(result)
+        errors = result.errors
         if errors:
             return str(errors[0])
         if result.registry_errors:

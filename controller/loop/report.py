@@ -10,7 +10,6 @@ from collections.abc import Callable, Sequence
 
 from mlflow_gitops.core.diagnostics import Diagnostic
 from mlflow_gitops.core.errors import GitOpsError
-from mlflow_gitops.core.plan import ModelError
 from mlflow_gitops.core.ports import MetricsPort
 from mlflow_gitops.loop.executor import Applied
 from mlflow_gitops.loop.recent import RecentChanges
@@ -23,11 +22,6 @@ EventSink = Callable[[str, str, bool], None]
 
 _EVENT_REASONS = {"promote": "Promoted", "archive": "Archived", "unstage": "Unstaged",
                   "set_alias": "AliasMoved", "delete_alias": "AliasDeleted"}
-
-
-def pass_errors(result: PassResult) -> list[ModelError]:
-    """Everything that did not converge in a pass: refused in the plan or failed applying."""
-    return result.applied.errors if result.applied is not None else list(result.plan.errors)
 
 
 class Reporter:
@@ -69,7 +63,7 @@ class Reporter:
             if row.sync != "Synced":
                 counts[row.environment] = counts.get(row.environment, 0) + 1
         self.metrics.out_of_sync(counts)
-        errors = pass_errors(result)
+        errors = result.errors
         for error in errors:
             log.error("%s", error, extra={"fields": {
                 "environment": error.environment, "model": error.model, "kind": error.kind,

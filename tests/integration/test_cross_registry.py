@@ -117,7 +117,7 @@ def test_copy_within_one_server_is_a_models_reference_under_model_name(
     assert [(c.registry, c.model, c.version) for c in first.copies] == [
         ("mirror", f"{name}-prod", 1)]
     second = reconcile(state, registries, policy=make_policy())
-    assert second.ok and second.copies == [] and second.plan.changes == ()
+    assert second.ok and second.copies == () and second.plan.changes == ()
     (copy,) = mlflow_client.search_model_versions(f"name = '{name}-prod'")
     assert copy.source == f"models:/{name}/1"
     assert copy.current_stage == "Production"
