@@ -3,24 +3,40 @@
 Everything lives on a dedicated CollectorRegistry, not prometheus_client's global one, so
 two controllers in one test process never share counters and `/metrics` shows only ours.
 The loop speaks in events (a reconcile finished, a transition was applied, the commit
-changed); this module decides how they map onto counters, gauges and labels."""
+changed); this module decides how they map onto counters, gauges and labels.
+
+Also exposed: `process_*` (CPU, memory, open files) and `python_*` (interpreter, garbage
+collector) as every Prometheus client does, and `mlflow_gitops_build_info{version,python}`
+at 1. No `*_created` series: prometheus_client's `disable_created_metrics()` is called once at
+import, as they double the series count and no dashboard or alert of ours reads them."""
 
 from __future__ import annotations
 
+import platform
 import threading
 import time
 from collections.abc import Mapping
 
+from mlflow_gitops import __version__
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Gauge,
+    GCCollector,
     Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
     generate_latest,
 )
 
-RESULTS = ("success", "error", "invalid", "skipped")
+disable_created_metrics()
+
+#: A pass's result: `waiting` (a soak or a window), `held` and `refused` are not errors
+#: (SPEC §4b), so an error-rate alert does not fire on a promotion that only waits.
+RESULTS = ("success", "waiting", "held", "refused", "error", "invalid", "skipped")
+STATES = ("Synced", "OutOfSync", "Waiting", "Held", "Refused", "Error")
 # Reconciles range from a no-op (milliseconds) to a large registry snapshot (minutes).
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 
@@ -56,14 +72,24 @@ class Metrics:
             "mlflow_gitops_invalid_commit",
             "1 while the branch tip is invalid and the last good state stays in force.",
             registry=r)
+        self._states = Gauge(
+            "mlflow_gitops_entries", "Entries (environment x model) per state (SPEC 4b).",
+            ["environment", "state"], registry=r)
+        build = Gauge("mlflow_gitops_build_info", "The running controller's version (value 1).",
+                      ["version", "python"], registry=r)
+        build.labels(version=__version__, python=platform.python_version()).set(1)
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
         self._lock = threading.Lock()
+        self._state_envs: set[str] = set()
         self._sha: str | None = None
         self._environments: set[str] = set()
         for result in RESULTS:  # exposed at 0 from the start, so rate() works at once
             self._reconciles.labels(result=result)
 
     def reconciled(self, result: str, seconds: float) -> None:
-        """One reconcile pass ended with `result` (success|error|invalid|skipped)."""
+        """One reconcile pass ended with `result` (one of RESULTS)."""
         if result not in RESULTS:
             raise ValueError(f"unknown reconcile result {result!r}; expected one of {RESULTS}")
         self._reconciles.labels(result=result).inc()
@@ -81,6 +107,20 @@ class Metrics:
             for environment, count in counts.items():
                 self._out_of_sync.labels(environment=environment).set(count)
             self._environments = set(counts)
+
+    def states(self, counts: Mapping[tuple[str, str], int]) -> None:
+        """Entries per (environment, state); every state of a known environment is exposed
+        (0 when empty) and environments no longer in `counts` are dropped."""
+        environments = {environment for environment, _ in counts}
+        with self._lock:
+            for gone in self._state_envs - environments:
+                for state in STATES:
+                    self._states.remove(gone, state)
+            for environment in environments:
+                for state in STATES:
+                    self._states.labels(environment=environment, state=state).set(
+                        counts.get((environment, state), 0))
+            self._state_envs = environments
 
     def applied(self, timestamp: float | None = None) -> None:
         """A commit was applied (now, or at `timestamp` seconds since the epoch)."""

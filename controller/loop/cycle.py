@@ -15,7 +15,7 @@ from mlflow_gitops.core.model import DesiredState
 from mlflow_gitops.core.ports import PolicyFactory, RegistryPort
 from mlflow_gitops.desired.loader import load_texts
 from mlflow_gitops.loop.reconciler import PassResult, reconcile
-from mlflow_gitops.loop.report import Reporter
+from mlflow_gitops.loop.report import Reporter, pass_outcome
 from mlflow_gitops.loop.resume import Source, advance, resume_applied
 
 
@@ -81,7 +81,7 @@ class Cycle:
                                    policy=self._policy, on_applied=self.reporter.applied,
                                    may_write=may_write)
                 transient = self._record(result)
-                outcome = "success" if result.ok else "error"
+                outcome = pass_outcome(result)
                 if self.state.invalid_commit:
                     outcome = "invalid"
             self.state.last_error = self._first_error()

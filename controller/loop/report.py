@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
 
 from mlflow_gitops.core.diagnostics import Diagnostic
 from mlflow_gitops.core.errors import GitOpsError
@@ -14,6 +15,15 @@ from mlflow_gitops.core.ports import MetricsPort
 from mlflow_gitops.loop.executor import Applied
 from mlflow_gitops.loop.recent import RecentChanges
 from mlflow_gitops.loop.reconciler import PassResult
+from mlflow_gitops.planning.status import (
+    Key,
+    ModelStatus,
+    State,
+    entered,
+    state_of,
+    states_by_key,
+    worst,
+)
 
 log = logging.getLogger("mlflow_gitops.controller")
 
@@ -24,18 +34,50 @@ _EVENT_REASONS = {"promote": "Promoted", "archive": "Archived", "unstage": "Unst
                   "set_alias": "AliasMoved", "delete_alias": "AliasDeleted"}
 
 
+#: A pass's `mlflow_gitops_reconcile_total{result}` from the worst state it left behind.
+_RESULTS: dict[State, str] = {"Synced": "success", "OutOfSync": "success",
+                              "Waiting": "waiting", "Held": "held", "Refused": "refused",
+                              "Error": "error"}
+#: Level of the one log line when an entry enters a state (SPEC §4b: waits are no errors).
+_LEVELS: dict[State, int] = {"Synced": logging.INFO, "OutOfSync": logging.INFO,
+                             "Waiting": logging.INFO, "Held": logging.INFO,
+                             "Refused": logging.WARNING, "Error": logging.ERROR}
+#: Kubernetes Event per state entered: (reason, warning).
+_STATE_EVENTS: dict[State, tuple[str, bool]] = {
+    "Waiting": ("PromotionWaiting", False), "Held": ("Held", False),
+    "Refused": ("PromotionRefused", True), "Error": ("ReconcileFailed", True)}
+
+
+def pass_outcome(result: PassResult) -> str:
+    """success, waiting, held, refused or error: the worst state the pass left behind."""
+    if result.registry_errors:
+        return "error"
+    states = [row.sync for row in result.status]
+    states += [state_of(error) for error in result.errors]
+    return _RESULTS[worst(states)]
+
+
+def _when(until: float | None) -> str | None:
+    if until is None:
+        return None
+    return datetime.fromtimestamp(until, timezone.utc).isoformat(timespec="seconds")
+
+
 class Reporter:
     """Metrics, logs and Events for one controller; remembers what it already reported."""
 
     def __init__(self, metrics: MetricsPort, on_event: EventSink | None = None) -> None:
         self.metrics = metrics
         self._on_event = on_event
-        self._reported: set[str] = set()  # errors already sent as events
+        self._states: dict[Key, State] = {}  # each entry's state after the last pass
+        self._loose: set[str] = set()  # problems without a row already logged
         self.applied_count = 0  # changes applied in the pass in flight
         self.recent = RecentChanges()  # the last applied changes, for the web page
+        self.news = 0  # states entered in the pass in flight
 
     def pass_started(self) -> None:
         self.applied_count = 0
+        self.news = 0
 
     def commit_seen(self, sha: str) -> None:
         self.metrics.commit(sha)
@@ -63,20 +105,47 @@ class Reporter:
             if row.sync != "Synced":
                 counts[row.environment] = counts.get(row.environment, 0) + 1
         self.metrics.out_of_sync(counts)
-        errors = result.errors
-        for error in errors:
-            log.error("%s", error, extra={"fields": {
-                "environment": error.environment, "model": error.model, "kind": error.kind,
-                "file": error.file, "line": error.line}})
-        current = {str(e) for e in errors}
-        for error in errors:
-            if str(error) not in self._reported:  # one event per new problem, not per pass
-                reason = "PromotionRefused" if error.kind == "gate" else "ReconcileFailed"
-                self._event(reason, str(error), True)
-        self._reported = current
+        counted: dict[tuple[str, str], int] = {}
+        for row in result.status:
+            counted[(row.environment, row.sync)] = counted.get((row.environment, row.sync), 0) + 1
+        for env in result.desired.environments:
+            counted.setdefault((env.name, "Synced"), 0)
+        self.metrics.states(counted)
+        news = entered(self._states, result.status)
+        for row in news:
+            self._entered(row)
+        self._states = states_by_key(result.status)
+        self.news += len(news)
+        # A problem with no row (an environment-wide error of an environment without
+        # models): once per distinct problem, as the rows are.
+        keys = set(self._states)
+        loose = {str(e): e for e in result.errors if (e.environment, e.model) not in keys
+                 and (e.environment, None) not in keys}
+        for text, error in loose.items():
+            if text not in self._loose:
+                self.news += 1
+                log.log(_LEVELS[state_of(error)], "%s", text, extra={"fields": {
+                    "environment": error.environment, "model": error.model,
+                    "state": state_of(error), "file": error.file, "line": error.line}})
+        self._loose = set(loose)
         for name, message in result.registry_errors.items():
             log.error("registry %s unreachable: %s", name, message,
                       extra={"fields": {"registry": name}})
+
+    def _entered(self, row: ModelStatus) -> None:
+        """One log line (and Event) when an entry enters a state, never on every pass."""
+        when = _when(row.until)
+        detail = f" until {when}" if when else ""
+        message = f"{row.environment}/{row.model}: {row.sync}{detail}"
+        if row.message:
+            message += f": {row.message}"
+        log.log(_LEVELS[row.sync], "%s", message, extra={"fields": {
+            "environment": row.environment, "model": row.model, "state": row.sync,
+            "until": when, "file": row.file, "line": row.line}})
+        if row.sync in _STATE_EVENTS:
+            reason, warning = _STATE_EVENTS[row.sync]
+            self._event(reason, f"{row.environment}/{row.model}: {row.message or row.sync}",
+                        warning)
 
     def applied(self, done: Applied) -> None:
         """One change was written (called by the executor as it goes)."""
@@ -104,7 +173,10 @@ class Reporter:
     def pass_finished(self, outcome: str, seconds: float, reason: str,
                       commit: str | None) -> None:
         self.metrics.reconciled(outcome, seconds)
-        quiet = outcome == "success" and not self.applied_count
+        # A pass that changed nothing and entered no new state is no news (DEBUG): a soak
+        # wait or a lasting error must not log a line on every pass (failures of the pass
+        # itself are logged by pass_failed, invalid commits by invalid_commit).
+        quiet = not self.applied_count and not self.news
         log.log(logging.DEBUG if quiet else logging.INFO, "reconcile %s in %.2fs", outcome,
                 seconds, extra={"fields": {"reason": reason, "outcome": outcome,
                                            "commit": commit, "applied": self.applied_count}})

@@ -1,16 +1,38 @@
-"""Per environment and model: desired, live and Synced / OutOfSync / Error (SPEC §5 status).
-Sync state is one answer and errors another, as in Argo CD; both derive from the same plan."""
+"""Per environment and model: desired, live and its state (SPEC §4b): the one place where a
+pass's outcome becomes `Synced`, `OutOfSync`, `Waiting`, `Held`, `Refused` or `Error`.
+`status`, `/status`, the controller's logs, metrics, commit statuses and notifications all
+read these rows; none of them decides a state on its own."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from mlflow_gitops.core.model import DesiredState, Environment, LiveModel, Snapshot, ownership_tag
-from mlflow_gitops.core.plan import Plan
+from mlflow_gitops.core.plan import ModelError, Plan
 
-SyncState = Literal["Synced", "OutOfSync", "Error"]
+State = Literal["Synced", "OutOfSync", "Waiting", "Held", "Refused", "Error"]
+SyncState = State  # the older name
+STATES: tuple[State, ...] = ("Synced", "OutOfSync", "Waiting", "Held", "Refused", "Error")
+#: How bad a state is, for the worst of several (a pass's overall result).
+_SEVERITY = {state: rank for rank, state in enumerate(STATES)}
+
+
+def state_of(error: ModelError) -> State:
+    """The state a model that did not converge is in, from why it did not (ModelError.kind)."""
+    if error.kind == "waiting":
+        return "Waiting"
+    if error.kind == "held":
+        return "Held"
+    if error.kind == "gate":
+        return "Refused"
+    return "Error"
+
+
+def worst(states: Iterable[State]) -> State:
+    """The most severe of `states` (Synced when there are none)."""
+    return max(states, key=_SEVERITY.__getitem__, default="Synced")
 
 
 @dataclass(frozen=True)
@@ -21,10 +43,15 @@ class ModelStatus:
     model: str
     desired: int | None
     live: tuple[int, ...]
-    sync: SyncState
+    sync: State  # the state (SPEC §4b); named `sync` in /status and `status -o json`
     message: str
     file: str
     line: int
+    until: float | None = None  # Waiting: when it expects to proceed, epoch seconds
+
+    @property
+    def state(self) -> State:
+        return self.sync
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "live": list(self.live)}
@@ -72,9 +99,11 @@ def environment_status(
             live = live_of(env, snapshot.model(model) if snapshot else None)
             error = errors.get((env.name, model)) or env_error
             want = (entry.version,) if entry else ()
+            until = None
             if error is not None:
-                state: SyncState = "Error"
+                state = state_of(error)
                 message = str(error)
+                until = error.until if state == "Waiting" else None
             elif live == want and (env.name, model) not in pending:
                 state, message = "Synced", ""
             else:
@@ -85,7 +114,7 @@ def environment_status(
                 ) if (env.name, model) in pending else "drift not applied (self_heal: false)"
             rows.append(ModelStatus(env.name, env.registry, str(env.target), model,
                                     entry.version if entry else None, live, state, message,
-                                    env.file, entry.line if entry else env.line))
+                                    env.file, entry.line if entry else env.line, until))
     return rows
 
 
@@ -103,3 +132,17 @@ def model_versions(model: LiveModel, desired: DesiredState | None = None) -> lis
         rows.append(VersionStatus(version, lv.stage, model.aliases_of(version), lv.status,
                                   lv.run_id, tagged, serving))
     return rows
+
+
+Key = tuple[str, str]  # (environment, model)
+
+
+def entered(before: Mapping[Key, State], rows: Sequence[ModelStatus]) -> list[ModelStatus]:
+    """The rows whose state is new since `before`: what to log or notify once, not on every
+    pass. A first sight of `Synced` is no news; a return to it after anything else is."""
+    return [row for row in rows
+            if before.get((row.environment, row.model), "Synced") != row.sync]
+
+
+def states_by_key(rows: Iterable[ModelStatus]) -> dict[Key, State]:
+    return {(row.environment, row.model): row.sync for row in rows}

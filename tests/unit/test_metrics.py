@@ -33,7 +33,7 @@ def test_every_spec_metric_is_exposed_from_the_start() -> None:
 
 
 def test_reconcile_results_are_counted_and_timed() -> None:
-    """Each pass counts under its result (all four at 0 first) and lands in the histogram."""
+    """Each pass counts under its result (every result at 0 first) and lands in the histogram."""
     metrics = Metrics()
     before = _samples(metrics)
     for result in ("success", "error", "invalid", "skipped"):
@@ -110,3 +110,22 @@ def test_two_instances_do_not_share_series() -> None:
     first, second = Metrics(), Metrics()
     first.reconciled("success", 0.1)
     assert _samples(second)[("mlflow_gitops_reconcile_total", (("result", "success"),))] == 0
+
+
+def test_process_python_and_build_info_are_exposed_without_created_series() -> None:
+    """process_* and python_* collectors and build_info are there; no *_created series."""
+    names = _names(Metrics())
+    assert {"process_cpu_seconds_total", "python_info", "mlflow_gitops_build_info"} <= names
+    body = Metrics().render()[0].decode()
+    assert "_created" not in body
+
+
+def test_entries_per_state_drop_environments_that_left() -> None:
+    """The state gauge shows every state of each environment and forgets removed ones."""
+    metrics = Metrics()
+    metrics.states({("prod", "Waiting"): 2, ("staging", "Synced"): 1})
+    metrics.states({("prod", "Synced"): 2})
+    samples = _samples(metrics)
+    assert samples[("mlflow_gitops_entries", (("environment", "prod"), ("state", "Waiting")))] == 0
+    assert samples[("mlflow_gitops_entries", (("environment", "prod"), ("state", "Synced")))] == 2
+    assert not [k for k in samples if ("environment", "staging") in k[1]]
