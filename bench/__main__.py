@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             seed.mark_complete(folder, fleet, mlflow.__version__, res.seed_seconds or 0.0)
         else:
             say(f"{fixed} call(s) to restore the seeded state")
-        snap = direct.snapshot()
+        snap = direct.snapshot(fleet.names())
         res.registry_models = len(snap.models)
         res.registry_versions = sum(len(m.versions) for m in snap.models.values())
 

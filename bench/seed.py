@@ -95,7 +95,7 @@ def _seed_model(client: Any, fleet: Fleet, name: str) -> None:
 def repair(client: Any, registry: Any, fleet: Fleet, names: list[str] | None = None) -> int:
     """Restore the seeded state of `names` (default: every model); returns the calls made.
     Reads in bulk through the controller's adapter, writes only what deviates."""
-    snapshot = registry.snapshot()
+    snapshot = registry.snapshot(names if names is not None else fleet.names())
     calls = 0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

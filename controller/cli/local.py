@@ -205,7 +205,7 @@ def _model_status(args: argparse.Namespace) -> int:
     registries = build_registries(args.config, names)
     found: list[tuple[str, Any]] = []
     for name, registry in registries.items():
-        live = registry.snapshot().model(args.model)
+        live = registry.snapshot([args.model]).model(args.model)
         if live is not None:
             scoped = None
             if desired is not None:

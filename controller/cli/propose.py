@@ -190,7 +190,7 @@ def _check_version(args: argparse.Namespace, env: Environment, model: str,
 
     registry = build_registries(args.config, (env.registry,))[env.registry]
     try:
-        snapshot = registry.snapshot()
+        snapshot = registry.snapshot([model])
     except RegistryError as exc:
         fatal(f"cannot check {model} v{version} in registry '{env.registry}': {exc}")
     live = snapshot.model(model)

@@ -3,7 +3,7 @@ of pure code implement them in memory (tests/support/memory_registry.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Protocol
 
 from mlflow_gitops.core.model import DesiredState, Environment, LiveModel, LiveVersion, Snapshot
@@ -19,8 +19,11 @@ class RegistryPort(Protocol):
 
     name: str
 
-    def snapshot(self) -> Snapshot:
-        """Every registered model with its versions, stages, tags and aliases, in bulk."""
+    def snapshot(self, names: Collection[str], owned_by: Collection[str] = ()) -> Snapshot:
+        """The models called `names` (those that exist) and every model with a version that
+        carries the ownership tag of an environment in `owned_by` (what prune needs), each
+        with all its versions, stages, tags and aliases, read in bulk (SPEC §4 "Cost"). The
+        registry's other models are not read: the cost grows with the managed set only."""
         ...
 
     def transition_stage(self, model: str, version: int, stage: str) -> None: ...

@@ -12,6 +12,7 @@ from mlflow_gitops.core.errors import RegistryError
 from mlflow_gitops.core.model import DesiredState, Snapshot
 from mlflow_gitops.core.plan import ModelError, Plan
 from mlflow_gitops.core.ports import PolicyFactory, RegistryPort
+from mlflow_gitops.desired.managed import read_sets
 from mlflow_gitops.loop.executor import Applied, ApplyResult, execute
 from mlflow_gitops.loop.routing import Copied, route_across_registries
 from mlflow_gitops.planning.planner import plan
@@ -42,14 +43,16 @@ class PassResult:
         return not self.errors and not self.registry_errors
 
 
-def read_live(registries: Mapping[str, RegistryPort], names: tuple[str, ...]
+def read_live(registries: Mapping[str, RegistryPort], desired: DesiredState
               ) -> tuple[dict[str, Snapshot], dict[str, str]]:
-    """Snapshot each registry; an unreachable one is an error for its models only."""
+    """Snapshot what `desired` manages in each registry (desired.managed: the listed models
+    and what prune needs, never the whole registry); an unreachable registry is an error
+    for its models only."""
     snapshots: dict[str, Snapshot] = {}
     errors: dict[str, str] = {}
-    for name in names:
+    for name, reads in read_sets(desired).items():
         try:
-            snapshots[name] = registries[name].snapshot()
+            snapshots[name] = registries[name].snapshot(reads.names, reads.owned_by)
         except RegistryError as exc:
             errors[name] = str(exc)
     return snapshots, errors
@@ -64,7 +67,7 @@ def reconcile(
     on_applied: Callable[[Applied], None] | None = None,
     may_write: Callable[[], bool] | None = None,
 ) -> PassResult:
-    live, registry_errors = read_live(registries, desired.registries())
+    live, registry_errors = read_live(registries, desired)
     check = policy(desired, live, registries) if policy is not None else None
     routed = route_across_registries(desired, previous, live, registries, check,
                                      copy=not dry_run, may_write=may_write)

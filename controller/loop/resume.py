@@ -40,7 +40,7 @@ def resume_applied(source: Source, registries: Mapping[str, RegistryPort],
     tags = {ownership_tag(e.name) for e in desired.environments if not e.sync.self_heal}
     if not tags:
         return None
-    snapshots, _ = read_live(registries, desired.registries())
+    snapshots, _ = read_live(registries, desired)
     shas = {value for snapshot in snapshots.values() for model in snapshot.models.values()
             for live in model.versions.values() for key, value in live.tags.items()
             if key in tags}

@@ -5,21 +5,26 @@ counting is ours (used by the call-count test and by `make bench`)."""
 from __future__ import annotations
 
 import http.client
+import json
 import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 WRITE_PATHS = ("transition-stage", "alias", "set-tag", "delete-tag", "create", "update",
                "delete")
 
 
 class CountingProxy:
-    def __init__(self, upstream: str):
+    """`refuse_in=True` answers a search whose filter uses `name IN (...)` as a server
+    before MLflow 3 does (400 INVALID_PARAMETER_VALUE), to exercise the per-model reads."""
+
+    def __init__(self, upstream: str, refuse_in: bool = False):
         parts = urlsplit(upstream)
         self.upstream_host = parts.hostname or "127.0.0.1"
         self.upstream_port = parts.port or 80
         self.counts: Counter[tuple[str, str]] = Counter()
+        self.refuse_in = refuse_in
         self._lock = threading.Lock()
         proxy = self
 
@@ -34,6 +39,9 @@ class CountingProxy:
                 body = self.rfile.read(length) if length else None
                 with proxy._lock:
                     proxy.counts[(self.command, self.path.split("?")[0])] += 1
+                if proxy.refuse_in and self._uses_in():
+                    self._refuse()
+                    return
                 conn = http.client.HTTPConnection(proxy.upstream_host, proxy.upstream_port,
                                                   timeout=60)
                 headers = {k: v for k, v in self.headers.items()
@@ -49,6 +57,19 @@ class CountingProxy:
                 self.end_headers()
                 self.wfile.write(data)
                 conn.close()
+
+            def _uses_in(self) -> bool:
+                query = parse_qs(urlsplit(self.path).query)
+                return any(" IN " in f.upper() for f in query.get("filter", ()))
+
+            def _refuse(self) -> None:
+                data = json.dumps({"error_code": "INVALID_PARAMETER_VALUE",
+                                   "message": "Invalid clause(s) in filter string"}).encode()
+                self.send_response(400)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _forward
 

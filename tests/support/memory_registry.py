@@ -3,11 +3,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from mlflow_gitops.core.errors import InvalidRequest, NotFound, TransientRegistryError
-from mlflow_gitops.core.model import LiveModel, LiveVersion, Snapshot, frozen_map
+from mlflow_gitops.core.model import (
+    LiveModel,
+    LiveVersion,
+    Snapshot,
+    frozen_map,
+    ownership_tag,
+)
 from mlflow_gitops.core.ports import RegistryPort
 
 
@@ -32,9 +38,16 @@ class MemoryRegistry:
             reg.model_tags[name] = dict(model.tags)
         return reg
 
-    def snapshot(self) -> Snapshot:
+    def snapshot(self, names: Collection[str] | None = None,
+                 owned_by: Collection[str] = ()) -> Snapshot:
+        """The port's read; `names=None` (tests only) reads every model."""
+        tags = {ownership_tag(env) for env in owned_by}
+        wanted = set(self.stages) if names is None else set(names) | {
+            model for (model, _), found in self.tags.items() if tags & set(found)}
         models = {}
         for name, versions in self.stages.items():
+            if name not in wanted:
+                continue
             models[name] = LiveModel(name, frozen_map({
                 v: LiveVersion(name, v, stage, tags=frozen_map(self.tags.get((name, v), {})))
                 for v, stage in versions.items()}), frozen_map(self.aliases.get(name, {})),

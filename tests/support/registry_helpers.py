@@ -39,8 +39,8 @@ class Recording:
     def name(self) -> str:
         return self.inner.name
 
-    def snapshot(self):  # type: ignore[no-untyped-def]
-        return self.inner.snapshot()
+    def snapshot(self, names, owned_by=()):  # type: ignore[no-untyped-def]
+        return self.inner.snapshot(names, owned_by)
 
     def run_metrics(self, run_id: str):  # type: ignore[no-untyped-def]
         return self.inner.run_metrics(run_id)

@@ -47,6 +47,22 @@ def call(fn: Callable[[], T]) -> T:
             "check the tracking URI and any proxy in front of it") from exc
 
 
+class InRefused(InvalidRequest):
+    """The registry does not accept `name IN (...)` in a search filter (before MLflow 3)."""
+
+
+def search(fn: Callable[[], T], filter_string: str) -> T:
+    """`call` for one search page: a filter with `name IN` that the server answers with
+    INVALID_PARAMETER_VALUE means the server cannot do IN (InRefused: read per model)."""
+    try:
+        return call(fn)
+    except InvalidRequest as exc:
+        code = getattr(exc.__cause__, "error_code", "")
+        if " IN (" in filter_string and code == "INVALID_PARAMETER_VALUE":
+            raise InRefused(str(exc)) from exc
+        raise
+
+
 def translate(exc: Any) -> RegistryError:
     code = getattr(exc, "error_code", "") or ""
     message = str(getattr(exc, "message", exc)).splitlines()[0][:500]

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
+from mlflow_gitops.adapters.mlflow import client, search
 from mlflow_gitops.adapters.mlflow.client import Stores, call
-from mlflow_gitops.core.errors import InvalidRequest
-from mlflow_gitops.core.model import LiveModel, LiveVersion, Snapshot, frozen_map
+from mlflow_gitops.core.errors import InvalidRequest, NotFound
+from mlflow_gitops.core.model import LiveVersion, Snapshot, frozen_map
 from mlflow_gitops.core.ports import RegistryPort
 
 MODEL_PAGE = 1000  # the server's cap for search_registered_models
@@ -30,10 +31,12 @@ def configure_http_defaults() -> None:
 
 
 class MlflowRegistry:
-    """One registry (tracking URI + optional token file) behind core.ports.RegistryPort."""
+    """One registry (tracking URI + optional token file) behind core.ports.RegistryPort.
+    `name_in=False` reads one model at a time, as for a server that refuses `name IN`."""
 
     def __init__(self, tracking_uri: str, name: str = "default", token_file: str | None = None,
-                 model_page: int = MODEL_PAGE, version_page: int = VERSION_PAGE):
+                 model_page: int = MODEL_PAGE, version_page: int = VERSION_PAGE,
+                 name_in: bool = True):
         from mlflow.store.model_registry.rest_store import RestStore as RegistryStore
         from mlflow.store.tracking.rest_store import RestStore as TrackingStore
 
@@ -42,6 +45,7 @@ class MlflowRegistry:
         self._token_file = token_file
         self._model_page = model_page
         self._version_page = version_page
+        self._use_in = name_in
         self._registry = RegistryStore(self._creds)
         self._tracking = TrackingStore(self._creds)
 
@@ -59,49 +63,26 @@ class MlflowRegistry:
 
     # -- reads -----------------------------------------------------------------------------
 
-    def snapshot(self) -> Snapshot:
-        aliases: dict[str, dict[str, int]] = {}
-        model_tags: dict[str, dict[str, str]] = {}
-        for rm in self._search("registered-models/search", "registered_models",
-                               {"max_results": self._model_page, "order_by": ["name ASC"]}):
-            aliases[rm["name"]] = {a["alias"]: int(a["version"]) for a in rm.get("aliases", ())}
-            model_tags[rm["name"]] = _tags_json(rm)
-        versions: dict[str, dict[int, LiveVersion]] = {name: {} for name in aliases}
-        for mv in self._search("model-versions/search", "model_versions",
-                               {"max_results": self._version_page,
-                                "order_by": ["name ASC", "version_number ASC"]}):
-            versions.setdefault(mv["name"], {})[int(mv["version"])] = _live_version_json(mv)
-        models = {
-            name: LiveModel(name=name, versions=frozen_map(versions.get(name, {})),
-                            aliases=frozen_map(aliases.get(name, {})),
-                            tags=frozen_map(model_tags.get(name, {})))
-            for name in sorted(set(aliases) | set(versions))
-        }
-        return Snapshot(registry=self.name, models=frozen_map(models))
+    def snapshot(self, names: Collection[str], owned_by: Collection[str] = ()) -> Snapshot:
+        found, self._use_in = search.snapshot(self.name, _RestSearcher(self), names, owned_by,
+                                              self._use_in)
+        return found
 
-    def _search(self, endpoint: str, key: str, params: dict[str, Any]
-                ) -> Iterator[dict[str, Any]]:
-        """One search endpoint, page by page, as plain JSON. RestStore would turn each page
-        into protobuf messages and then entities, which at 1,000 models costs the client
-        about as much time as the server spends answering (BENCHMARKS.md)."""
+    def _get(self, endpoint: str, params: dict[str, Any], filter_string: str) -> Any:
+        """One GET of a search endpoint, as plain JSON. RestStore would turn each page into
+        protobuf messages and then entities, which at 1,000 models costs the client about as
+        much time as the server spends answering (BENCHMARKS.md)."""
         from mlflow.utils.rest_utils import http_request, verify_rest_response
 
         path = f"/api/2.0/mlflow/{endpoint}"
-        token: str | None = None
-        while True:
-            query = {**params, **({"page_token": token} if token else {})}
 
-            def fetch(query: dict[str, Any] = query) -> Any:
-                response = http_request(self._creds(), path, "GET", params=query)
-                if response.status_code != 200:
-                    verify_rest_response(response, path)  # raises MlflowException
-                return response.json()  # ValueError → _call's "not MLflow JSON" error
+        def fetch() -> Any:
+            response = http_request(self._creds(), path, "GET", params=params)
+            if response.status_code != 200:
+                verify_rest_response(response, path)  # raises MlflowException
+            return response.json()  # ValueError → call's "not MLflow JSON" error
 
-            body = call(fetch)
-            yield from body.get(key, ())
-            token = body.get("next_page_token")
-            if not token:
-                return
+        return client.search(fetch, filter_string)
 
     def run_metrics(self, run_id: str) -> Mapping[str, float]:
         run = call(lambda: self._tracking.get_run(run_id))
@@ -157,6 +138,46 @@ class MlflowRegistry:
         all_tags = {**tags, SOURCE_URI_TAG: source_uri(source.stores, model, version)}
         return _live_version(copy_version(self.stores, source.stores, model, version,
                                           dst_model, all_tags))
+
+
+class _RestSearcher:
+    """search.Searcher over the REST API, page by page."""
+
+    def __init__(self, registry: MlflowRegistry):
+        self._r = registry
+
+    def models(self, filter_string: str, token: str | None
+               ) -> tuple[list[search.Head], str | None]:
+        body = self._r._get("registered-models/search", _query(
+            filter_string, self._r._model_page, ["name ASC"], token), filter_string)
+        return ([_head(rm) for rm in body.get("registered_models", ())],
+                body.get("next_page_token"))
+
+    def versions(self, filter_string: str, token: str | None
+                 ) -> tuple[list[LiveVersion], str | None]:
+        body = self._r._get("model-versions/search", _query(
+            filter_string, self._r._version_page, ["name ASC", "version_number ASC"], token),
+            filter_string)
+        return ([_live_version_json(mv) for mv in body.get("model_versions", ())],
+                body.get("next_page_token"))
+
+    def model(self, name: str) -> search.Head | None:
+        try:
+            body = self._r._get("registered-models/get", {"name": name}, "")
+        except NotFound:
+            return None
+        return _head({"name": name, **body.get("registered_model", {})})
+
+
+def _query(filter_string: str, page: int, order_by: list[str], token: str | None
+           ) -> dict[str, Any]:
+    return {"filter": filter_string, "max_results": page, "order_by": order_by,
+            **({"page_token": token} if token else {})}
+
+
+def _head(rm: dict[str, Any]) -> search.Head:
+    return search.Head(rm["name"], {a["alias"]: int(a["version"]) for a in rm.get("aliases", ())},
+                       _tags_json(rm))
 
 
 def _live_version(mv: Any) -> LiveVersion:
