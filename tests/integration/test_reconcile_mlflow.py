@@ -132,8 +132,8 @@ def test_snapshot_reads_registered_model_tags(mlflow_client: Any, registry: Reco
     name = f"mtags-{unique}"
     make_model(mlflow_client, name, 1)
     registry.inner.set_model_tag(name, "gitops.hold.production", '{"by": "ann"}')
-    live = registry.snapshot().model(name)
+    live = registry.snapshot([name]).model(name)
     assert live is not None and live.tags["gitops.hold.production"] == '{"by": "ann"}'
     registry.inner.delete_model_tag(name, "gitops.hold.production")
-    live = registry.snapshot().model(name)
+    live = registry.snapshot([name]).model(name)
     assert live is not None and "gitops.hold.production" not in live.tags
