@@ -1,4 +1,5 @@
-"""Open a pull request (GitHub) or merge request (GitLab) for `promote --open-pr`.
+"""Open a pull request (GitHub) or merge request (GitLab) for `promote --open-pr`, and set
+commit statuses per environment for the controller (SPEC §6a).
 
 The forge, host, owner and repository come from the git remote URL, so users configure
 nothing beyond a token. One POST per pull request, through `requests` with a timeout; every
@@ -20,19 +21,34 @@ Endpoints (request shapes checked against the official docs):
   answer 201 with `web_url`; 409 when an open MR for the branch exists.
   https://docs.gitlab.com/api/merge_requests/#create-mr, token in `PRIVATE-TOKEN`
   (https://docs.gitlab.com/api/rest/authentication/), paths encoded as in
-  https://docs.gitlab.com/api/rest/#namespaced-paths. API root `https://HOST/api/v4`."""
+  https://docs.gitlab.com/api/rest/#namespaced-paths. API root `https://HOST/api/v4`.
+- GitHub "Create a commit status": `POST /repos/{owner}/{repo}/statuses/{sha}`, body
+  `{"state": "error|failure|pending|success", "target_url", "description", "context"}`,
+  answer 201; GitHub keeps the newest status per context, so one context per environment
+  (`mlflow-gitops/<environment>`) keeps environments from overwriting each other. The
+  description is cut to 140 characters (longer ones are answered 422).
+  https://docs.github.com/en/rest/commits/statuses?apiVersion=2022-11-28#create-a-commit-status
+- GitLab "Set the pipeline status of a commit": `POST /projects/:id/statuses/:sha`, body
+  `{"state": "pending|running|success|failed|canceled", "name", "target_url",
+  "description"}` (`name` is the context), answer 201.
+  https://docs.gitlab.com/api/commits/#set-the-pipeline-status-of-a-commit"""
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
-from mlflow_gitops.core.errors import ConfigError, ForgeError  # noqa: F401 - ForgeError re-exported
+from mlflow_gitops.core.errors import (  # noqa: F401 - ForgeError re-exported
+    ConfigError,
+    DeliveryError,
+    ForgeError,
+)
+from mlflow_gitops.core.feedback import CommitStatus
 
 GITHUB_API_VERSION = "2022-11-28"
 TIMEOUT_SECONDS = 30.0
@@ -220,3 +236,69 @@ def _kind(host: str, api_url: str | None) -> str | None:
 def _without_credentials(url: str) -> str:
     """The remote URL safe to show: `https://user:token@host/...` loses its user info."""
     return re.sub(r"^(\w[\w+.-]*://)[^@/]*@", r"\1", url)
+
+
+# -- commit statuses (SPEC §6a) ------------------------------------------------------------
+
+GITLAB_STATES = {"pending": "pending", "success": "success", "failure": "failed"}
+DESCRIPTION_LIMIT = 140
+
+
+@dataclass(frozen=True)
+class StatusTarget:
+    """Where commit statuses go: the repository, its API root, the token and an optional
+    link (`{environment}` and `{sha}` are filled in) to the controller's page."""
+
+    remote: RemoteRepo
+    api_url: str
+    token: str = field(repr=False)
+    target_url: str | None = None
+
+
+def status_request(target: StatusTarget, status: CommitStatus
+                   ) -> tuple[str, dict[str, str], dict[str, str]]:
+    """(url, headers, JSON body) of the documented create-status call for `status`."""
+    remote, api = target.remote, target.api_url.rstrip("/")
+    description = status.description
+    if len(description) > DESCRIPTION_LIMIT:
+        description = description[:DESCRIPTION_LIMIT - 1] + "…"
+    body = {"state": status.state, "description": description}
+    headers = {"User-Agent": "mlflow-gitops"}
+    if remote.kind == "github":
+        url = (f"{api}/repos/{quote(remote.owner, safe='')}/{quote(remote.repo, safe='')}"
+               f"/statuses/{quote(status.sha, safe='')}")
+        headers.update({"Accept": "application/vnd.github+json",
+                        "Authorization": f"Bearer {target.token}",
+                        "X-GitHub-Api-Version": GITHUB_API_VERSION})
+        body["context"] = status.context
+    else:
+        project = quote(f"{remote.owner}/{remote.repo}", safe="")
+        url = f"{api}/projects/{project}/statuses/{quote(status.sha, safe='')}"
+        headers["PRIVATE-TOKEN"] = target.token
+        body["state"] = GITLAB_STATES[status.state]
+        body["name"] = status.context
+    if target.target_url:
+        body["target_url"] = target.target_url.format(environment=status.environment,
+                                                      sha=status.sha)
+    return url, headers, body
+
+
+def post_commit_status(target: StatusTarget, status: CommitStatus) -> None:
+    """Set one commit status; DeliveryError (transient or not, token-free) when it fails."""
+    url, headers, body = status_request(target, status)
+    label = target.remote.label
+    try:
+        response = requests.post(url, json=body, headers=headers, timeout=TIMEOUT_SECONDS,
+                                 allow_redirects=False)
+    except requests.RequestException as exc:
+        raise DeliveryError(f"cannot reach the {label} API at {target.api_url} "
+                            f"({type(exc).__name__})") from exc
+    if response.status_code in (200, 201):
+        return
+    said = _scrub(_api_message(_json(response)), target.token)
+    code = response.status_code
+    raise DeliveryError(
+        f"{label} refused the commit status {status.context}={status.state} on "
+        f"{status.sha[:12]} ({code}{': ' + said if said else ''})"
+        + ("; the token needs permission to set commit statuses" if code in (401, 403) else ""),
+        transient=code == 429 or code >= 500)

@@ -104,6 +104,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     _require_controller_extra()
     from mlflow_gitops.adapters import logs
     from mlflow_gitops.adapters.config import load_config
+    from mlflow_gitops.adapters.feedback import build as build_feedback
     from mlflow_gitops.adapters.git.source import GitSource
     from mlflow_gitops.adapters.http import HttpServer
     from mlflow_gitops.adapters.metrics import Metrics
@@ -134,11 +135,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         if rc.token_file and Path(rc.token_file).exists():
             redactor.add(Path(rc.token_file).read_text().strip())
     metrics = Metrics()
+    feedback = build_feedback(config, repo, redactor.add)
     controller = Controller(
         source, registries, metrics,
         interval=args.interval or config.interval, policy=_policy(),
         known_registries=list(names),
-        on_event=_events(args) if args.events else None)
+        on_event=_events(args) if args.events else None, feedback=feedback)
     elector = _elector(args, controller) if args.leader_elect else None
     controller.elector = elector
     page = Page(controller.page_data, repo_url=repo, repo_label=source.display_url,
@@ -171,6 +173,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if elector is not None:
             elector.stop(release=True, timeout=5)
         server.stop()
+        if feedback is not None:
+            feedback.stop(timeout=5)  # what is due goes out; retries still waiting do not
         source.close()
         log.info("stopped")
     return EXIT_OK

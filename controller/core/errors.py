@@ -53,6 +53,15 @@ class ForgeError(GitOpsError):
     """The forge API refused or could not be reached; the message is one line, token-free."""
 
 
+class DeliveryError(ForgeError):
+    """A commit status or notification was not delivered; `transient` when a retry may
+    succeed (timeouts, 5xx, 429), not when the receiver refused it (401, 403, 404, 422)."""
+
+    def __init__(self, message: str, transient: bool = True):
+        super().__init__(message)
+        self.transient = transient
+
+
 class KubeError(GitOpsError):
     """A Kubernetes API call failed (API server unreachable, forbidden, invalid)."""
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping
 from typing import Protocol
 
+from mlflow_gitops.core.feedback import CommitStatus, Notification
 from mlflow_gitops.core.model import DesiredState, Environment, LiveModel, LiveVersion, Snapshot
 from mlflow_gitops.core.plan import Verdict
 
@@ -77,6 +78,15 @@ class MetricsPort(Protocol):
     def leader(self, is_leader: bool) -> None: ...
 
     def invalid_commit(self, invalid: bool) -> None: ...
+
+
+class FeedbackPort(Protocol):
+    """Delivers feedback (SPEC §6a) in the background: both methods return at once, never
+    raise and never block a pass; delivery is retried with backoff by the adapter."""
+
+    def commit_status(self, status: CommitStatus) -> None: ...
+
+    def notify(self, notification: Notification) -> None: ...
 
 
 #: Builds one pass's GateCheck from that pass's desired and live state; None = no gates.

@@ -116,6 +116,7 @@ class Cycle:
                                          self._desired.commit if self._desired else None)
             return
         self._clear_invalid()
+        self.reporter.desired_changed(self._desired, desired)
         self._desired = desired
 
     def _clear_invalid(self) -> None:

@@ -11,8 +11,10 @@ from datetime import datetime, timezone
 
 from mlflow_gitops.core.diagnostics import Diagnostic
 from mlflow_gitops.core.errors import GitOpsError
+from mlflow_gitops.core.model import DesiredState
 from mlflow_gitops.core.ports import MetricsPort
 from mlflow_gitops.loop.executor import Applied
+from mlflow_gitops.loop.feedback import Feedback
 from mlflow_gitops.loop.recent import RecentChanges
 from mlflow_gitops.loop.reconciler import PassResult
 from mlflow_gitops.planning.status import (
@@ -66,8 +68,10 @@ def _when(until: float | None) -> str | None:
 class Reporter:
     """Metrics, logs and Events for one controller; remembers what it already reported."""
 
-    def __init__(self, metrics: MetricsPort, on_event: EventSink | None = None) -> None:
+    def __init__(self, metrics: MetricsPort, on_event: EventSink | None = None,
+                 feedback: Feedback | None = None) -> None:
         self.metrics = metrics
+        self.feedback = feedback
         self._on_event = on_event
         self._states: dict[Key, State] = {}  # each entry's state after the last pass
         self._loose: set[str] = set()  # problems without a row already logged
@@ -82,9 +86,16 @@ class Reporter:
     def commit_seen(self, sha: str) -> None:
         self.metrics.commit(sha)
 
+    def desired_changed(self, previous: DesiredState | None, desired: DesiredState) -> None:
+        """A new commit's desired state is in force from this pass on."""
+        if self.feedback is not None:
+            self.feedback.desired_changed(previous, desired)
+
     def invalid_commit(self, sha: str, diagnostics: Sequence[Diagnostic],
                        kept: str | None) -> None:
         self.metrics.invalid_commit(True)
+        if self.feedback is not None:
+            self.feedback.invalid(sha, diagnostics)
         for d in diagnostics:
             log.error("invalid commit %s: %s", sha[:12], d, extra={"fields": {
                 "commit": sha, "file": d.file, "line": d.line,
@@ -128,6 +139,8 @@ class Reporter:
                     "environment": error.environment, "model": error.model,
                     "state": state_of(error), "file": error.file, "line": error.line}})
         self._loose = set(loose)
+        if self.feedback is not None:
+            self.feedback.result(result)
         for name, message in result.registry_errors.items():
             log.error("registry %s unreachable: %s", name, message,
                       extra={"fields": {"registry": name}})
@@ -151,6 +164,8 @@ class Reporter:
         """One change was written (called by the executor as it goes)."""
         self.applied_count += 1
         self.recent.add(done)
+        if self.feedback is not None:
+            self.feedback.applying(done)
         c = done.change
         before = c.from_stage if c.alias is None else (
             f"v{c.previous_version}" if c.previous_version else "unset")

@@ -11,9 +11,10 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from mlflow_gitops.core.ports import MetricsPort, PolicyFactory, RegistryPort
+from mlflow_gitops.core.ports import FeedbackPort, MetricsPort, PolicyFactory, RegistryPort
 from mlflow_gitops.loop.backoff import Backoff
 from mlflow_gitops.loop.cycle import ControllerState, Cycle
+from mlflow_gitops.loop.feedback import Feedback
 from mlflow_gitops.loop.report import EventSink, Reporter
 from mlflow_gitops.loop.resume import Source
 from mlflow_gitops.loop.triggers import Trigger
@@ -43,14 +44,15 @@ class Controller:
                  policy: Callable[[Source], PolicyFactory | None] | None = None,
                  known_registries: list[str] | None = None,
                  elector: Elector | None = None, rng: random.Random | None = None,
-                 on_event: EventSink | None = None):
+                 on_event: EventSink | None = None, feedback: FeedbackPort | None = None):
         self.source = source
         self.registries = registries
         self.metrics = metrics
         self.interval = interval
         self.elector = elector
         self.trigger = Trigger()
-        self.reporter = Reporter(metrics, on_event)
+        self.reporter = Reporter(metrics, on_event,
+                                 Feedback(feedback) if feedback is not None else None)
         self.cycle = Cycle(source, registries, self.reporter,
                            policy=policy(source) if policy is not None else None,
                            known_registries=known_registries)

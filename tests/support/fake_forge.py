@@ -6,6 +6,19 @@ keeps what it opened, so a second identical request meets the real conflict answ
 - GitHub "Create a pull request":
   https://docs.github.com/en/rest/pulls/pulls?apiVersion=2022-11-28#create-a-pull-request
 - GitLab "Create MR": https://docs.gitlab.com/api/merge_requests/#create-mr
+
+It also plays the commit status APIs and two notification receivers (SPEC §6a):
+- GitHub "Create a commit status", `POST /repos/{owner}/{repo}/statuses/{sha}`, body
+  `state` (error|failure|pending|success, required), `target_url`, `description`, `context`;
+  201 with the status object:
+  https://docs.github.com/en/rest/commits/statuses?apiVersion=2022-11-28#create-a-commit-status
+- GitLab "Set the pipeline status of a commit", `POST /projects/:id/statuses/:sha`, `state`
+  (pending|running|success|failed|canceled, required), `name`/`context`, `target_url`,
+  `description`; 201: https://docs.gitlab.com/api/commits/#set-the-pipeline-status-of-a-commit
+- A Slack incoming webhook (`POST /services/T…/B…/…`, JSON with `text`, answer 200 `ok`;
+  a body without `text` is 400 `invalid_payload`): https://api.slack.com/messaging/webhooks
+- A plain JSON receiver at `/hooks/…` that records what arrived.
+`fail[path] = n` answers the next n requests to `path` with 500, to test retries.
 """
 
 from __future__ import annotations
@@ -24,6 +37,13 @@ from tests.support.servers import free_port
 TOKEN = "ghp_s3cr3t-token-value-0123456789"
 GITHUB_PULLS = re.compile(r"^/api/v3/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)/pulls$")
 GITLAB_MRS = re.compile(r"^/api/v4/projects/(?P<project>[^/]+)/merge_requests$")
+GITHUB_STATUSES = re.compile(
+    r"^/api/v3/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)/statuses/(?P<sha>[0-9a-f]{40})$")
+GITLAB_STATUSES = re.compile(
+    r"^/api/v4/projects/(?P<project>[^/]+)/statuses/(?P<sha>[0-9a-f]{40})$")
+SLACK = re.compile(r"^/services/T[A-Z0-9]+/B[A-Z0-9]+/[A-Za-z0-9]+$")
+GITHUB_STATES = {"error", "failure", "pending", "success"}
+GITLAB_STATES = {"pending", "running", "success", "failed", "canceled"}
 
 
 class FakeForge(ThreadingHTTPServer):
@@ -36,6 +56,15 @@ class FakeForge(ThreadingHTTPServer):
         self.requests: list[dict[str, Any]] = []
         self.opened: list[tuple[str, str, str]] = []  # (project, head, base)
         self.forced: tuple[int, dict[str, Any]] | None = None  # answer every request so
+        self.statuses: list[dict[str, Any]] = []  # accepted commit statuses, in order
+        self.received: list[dict[str, Any]] = []  # what reached the receivers, raw body too
+        self.fail: dict[str, int] = {}  # path → how many more requests answer 500
+        self.lock = threading.Lock()
+
+    def statuses_for(self, sha: str, context: str | None = None) -> list[dict[str, Any]]:
+        with self.lock:
+            return [s for s in self.statuses if s["sha"] == sha
+                    and (context is None or s["context"] == context)]
 
     @property
     def url(self) -> str:
@@ -50,15 +79,36 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib name
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        try:
+            parsed = json.loads(raw or b"null")
+        except ValueError:
+            self._answer(400, {"message": "Problems parsing JSON"})
+            return
         record = {"method": "POST", "path": self.path, "headers": dict(self.headers),
-                  "body": json.loads(raw or b"null")}
-        self.server.requests.append(record)
-        if self.server.forced is not None:
+                  "body": parsed, "raw": raw}
+        with self.server.lock:
+            self.server.requests.append(record)
+            failing = self.server.fail.get(self.path, 0)
+            if failing:
+                self.server.fail[self.path] = failing - 1
+        if failing:
+            self._answer(500, {"message": "Server Error"})
+        elif self.server.forced is not None:
             self._answer(*self.server.forced)
         elif match := GITHUB_PULLS.match(self.path):
             self._github(match["owner"], match["repo"], record)
         elif match := GITLAB_MRS.match(self.path):
             self._gitlab(match["project"], record)
+        elif match := GITHUB_STATUSES.match(self.path):
+            self._github_status(match, record)
+        elif match := GITLAB_STATUSES.match(self.path):
+            self._gitlab_status(match, record)
+        elif SLACK.match(self.path):
+            self._slack(record)
+        elif self.path.startswith("/hooks/"):
+            with self.server.lock:
+                self.server.received.append(record)
+            self._answer(204, None)
         else:
             self._answer(404, {"message": "Not Found"})
 
@@ -118,7 +168,81 @@ class _Handler(BaseHTTPRequestHandler):
             "web_url": f"https://gitlab.example.com/{path}/-/merge_requests/{iid}",
         })
 
-    def _answer(self, status: int, payload: dict[str, Any]) -> None:
+    def _github_status(self, match: re.Match[str], record: dict[str, Any]) -> None:
+        headers, body = record["headers"], record["body"]
+        if headers.get("Authorization") != f"Bearer {TOKEN}":
+            self._answer(401, {"message": "Bad credentials", "status": "401"})
+            return
+        if (headers.get("Accept") != "application/vnd.github+json"
+                or headers.get("X-GitHub-Api-Version") != "2022-11-28"
+                or not isinstance(body, dict)
+                or not set(body) <= {"state", "target_url", "description", "context"}
+                or body.get("state") not in GITHUB_STATES
+                or not all(isinstance(v, str) for v in body.values())):
+            self._answer(422, {"message": "Validation Failed", "status": "422"})
+            return
+        if len(body.get("description", "")) > 140:
+            self._answer(422, {"message": "Validation Failed", "errors": [
+                {"resource": "Status", "code": "custom", "field": "description",
+                 "message": "description is too long (maximum is 140 characters)"}]})
+            return
+        context = body.get("context", "default")
+        with self.server.lock:
+            self.server.statuses.append({"forge": "github", "sha": match["sha"],
+                                         "repo": f"{match['owner']}/{match['repo']}",
+                                         "context": context, **body})
+            number = len(self.server.statuses)
+        self._answer(201, {"id": number, "state": body["state"], "context": context,
+                           "description": body.get("description"),
+                           "target_url": body.get("target_url"),
+                           "created_at": "2026-01-01T00:00:00Z"})
+
+    def _gitlab_status(self, match: re.Match[str], record: dict[str, Any]) -> None:
+        headers, body = record["headers"], record["body"]
+        if headers.get("PRIVATE-TOKEN") != TOKEN:
+            self._answer(401, {"message": "401 Unauthorized"})
+            return
+        allowed = {"state", "ref", "name", "context", "target_url", "description",
+                   "coverage", "pipeline_id"}
+        if not isinstance(body, dict) or not set(body) <= allowed:
+            self._answer(400, {"error": "unknown parameter"})
+            return
+        if body.get("state") not in GITLAB_STATES:
+            self._answer(400, {"error": "state does not have a valid value"})
+            return
+        context = body.get("name") or body.get("context") or "default"
+        with self.server.lock:
+            self.server.statuses.append({"forge": "gitlab", "sha": match["sha"],
+                                         "repo": match["project"], **body,
+                                         "context": context})
+            number = len(self.server.statuses)
+        self._answer(201, {"id": number, "sha": match["sha"], "status": body["state"],
+                           "name": context, "description": body.get("description"),
+                           "target_url": body.get("target_url")})
+
+    def _slack(self, record: dict[str, Any]) -> None:
+        body = record["body"]
+        if (record["headers"].get("Content-Type") != "application/json"
+                or not isinstance(body, dict) or not isinstance(body.get("text"), str)):
+            self._plain(400, b"invalid_payload")
+            return
+        with self.server.lock:
+            self.server.received.append(record)
+        self._plain(200, b"ok")
+
+    def _plain(self, status: int, data: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _answer(self, status: int, payload: dict[str, Any] | None) -> None:
+        if payload is None:
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         data = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")

@@ -1,0 +1,125 @@
+"""The FeedbackPort for the controller (SPEC §6a): commit statuses to GitHub or GitLab and
+notifications to the configured receivers, each through its own background Outbox, so a
+pass only ever queues. Built from the config; every secret it reads (the forge token, Slack
+URLs, HMAC keys) is handed to the log redactor and kept out of reprs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from mlflow_gitops.adapters import notify
+from mlflow_gitops.adapters.config import CommitStatusConfig, ControllerConfig
+from mlflow_gitops.adapters.forge import (
+    RemoteRepo,
+    StatusTarget,
+    parse_remote,
+    post_commit_status,
+    token_from,
+)
+from mlflow_gitops.adapters.outbox import Outbox
+from mlflow_gitops.core.errors import ConfigError
+from mlflow_gitops.core.feedback import CommitStatus, Notification
+
+log = logging.getLogger(__name__)
+
+
+class FeedbackSender:
+    """Queues commit statuses and notifications; delivery happens on worker threads."""
+
+    def __init__(self, target: StatusTarget | None, receivers: list[notify.Receiver],
+                 retry_base: float = 1.0) -> None:
+        self.target = target
+        self.receivers = receivers
+        self.statuses: Outbox[CommitStatus] | None = None
+        if target is not None:
+            self.statuses = Outbox("commit-status", lambda s: post_commit_status(target, s),
+                                   base=retry_base).start()
+        self.notifications: Outbox[tuple[notify.Receiver, Notification]] | None = None
+        if receivers:
+            self.notifications = Outbox("notifications", lambda rn: notify.send(*rn),
+                                        base=retry_base).start()
+
+    def commit_status(self, status: CommitStatus) -> None:
+        if self.statuses is not None:
+            # A newer status of the same (commit, context) supersedes one still queued.
+            self.statuses.put(status, f"status {status.context}={status.state} on "
+                              f"{status.sha[:12]}", group=f"{status.sha}/{status.context}")
+
+    def notify(self, notification: Notification) -> None:
+        if self.notifications is None:
+            return
+        for receiver in self.receivers:
+            if notification.event in receiver.events:
+                self.notifications.put((receiver, notification), f"{notification.event} "
+                                       f"to the {receiver.name}")
+
+    def stop(self, timeout: float = 5.0) -> None:
+        for outbox in (self.statuses, self.notifications):
+            if outbox is not None:
+                outbox.stop(timeout)
+
+
+def _read(path: str, what: str) -> str:
+    try:
+        value = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from exc
+    if not value:
+        raise ConfigError(f"{what} {path} is empty")
+    return value
+
+
+def status_target(config: CommitStatusConfig, repo_url: str) -> StatusTarget:
+    if config.repository is not None:
+        if config.provider is None or config.api_url is None:
+            raise ConfigError("commit_status.repository needs provider and api_url too")
+        owner, _, name = config.repository.strip("/").rpartition("/")
+        if not owner or not name:
+            raise ConfigError(f"commit_status.repository {config.repository!r}: expected "
+                              "OWNER/REPO")
+        host = config.api_url.split("://", 1)[-1].split("/", 1)[0]
+        remote = RemoteRepo(config.provider, host, owner, name)
+    else:
+        try:
+            remote = parse_remote(repo_url, config.api_url)
+        except ConfigError as exc:
+            raise ConfigError(f"commit_status: {exc}; or set commit_status.repository, "
+                              "provider and api_url") from None
+        if config.provider is not None and config.provider != remote.kind:
+            remote = RemoteRepo(config.provider, remote.host, remote.owner, remote.repo)
+    token = token_from(config.token_file, remote.kind)
+    return StatusTarget(remote, config.api_url or remote.default_api_url, token,
+                        config.target_url)
+
+
+def build(config: ControllerConfig, repo_url: str,
+          add_secret: Callable[[str], None]) -> FeedbackSender | None:
+    """The sender for `config`, or None when neither statuses nor notifications are set."""
+    target = None
+    if config.commit_status is not None:
+        target = status_target(config.commit_status, repo_url)
+        add_secret(target.token)
+    receivers = []
+    for i, n in enumerate(config.notifications):
+        url = n.url if n.url is not None else _read(n.url_file or "",
+                                                   f"notifications[{i}].url_file")
+        if n.url_file is not None:
+            add_secret(url)
+            parts = urlsplit(url)  # HTTP client debug lines show the path without the host
+            path = parts.path + (f"?{parts.query}" if parts.query else "")
+            if len(path) > 8:  # never mask a bare "/" everywhere
+                add_secret(path)
+        secret = _read(n.secret_file, f"notifications[{i}].secret_file").encode() \
+            if n.secret_file else None
+        if secret:
+            add_secret(secret.decode())
+        receivers.append(notify.Receiver(url, n.format, frozenset(n.events), secret))
+    if target is None and not receivers:
+        return None
+    log.info("feedback configured", extra={"fields": {
+        "commit_status": f"{target.remote.label} {target.remote.owner}/{target.remote.repo}"
+        if target else None, "receivers": [r.name for r in receivers]}})
+    return FeedbackSender(target, receivers)

@@ -1,0 +1,175 @@
+"""Which commit statuses and notifications a pass causes (SPEC §6a), decided from the same
+status rows as everything else, and sent once: a commit status once per (commit,
+environment, state), a notification once per (commit, environment, model, event), drift once
+per drift episode. Delivery (and its retries) is the FeedbackPort's business; this module
+never waits for it.
+
+Memory of what was sent lives here, in the process: after a restart a commit's current
+statuses are set again (the same values; the forge keeps the newest per context) and
+lasting Waiting / Held / Refused / Error entries are notified once more."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+
+from mlflow_gitops.core.diagnostics import Diagnostic
+from mlflow_gitops.core.feedback import CommitStatus, EventKind, Notification, StatusState
+from mlflow_gitops.core.model import DesiredState, Environment
+from mlflow_gitops.core.ports import FeedbackPort
+from mlflow_gitops.loop.executor import Applied
+from mlflow_gitops.loop.reconciler import PassResult
+from mlflow_gitops.planning.status import Key, ModelStatus, State, worst
+
+_EVENT_OF: dict[State, EventKind] = {"Waiting": "waiting", "Held": "held",
+                                     "Refused": "refused", "Error": "error"}
+_REMEMBERED = 10_000  # sent keys kept; the oldest are forgotten first
+
+
+def _content(env: Environment) -> object:
+    return (env.target, env.registry, env.sync, env.promotion,
+            tuple(sorted((m, e.version) for m, e in env.models.items())))
+
+
+def touched(previous: DesiredState | None, desired: DesiredState) -> frozenset[str]:
+    """Environments whose desired state `desired`'s commit changed (all, with nothing to
+    compare with, e.g. the first commit after a start)."""
+    if previous is None:
+        return frozenset(e.name for e in desired.environments)
+    before = {e.name: _content(e) for e in previous.environments}
+    return frozenset(e.name for e in desired.environments if before.get(e.name) != _content(e))
+
+
+def when(until: float | None) -> str:
+    if until is None:
+        return ""
+    return datetime.fromtimestamp(until, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _reason(row: ModelStatus) -> str:
+    """A row's message without its `file:line:` prefix (the status names the environment)."""
+    prefix = f"{row.file}:{row.line}: "
+    return row.message[len(prefix):] if row.message.startswith(prefix) else row.message
+
+
+def environment_status(sha: str, environment: str, rows: Sequence[ModelStatus],
+                       changes: Sequence[str]) -> CommitStatus:
+    """The commit status of one environment after a pass: success (what changed), failure
+    (the first reason), or pending with the state's word (Waiting, Held, OutOfSync)."""
+    state = worst(row.sync for row in rows)
+    first = next((row for row in rows if row.sync == state), None)
+    forge: StatusState
+    if state == "Synced":
+        forge = "success"
+        text = ("applied: " + "; ".join(changes)) if changes else "in sync: nothing to change"
+    elif state in ("Refused", "Error"):
+        forge = "failure"
+        text = f"{state}: {_reason(first)}" if first else state
+    else:
+        forge = "pending"
+        text = state
+        if first is not None and state == "Waiting" and first.until is not None:
+            text += f" until {when(first.until)}"
+        if first is not None:
+            text += f": {_reason(first)}"
+    return CommitStatus(sha, environment, forge, state, text)
+
+
+class Feedback:
+    """Decides and de-duplicates feedback for one controller; sends through `port`."""
+
+    def __init__(self, port: FeedbackPort) -> None:
+        self.port = port
+        self._commit: str | None = None
+        self._touched: frozenset[str] = frozenset()
+        self._changes: dict[str, list[str]] = {}  # environment → changes of this commit
+        self._sent: OrderedDict[tuple[str, ...], None] = OrderedDict()
+        self._drifting: frozenset[Key] = frozenset()
+
+    def desired_changed(self, previous: DesiredState | None, desired: DesiredState) -> None:
+        """A new commit is in force: its touched environments get statuses from now on."""
+        self._commit = desired.commit
+        self._touched = touched(previous, desired)
+        self._changes = {}
+
+    def applying(self, done: Applied) -> None:
+        """A change of the commit is being written: `pending` on its environment, once."""
+        change = done.change
+        if change.reason == "drift" or done.commit != self._commit:
+            return
+        self._changes.setdefault(change.environment, []).append(change.describe())
+        if change.environment in self._touched:
+            self._status(CommitStatus(done.commit, change.environment, "pending", "Applying",
+                                      f"applying commit {done.commit[:12]}"))
+
+    def invalid(self, sha: str, diagnostics: Sequence[Diagnostic]) -> None:
+        first = str(diagnostics[0]) if diagnostics else "invalid"
+        self._notify(Notification("invalid_commit", sha, "", "", "Error",
+                                  f"commit {sha[:12]} is invalid and not applied: {first}"
+                                  + (f" (and {len(diagnostics) - 1} more)"
+                                     if len(diagnostics) > 1 else "")))
+
+    def result(self, result: PassResult) -> None:
+        commit = result.desired.commit
+        rows_by_env: dict[str, list[ModelStatus]] = {}
+        for row in result.status:
+            rows_by_env.setdefault(row.environment, []).append(row)
+        if commit == self._commit and not result.registry_errors:
+            for env in sorted(self._touched):
+                self._status(environment_status(commit, env, rows_by_env.get(env, []),
+                                                self._changes.get(env, [])))
+        applied = result.applied.applied if result.applied is not None else []
+        by_model: dict[Key, list[Applied]] = {}
+        for done in applied:
+            by_model.setdefault((done.change.environment, done.change.model), []).append(done)
+        healed: set[Key] = set()
+        for (env, model), dones in sorted(by_model.items()):
+            git = [d.change.describe() for d in dones if d.change.reason != "drift"]
+            if git:
+                self._notify(Notification("applied", commit, env, model, "Synced",
+                                          f"{env}/{model}: applied commit {commit[:12]}",
+                                          changes=tuple(git)))
+            fixed = [d.change.describe() for d in dones if d.change.reason == "drift"]
+            if fixed:
+                healed.add((env, model))
+                self._drift((env, model), commit, "Synced",
+                            f"{env}/{model}: a change made outside git was reverted", fixed)
+        drifting = set(healed)
+        for row in result.status:
+            key = (row.environment, row.model)
+            if row.sync in _EVENT_OF:
+                self._notify(Notification(_EVENT_OF[row.sync], commit, row.environment,
+                                          row.model, row.sync, row.message, row.until))
+            elif row.sync == "OutOfSync" and row.message.startswith("drift"):
+                drifting.add(key)
+                self._drift(key, commit, row.sync, f"{row.environment}/{row.model}: live "
+                            "differs from git and is left alone (self_heal: false)", ())
+        self._drifting = frozenset(drifting)
+
+    def _drift(self, key: Key, commit: str, state: str, message: str,
+               changes: Iterable[str]) -> None:
+        if key in self._drifting:
+            return  # the same episode: told once
+        self._port_notify(Notification("drift", commit, key[0], key[1], state, message,
+                                        changes=tuple(changes)))
+
+    def _notify(self, notification: Notification) -> None:
+        n = notification
+        if self._once(("event", n.commit, n.environment, n.model, n.event)):
+            self._port_notify(n)
+
+    def _port_notify(self, notification: Notification) -> None:
+        self.port.notify(notification)
+
+    def _status(self, status: CommitStatus) -> None:
+        if self._once(("status", status.sha, status.environment, status.word)):
+            self.port.commit_status(status)
+
+    def _once(self, key: tuple[str, ...]) -> bool:
+        if key in self._sent:
+            return False
+        self._sent[key] = None
+        while len(self._sent) > _REMEMBERED:
+            self._sent.popitem(last=False)
+        return True
