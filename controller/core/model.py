@@ -75,6 +75,16 @@ class Promotion:
 
 
 @dataclass(frozen=True)
+class Propose:
+    """`propose:`: which new versions become pull requests for this environment by themselves
+    (besides passing its whole promotion policy)."""
+
+    tags: Mapping[str, str] = field(default_factory=frozen_map)
+    metrics: tuple[Gate, ...] = ()
+    line: int = 0
+
+
+@dataclass(frozen=True)
 class ModelEntry:
     """One `models:` entry: which version this environment wants, and where it was written."""
 
@@ -91,6 +101,7 @@ class Environment:
     registry: str = DEFAULT_REGISTRY
     sync: SyncOptions = SyncOptions()
     promotion: Promotion | None = None
+    propose: Propose | None = None
     models: Mapping[str, ModelEntry] = field(default_factory=frozen_map)
     line: int = 1
 

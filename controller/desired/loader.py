@@ -20,6 +20,7 @@ from mlflow_gitops.core.model import (
     Gate,
     ModelEntry,
     Promotion,
+    Propose,
     SyncOptions,
     Target,
     frozen_map,
@@ -180,6 +181,17 @@ def _to_environment(
             ),
             line=parsed.line_of(("promotion",)),
         )
+    propose = None
+    if spec.propose is not None:
+        when = spec.propose.when
+        propose = Propose(
+            tags=frozen_map(when.tags),
+            metrics=tuple(
+                Gate(metric=g.metric, min=g.min, max=g.max,
+                     line=parsed.line_of(("propose", "when", "metrics", i)))
+                for i, g in enumerate(when.metrics)),
+            line=parsed.line_of(("propose",)),
+        )
     models = {
         name: ModelEntry(
             version=m.version,
@@ -195,6 +207,7 @@ def _to_environment(
         registry=spec.registry,
         sync=SyncOptions(**spec.sync.model_dump()),
         promotion=promotion,
+        propose=propose,
         models=frozen_map(models),
         line=parsed.line_of(("target",)),
     )

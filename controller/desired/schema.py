@@ -163,6 +163,26 @@ class PromotionSpec(_Strict):
         return self
 
 
+class ProposeWhenSpec(_Strict):
+    tags: dict[str, str] = Field(
+        default_factory=dict, description="model-version tags a candidate must carry, e.g. "
+        "{validation_status: passed}")
+    metrics: list[GateSpec] = Field(
+        default_factory=list, description="metric bounds of the candidate's source run")
+
+    @field_validator("metrics")
+    @classmethod
+    def _metrics_only(cls, value: list[GateSpec]) -> list[GateSpec]:
+        if any(g.metric is None for g in value):
+            raise ValueError("propose.when.metrics takes metric bounds; put tag checks "
+                             "under propose.when.tags")
+        return value
+
+
+class ProposeSpec(_Strict):
+    when: ProposeWhenSpec = Field(default_factory=ProposeWhenSpec)
+
+
 class ModelSpec(_Strict):
     version: int = Field(..., gt=0, le=MAX_VERSION,
                          description="the model version this environment serves")
@@ -188,6 +208,8 @@ class EnvironmentSpec(_Strict):
     registry: str = Field("default", description="a registry named in the controller config")
     sync: SyncSpec = Field(default_factory=SyncSpec)
     promotion: PromotionSpec | None = None
+    propose: ProposeSpec | None = Field(
+        None, description="`propose` and the controller open pull requests for new versions")
     models: dict[str, ModelSpec] = Field(
         default_factory=dict,
         description="model name → version (short form) or {version: N} (long form)",
