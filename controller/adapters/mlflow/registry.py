@@ -11,9 +11,9 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
-from mlflow_gitops.adapters.mlflow import client, search
+from mlflow_gitops.adapters.mlflow import client, search, stores
 from mlflow_gitops.adapters.mlflow.client import Stores, call
-from mlflow_gitops.core.errors import InvalidRequest, NotFound
+from mlflow_gitops.core.errors import ConfigError, InvalidRequest, NotFound
 from mlflow_gitops.core.model import LiveVersion, Snapshot, frozen_map
 from mlflow_gitops.core.ports import RegistryPort
 
@@ -31,26 +31,41 @@ def configure_http_defaults() -> None:
 
 
 class MlflowRegistry:
-    """One registry (tracking URI + optional token file) behind core.ports.RegistryPort.
+    """One registry (tracking URI + optional token file) behind core.ports.RegistryPort:
+    REST for http(s)://, MLflow's own stores for any other URI (adapters.mlflow.stores).
     `name_in=False` reads one model at a time, as for a server that refuses `name IN`."""
 
     def __init__(self, tracking_uri: str, name: str = "default", token_file: str | None = None,
                  model_page: int = MODEL_PAGE, version_page: int = VERSION_PAGE,
                  name_in: bool = True):
-        from mlflow.store.model_registry.rest_store import RestStore as RegistryStore
-        from mlflow.store.tracking.rest_store import RestStore as TrackingStore
-
+        stores.check_uri(tracking_uri, name)
         self.name = name
-        self.tracking_uri = tracking_uri.rstrip("/")
+        self.tracking_uri = tracking_uri.rstrip("/") if stores.is_rest(tracking_uri) \
+            else tracking_uri
+        self.has_stages = stores.has_stages(tracking_uri)
         self._token_file = token_file
         self._model_page = model_page
         self._version_page = version_page
         self._use_in = name_in
-        self._registry = RegistryStore(self._creds)
-        self._tracking = TrackingStore(self._creds)
+        self._searcher: search.Searcher
+        if stores.is_rest(tracking_uri):
+            from mlflow.store.model_registry.rest_store import RestStore as RegistryStore
+            from mlflow.store.tracking.rest_store import RestStore as TrackingStore
+
+            self._registry: Any = RegistryStore(self._creds)
+            self._tracking: Any = TrackingStore(self._creds)
+            self._searcher = _RestSearcher(self)
+        else:
+            if token_file:
+                raise ConfigError(
+                    f"registry '{name}': token_file applies to http(s):// tracking URIs only; "
+                    "MLflow's own configuration authenticates "
+                    f"{stores.shown(tracking_uri).split(':', 1)[0]} URIs")
+            self._registry, self._tracking = stores.open_stores(tracking_uri, name)
+            self._searcher = stores.StoreSearcher(self._registry)
 
     def __repr__(self) -> str:  # never shows credentials
-        return f"MlflowRegistry(name={self.name!r}, uri={self.tracking_uri!r})"
+        return f"MlflowRegistry(name={self.name!r}, uri={stores.shown(self.tracking_uri)!r})"
 
     def _creds(self) -> Any:
         from mlflow.utils.credentials import get_default_host_creds
@@ -64,7 +79,7 @@ class MlflowRegistry:
     # -- reads -----------------------------------------------------------------------------
 
     def snapshot(self, names: Collection[str], owned_by: Collection[str] = ()) -> Snapshot:
-        found, self._use_in = search.snapshot(self.name, _RestSearcher(self), names, owned_by,
+        found, self._use_in = search.snapshot(self.name, self._searcher, names, owned_by,
                                               self._use_in)
         return found
 
@@ -136,7 +151,7 @@ class MlflowRegistry:
         if not isinstance(source, MlflowRegistry):
             raise InvalidRequest(f"cannot copy from {source.name!r}: not an MLflow registry")
         all_tags = {**tags, SOURCE_URI_TAG: source_uri(source.stores, model, version)}
-        return _live_version(copy_version(self.stores, source.stores, model, version,
+        return stores.live_version(copy_version(self.stores, source.stores, model, version,
                                           dst_model, all_tags))
 
 
@@ -178,20 +193,6 @@ def _query(filter_string: str, page: int, order_by: list[str], token: str | None
 def _head(rm: dict[str, Any]) -> search.Head:
     return search.Head(rm["name"], {a["alias"]: int(a["version"]) for a in rm.get("aliases", ())},
                        _tags_json(rm))
-
-
-def _live_version(mv: Any) -> LiveVersion:
-    return LiveVersion(
-        model=mv.name,
-        version=int(mv.version),
-        stage=mv.current_stage or "None",
-        status=mv.status or "READY",
-        run_id=mv.run_id or None,
-        source=mv.source,
-        tags=frozen_map(mv.tags or {}),
-        created_ms=mv.creation_timestamp,
-        updated_ms=mv.last_updated_timestamp,
-    )
 
 
 def _live_version_json(mv: dict[str, Any]) -> LiveVersion:
