@@ -6,14 +6,14 @@ drawn by planning.timeline_svg.
 A segment starts when a commit assigned the version and ends when a later commit assigned
 another one (or removed the model); the newest segment of an environment is open (`end`
 None: "until now"). A segment whose assignment the controller applied carries `applied_at`
-(from the apply records, or `recorded` from the lineage tag `gitops.env.<env>` = commit on
-the version), so the picture tells "merged" from "actually served"."""
+(from the apply records) or `recorded` (the lineage tag `gitops.env.<env>` = commit on the
+version), so the picture tells "merged" from "actually served"."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 
 from mlflow_gitops.desired.history import Change, Revision, changes
 
@@ -41,7 +41,7 @@ class Segment:
     author: str
     subject: str
     applied_at: datetime | None = None  # when the controller applied it (apply records)
-    recorded: bool = False  # the version's lineage tag names this commit
+    recorded: bool = False  # the version's lineage tag records this assignment
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,9 @@ class Timeline:
     model: str
     environments: tuple[str, ...]  # lanes, in the order given
     segments: tuple[Segment, ...]  # per lane, oldest first
+    #: Every commit read (any model): sha → (commit time, author), for lineage tags whose
+    #: commit changed another model and for "who set it".
+    commits: Mapping[str, tuple[datetime, str]] = field(default_factory=dict)
 
     def lane(self, environment: str) -> tuple[Segment, ...]:
         return tuple(s for s in self.segments if s.environment == environment)
@@ -85,26 +88,51 @@ def timeline(model: str, files: Mapping[str, str],
     segments: list[Segment] = []
     for env, path in files.items():
         segments.extend(segments_of(changes(revisions.get(env, ()), path, env, model)))
-    return Timeline(model, tuple(files), tuple(segments))
+    commits = {r.sha: (r.when, r.author) for revs in revisions.values() for r in revs}
+    return Timeline(model, tuple(files), tuple(segments), commits)
+
+
+#: Clock skew tolerated between the forge's commit times and the controller's clock.
+SKEW = timedelta(minutes=5)
 
 
 def annotate(timeline: Timeline, records: Iterable[ApplyRecord] = (),
              lineage: Mapping[int, Mapping[str, str]] | None = None) -> Timeline:
-    """Mark the segments the controller applied: `records` (any model, any order) give
-    when; `lineage` (version → {environment: commit}, the `gitops.env.*` tags) gives that
-    it was recorded, even for changes older than the in-memory records."""
-    applied: dict[tuple[str, int, str], datetime] = {}
+    """Mark the segments the controller applied. An apply record (any model, any order) or
+    a lineage tag (version → {environment: commit}, the `gitops.env.*` tags) names the
+    commit the controller was at, which may be later than the commit that made the
+    assignment (two merges between passes): it belongs to the segment of that environment
+    and version that had started by then."""
+    segments = list(timeline.segments)
+    applied: dict[int, datetime] = {}
     for r in records:
         if r.model == timeline.model and r.action in ("promote", "set_alias"):
-            key = (r.environment, r.version, r.commit)
-            applied[key] = min(applied.get(key, r.at), r.at)
-    tags = lineage or {}
+            i = _owner(segments, r.environment, r.version, r.at + SKEW)
+            if i is not None:
+                applied[i] = min(applied.get(i, r.at), r.at)
+    recorded: set[int] = set()
+    for version, envs in (lineage or {}).items():
+        for env, sha in envs.items():
+            known = timeline.commits.get(sha)
+            i = _owner(segments, env, version, known[0] if known else None)
+            if i is not None:
+                recorded.add(i)
     return replace(timeline, segments=tuple(
-        replace(s, applied_at=applied.get((s.environment, s.version, s.commit)),
-                recorded=tags.get(s.version, {}).get(s.environment) == s.commit)
-        for s in timeline.segments))
+        replace(s, applied_at=applied.get(i), recorded=i in recorded)
+        for i, s in enumerate(segments)))
+
+
+def _owner(segments: Sequence[Segment], env: str, version: int, when: datetime | None
+           ) -> int | None:
+    """The index of the last segment of (env, version) started by `when` (None: the last
+    one); the first one when none had started (a clock behind the forge's)."""
+    mine = [i for i, s in enumerate(segments) if s.environment == env and s.version == version]
+    if not mine:
+        return None
+    started = [i for i in mine if when is None or segments[i].start <= when]
+    return started[-1] if started else mine[0]
 
 
 def authors(timeline: Timeline) -> dict[str, str]:
     """commit → author, for "who set it" next to a version's lineage tags."""
-    return {s.commit: s.author for s in timeline.segments}
+    return {sha: author for sha, (_, author) in timeline.commits.items()}

@@ -92,17 +92,19 @@ def render_svg(timeline: Timeline, now: datetime, title: str | None = None) -> s
                 out.append(f'<text x="{round(x0 + 7, 1)}" y="{y + LANE / 2 + 4.5}" '
                            f'fill="#ffffff" font-weight="600">v{s.version}</text>')
             if s.applied_at is not None:
-                out.append(f'<circle cx="{x(s.applied_at)}" cy="{y + LANE - 6}" r="3.5" '
-                           'fill="#ffffff" stroke="#1f2933" stroke-width="1.2"/>')
+                out.append(f'<circle class="applied" cx="{x(s.applied_at)}" cy="{y + LANE / 2}" '
+                           'r="4.5" fill="#ffd43b" stroke="#1f2933" stroke-width="1.2"/>')
             out.append("</g>")
     axis_y = TOP + LANE * len(lanes)
     out.append(f'<line x1="{LABEL}" y1="{axis_y}" x2="{WIDTH - 16}" y2="{axis_y}" '
                'stroke="#9aa5b1"/>')
-    for tick in _ticks(start, end):
+    ticks = _ticks(start, end)
+    for n, tick in enumerate(ticks):
         tx = x(tick)
+        anchor = "start" if n == 0 else "end" if n == len(ticks) - 1 else "middle"
         out.append(f'<line x1="{tx}" y1="{axis_y}" x2="{tx}" y2="{axis_y + 5}" '
                    'stroke="#9aa5b1"/>')
-        out.append(f'<text x="{tx}" y="{axis_y + 20}" text-anchor="middle" font-size="11" '
+        out.append(f'<text x="{tx}" y="{axis_y + 20}" text-anchor="{anchor}" font-size="11" '
                    f'fill="#52606d">{escape(_tick_label(tick, end - start))}</text>')
     out.append(f'<line x1="{x(now)}" y1="{TOP}" x2="{x(now)}" y2="{axis_y}" stroke="#e12d39" '
                'stroke-dasharray="3 3"><title>now</title></line>')
@@ -112,6 +114,8 @@ def render_svg(timeline: Timeline, now: datetime, title: str | None = None) -> s
 
 def _tick_label(when: datetime, width: timedelta) -> str:
     when = when.astimezone(timezone.utc)
+    if width <= timedelta(hours=1):
+        return when.strftime("%H:%M:%S")
     if width <= timedelta(days=2):
         return when.strftime("%m-%d %H:%M")
     return when.strftime("%Y-%m-%d")

@@ -91,3 +91,19 @@ def test_svg_of_an_empty_timeline_says_so() -> None:
     svg = render_svg(Timeline("m", ("production",), ()), T0)
     root = ET.fromstring(svg)
     assert any("no assignment" in (t.text or "") for t in root.iter(f"{SVG}text"))
+
+
+def test_applied_at_a_later_commit_marks_the_segment_that_held_then() -> None:
+    """Two merges between passes: the controller applies v2 at the later commit (which
+    changed another model); the v2 segment is marked applied and recorded, and the author
+    of that later commit is known for "who set it"."""
+    other = Revision(f"{3:040x}", "Cy <c@x>", T0 + timedelta(hours=3), "other model",
+                     text("m", 2).replace("  \"m\": 2\n", "  \"m\": 2\n  \"n\": 1\n"))
+    revs = [other, rev(2, "m", 2, 2), rev(1, "m", 1, 0)]
+    tl = timeline("m", {"production": "environments/production.yaml"}, {"production": revs})
+    assert [s.version for s in tl.segments] == [1, 2]
+    at = T0 + timedelta(hours=3, seconds=5)
+    marked = annotate(tl, [ApplyRecord(at, "production", "m", 2, "promote", f"{3:040x}", "")],
+                      {2: {"production": f"{3:040x}"}})
+    assert [(s.applied_at, s.recorded) for s in marked.segments] == [(None, False), (at, True)]
+    assert authors(tl)[f"{3:040x}"] == "Cy <c@x>"
