@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: help setup test test-fast demo bench lint schema image clean
+.PHONY: help setup test test-fast demo screenshot bench lint schema image clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -21,6 +21,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)  ## create .venv and install the project with test and dev extras
 
 test: $(STAMP)  ## run every test (starts its own MLflow server on a free loopback port)
+	@test -x /usr/bin/chromium || ! command -v apt-get >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || echo "make test: could not install chromium; the web page tests will skip" >&2
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP)  ## unit tests only: no server, no git remote
@@ -28,6 +29,9 @@ test-fast: $(STAMP)  ## unit tests only: no server, no git remote
 
 demo: $(STAMP)  ## local MLflow + local git remote + the controller: promote by merge, roll back by revert
 	$(BIN)/python examples/demo.py
+
+screenshot: $(STAMP)  ## regenerate docs/page.png and docs/page-model.png (README) from a live controller
+	$(BIN)/python examples/screenshot.py
 
 bench: $(STAMP)  ## measure reconcile cost at 1,000 models; writes BENCHMARKS.md
 	$(BIN)/python -m bench

@@ -31,7 +31,7 @@ from mlflow_gitops.desired.history import Revision
 from mlflow_gitops.planning import overview, timeline_svg
 from mlflow_gitops.planning.overview import PageData
 from mlflow_gitops.planning.status import model_versions
-from mlflow_gitops.planning.timeline import Timeline, annotate, authors, timeline
+from mlflow_gitops.planning.timeline import Segment, Timeline, annotate, authors, timeline
 
 HTML = "text/html; charset=utf-8"
 HEADERS = {
@@ -175,7 +175,7 @@ class Page:
         commit = data.last_seen_commit
         if self.history is None or data.desired is None or commit is None:
             return None, None
-        files = {env.name: env.file for env in data.desired.environments}
+        files = {env.name: env.file for env in overview.pipeline(data.desired)}
         key = (commit, model)
         with self._lock:
             cached = self._cache.get(key)
@@ -200,13 +200,10 @@ class Page:
                 for env, path in files.items()}
 
 
-def _changes(tl: Timeline) -> list[dict[str, object]]:
-    """The timeline as rows, newest first: when, environment, version, commit, author."""
-    rows: list[dict[str, object]] = [
-        {"when": s.start, "environment": s.environment, "version": s.version,
-         "commit": s.commit, "author": s.author, "subject": s.subject,
-         "applied_at": s.applied_at, "recorded": s.recorded} for s in tl.segments]
-    return sorted(rows, key=lambda r: str(r["when"]), reverse=True)
+def _changes(tl: Timeline) -> list[Segment]:
+    """The timeline's assignments, newest first (git's order within an environment)."""
+    order = sorted(enumerate(tl.segments), key=lambda p: (p[1].start, p[0]), reverse=True)
+    return [s for _, s in order]
 
 
 def _when(value: datetime | str | None) -> str:

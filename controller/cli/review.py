@@ -62,13 +62,16 @@ def register(sub: Any) -> None:
     p = sub.add_parser("history", help="who assigned which version where and when",
                        description="The assignments of MODEL from the git log of the "
                        "environment files: time, author, commit, environment, old → new "
-                       "version, newest first.",
+                       "version, newest first. With --output svg, a picture of which version "
+                       "held which environment when (first-parent history, so a merged pull "
+                       "request counts from its merge), the timeline of the web page.",
                        examples=["mlflow-gitops history fraud-detector",
-                                 "mlflow-gitops history fraud-detector --env production -o json"])
+                                 "mlflow-gitops history fraud-detector --env production -o json",
+                                 "mlflow-gitops history fraud-detector -o svg > timeline.svg"])
     p.add_argument("model", metavar="MODEL", help="registered model name")
     add_path(p, path_flag=True)
     add_env(p, required=False, help="only this environment")
-    add_output(p)
+    add_output(p, ("text", "json", "svg"))
     p.set_defaults(handler=cmd_history)
 
 
@@ -155,6 +158,9 @@ def cmd_history(args: argparse.Namespace) -> int:
     if args.env is not None and args.env not in names:
         fatal(f"no environment '{args.env}' in {folder} (environments: "
               f"{', '.join(sorted(names))})")
+    if args.output == "svg":
+        return _history_svg(tree, {e: p for e, p in sorted(names.items())
+                                   if args.env is None or e == args.env}, args.model, folder)
     entries: list[Change] = []
     for env_name, path in sorted(names.items()):
         if args.env is None or env_name == args.env:
@@ -170,6 +176,21 @@ def cmd_history(args: argparse.Namespace) -> int:
     rows += [(a.when, a.author, a.commit[:12], a.environment, f"{_v(a.old)} → {_v(a.new)}")
              for a in entries]
     print_table(rows)
+    return EXIT_OK
+
+
+def _history_svg(tree: WorkTree, files: dict[str, str], model: str, folder: str) -> int:
+    """The timeline picture on stdout: the same one the web page shows for `model`."""
+    from datetime import datetime, timezone
+
+    from mlflow_gitops.planning.timeline import timeline
+    from mlflow_gitops.planning.timeline_svg import render_svg
+
+    picture = timeline(model, files, {env: tree.file_log(path, first_parent=True)
+                                      for env, path in files.items()})
+    if not picture.segments:
+        fatal(f"{model} was never assigned in {folder}")
+    sys.stdout.write(render_svg(picture, datetime.now(timezone.utc)) + "\n")
     return EXIT_OK
 
 

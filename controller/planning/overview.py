@@ -10,19 +10,20 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from mlflow_gitops.core.model import DesiredState, Snapshot
+from mlflow_gitops.core.model import DesiredState, Environment, Snapshot
 from mlflow_gitops.core.plan import Plan
 from mlflow_gitops.planning.status import ModelStatus
 from mlflow_gitops.planning.timeline import ApplyRecord
 
 #: State word → (css class, symbol): the word and the symbol carry the meaning, the colour
-#: only helps. Unknown words get the neutral class.
+#: only helps. Unknown words get the neutral class. Symbols are ones common fonts (DejaVu,
+#: the system fonts of macOS and Windows) have: no emoji, which a headless box may lack.
 STATES: Mapping[str, tuple[str, str]] = {
     "Synced": ("synced", "✓"),
     "OutOfSync": ("outofsync", "↻"),
-    "Waiting": ("waiting", "⏳"),
-    "Held": ("held", "⏸"),
-    "Refused": ("refused", "⛔"),
+    "Waiting": ("waiting", "◷"),
+    "Held": ("held", "‖"),
+    "Refused": ("refused", "⊘"),
     "Error": ("error", "✗"),
 }
 NEUTRAL = ("unknown", "•")
@@ -79,11 +80,11 @@ def state_of(row: ModelStatus) -> str:
 
 def grid(rows: Sequence[ModelStatus], desired: DesiredState | None = None
          ) -> tuple[tuple[Column, ...], tuple[Row, ...]]:
-    """Columns in the order of the desired state's environments (then any others seen in
-    the rows); one row per model, sorted by name."""
+    """Columns in promotion order (see `pipeline`), then any others seen in the rows; one
+    row per model, sorted by name."""
     order: list[Column] = []
     seen: set[str] = set()
-    for env in desired.environments if desired else ():
+    for env in pipeline(desired) if desired else ():
         order.append(Column(env.name, str(env.target), env.registry))
         seen.add(env.name)
     for r in rows:
@@ -102,6 +103,23 @@ def grid(rows: Sequence[ModelStatus], desired: DesiredState | None = None
         worst = min(words, key=_rank) if words else "Synced"
         out.append(Row(model, line, worst))
     return tuple(order), tuple(out)
+
+
+def pipeline(desired: DesiredState) -> list[Environment]:
+    """Environments in the order a version travels: by the length of their `promotion.from`
+    chain, then Staging before Production before alias targets, then by name."""
+    by_name = desired.by_name()
+
+    def depth(env: Environment) -> int:
+        seen: set[str] = set()
+        while env.promotion and env.promotion.from_env in by_name and env.name not in seen:
+            seen.add(env.name)
+            env = by_name[env.promotion.from_env]
+        return len(seen)
+
+    rank = {"Staging": 0, "Production": 1}
+    return sorted(desired.environments, key=lambda e: (
+        depth(e), rank.get(e.target.value, 2) if e.target.kind == "stage" else 2, e.name))
 
 
 def counts(rows: Sequence[ModelStatus]) -> list[tuple[str, int]]:

@@ -47,7 +47,7 @@ class Segment:
 @dataclass(frozen=True)
 class Timeline:
     model: str
-    environments: tuple[str, ...]  # lanes, in the order given
+    environments: tuple[str, ...]  # lanes in the order given: those the model ever held
     segments: tuple[Segment, ...]  # per lane, oldest first
     #: Every commit read (any model): sha → (commit time, author), for lineage tags whose
     #: commit changed another model and for "who set it".
@@ -67,9 +67,10 @@ class Timeline:
 
 def segments_of(history: Sequence[Change]) -> list[Segment]:
     """One environment's changes of one model (newest first, as history.changes returns
-    them) → its segments, oldest first."""
+    them) → its segments, oldest first. The order is git's, not the dates': two merges in
+    one second, or a commit dated in the past, keep their place."""
     out: list[Segment] = []
-    for change in sorted(history, key=lambda c: c.when):
+    for change in reversed(history):
         when = datetime.fromisoformat(change.when)
         if out and out[-1].end is None:
             last = out[-1]
@@ -89,7 +90,8 @@ def timeline(model: str, files: Mapping[str, str],
     for env, path in files.items():
         segments.extend(segments_of(changes(revisions.get(env, ()), path, env, model)))
     commits = {r.sha: (r.when, r.author) for revs in revisions.values() for r in revs}
-    return Timeline(model, tuple(files), tuple(segments), commits)
+    lanes = tuple(e for e in files if any(s.environment == e for s in segments))
+    return Timeline(model, lanes or tuple(files), tuple(segments), commits)
 
 
 #: Clock skew tolerated between the forge's commit times and the controller's clock.

@@ -5,6 +5,7 @@ escaped (SPEC §6a)."""
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 
 from tests.e2e.test_controller import merge_branch
 from tests.support import chromium
+from tests.support.cli import run_cli
 from tests.support.controller_proc import ControllerProcess, wait_until
 from tests.support.envfiles import HEADER
 from tests.support.gitrepos import bare_remote
@@ -96,3 +98,24 @@ def test_page_shows_every_environment_and_model_with_its_state_in_chromium(
     bad = chromium.Dom(chromium.dump_dom(proc.url + "/models/" + quote(hostile, safe="")))
     assert bad.tags.get("img", 0) == 0 and hostile in bad.text
     assert proc.terminate() == 0
+
+
+def test_history_svg_draws_the_timeline_from_first_parent_history(tmp_path: Path) -> None:
+    """`history MODEL --output svg` writes well-formed SVG with one bar per version that
+    held each environment, merged pull requests dated by their merge; a model never
+    assigned is one error line and exit 1."""
+    model = "fraud & <co>"
+    _, work = bare_remote(tmp_path, files({model: (1, 2)}))
+    merge_branch(work, "v2", files({model: (2, 3)}), "Promote v2")
+    merge_branch(work, "v3", files({model: (3, 3)}), "Promote v3")
+    out = run_cli("history", model, "--output", "svg", cwd=work)
+    assert out.code == 0, out.err
+    root = ET.fromstring(out.out)
+    bars = [(g.get("data-env"), g.get("data-version"))
+            for g in root.iter("{http://www.w3.org/2000/svg}g") if g.get("class") == "segment"]
+    assert bars == [("production", "1"), ("production", "2"), ("production", "3"),
+                    ("staging", "2"), ("staging", "3")]
+    only = run_cli("history", model, "--env", "staging", "-o", "svg", cwd=work)
+    assert only.code == 0 and "production" not in only.out
+    missing = run_cli("history", "nobody", "-o", "svg", cwd=work)
+    assert missing.code == 1 and missing.err.count("\n") == 1 and "never assigned" in missing.err

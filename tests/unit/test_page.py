@@ -212,3 +212,16 @@ def test_http_serves_the_page_read_only_with_a_script_free_policy() -> None:
             assert json.loads(resp.read()) == {}
     finally:
         server.stop()
+
+
+def test_columns_follow_the_promotion_pipeline() -> None:
+    """Environments read left to right the way versions travel: the `from` chain first,
+    then Staging before Production before alias targets, whatever the file names."""
+    from mlflow_gitops.core.model import Promotion
+    from mlflow_gitops.planning.overview import pipeline
+
+    state = desired(env("a-canary", "alias:champion", {}),
+                    dataclasses.replace(env("live", "stage:Production", {}),
+                                        promotion=Promotion(from_env="qa")),
+                    env("qa", "stage:Staging", {}), env("zz-shadow", "alias:shadow", {}))
+    assert [e.name for e in pipeline(state)] == ["qa", "a-canary", "zz-shadow", "live"]
