@@ -102,7 +102,8 @@ class Page:
             autoescape=select_autoescape(default=True, default_for_string=True),
             undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
         self.env.filters.update(model_path=model_path, short=lambda s: (s or "")[:12],
-                                commit_url=self.commit_url, when=_when)
+                                commit_url=self.commit_url, when=_when,
+                                epoch=lambda t: _when(datetime.fromtimestamp(t, timezone.utc)))
         self.env.globals.update(state_style=overview.state_style, state_of=overview.state_of,
                                 ui_model=self.ui_model, ui_version=self.ui_version)
 

@@ -159,8 +159,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         fatal(f"no environment '{args.env}' in {folder} (environments: "
               f"{', '.join(sorted(names))})")
     if args.output == "svg":
-        return _history_svg(tree, {e: p for e, p in sorted(names.items())
-                                   if args.env is None or e == args.env}, args.model, folder)
+        return _history_svg(tree, files, args.env, args.model, folder)
     entries: list[Change] = []
     for env_name, path in sorted(names.items()):
         if args.env is None or env_name == args.env:
@@ -179,15 +178,25 @@ def cmd_history(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _history_svg(tree: WorkTree, files: dict[str, str], model: str, folder: str) -> int:
-    """The timeline picture on stdout: the same one the web page shows for `model`."""
+def _history_svg(tree: WorkTree, texts: dict[str, str], env: str | None, model: str,
+                 folder: str) -> int:
+    """The timeline picture on stdout: the same one the web page shows for `model`, with
+    the environments in the page's order when the files at HEAD are valid."""
     from datetime import datetime, timezone
 
+    from mlflow_gitops.desired.loader import load_texts
+    from mlflow_gitops.planning.overview import pipeline
     from mlflow_gitops.planning.timeline import timeline
     from mlflow_gitops.planning.timeline_svg import render_svg
 
-    picture = timeline(model, files, {env: tree.file_log(path, first_parent=True)
-                                      for env, path in files.items()})
+    state, _ = load_texts(texts)
+    order = [e.name for e in pipeline(state)] if state is not None else []
+    names = sorted({Path(p).stem: p for p in texts}.items(),
+                   key=lambda item: (order.index(item[0]) if item[0] in order else len(order),
+                                     item[0]))
+    files = {name: path for name, path in names if env is None or name == env}
+    picture = timeline(model, files, {e: tree.file_log(path, first_parent=True)
+                                      for e, path in files.items()})
     if not picture.segments:
         fatal(f"{model} was never assigned in {folder}")
     sys.stdout.write(render_svg(picture, datetime.now(timezone.utc)) + "\n")

@@ -62,10 +62,9 @@ class Column:
 class Row:
     model: str
     cells: tuple[ModelStatus | None, ...]  # one per column; None: not in that environment
-    worst: str  # the least happy state of the row, for sorting and the row's marker
 
 
-#: Least happy first: the order rows sort in when a page asks for "problems first".
+#: Least happy first: the order of the summary's counts.
 SEVERITY = ("Error", "Refused", "OutOfSync", "Held", "Waiting", "Synced")
 
 
@@ -75,7 +74,7 @@ def _rank(word: str) -> int:
 
 def state_of(row: ModelStatus) -> str:
     """The row's state word (SPEC §4b)."""
-    return str(row.sync)
+    return str(row.state)
 
 
 def grid(rows: Sequence[ModelStatus], desired: DesiredState | None = None
@@ -98,10 +97,7 @@ def grid(rows: Sequence[ModelStatus], desired: DesiredState | None = None
         cells[index[r.environment]] = r
     out = []
     for model in sorted(by_model):
-        line = tuple(by_model[model])
-        words = [state_of(c) for c in line if c is not None]
-        worst = min(words, key=_rank) if words else "Synced"
-        out.append(Row(model, line, worst))
+        out.append(Row(model, tuple(by_model[model])))
     return tuple(order), tuple(out)
 
 

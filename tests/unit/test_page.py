@@ -90,13 +90,16 @@ def test_grid_shows_every_environment_and_model_with_its_state() -> None:
 
 
 def test_state_words_carry_a_symbol_and_unknown_words_a_neutral_colour() -> None:
-    """A state word the page does not know still shows, with the neutral class."""
+    """A state word the page does not know still shows, with the neutral class; a Waiting
+    cell says when it expects to proceed."""
     d = data({"fraud": (2, 1)})
-    rows = (dataclasses.replace(d.rows[0], sync="Exploded"),) + d.rows[1:]  # type: ignore
+    rows = (dataclasses.replace(d.rows[0], sync="Exploded"),  # type: ignore[arg-type]
+            dataclasses.replace(d.rows[1], sync="Waiting", until=NOW.timestamp()))
     _, html = render(Page(lambda: dataclasses.replace(d, rows=rows)), "/")
     assert re.search(r'class="state unknown" data-state="Exploded"><span aria-hidden="true">'
                      r'.</span>Exploded', html)
-    assert 'class="state synced" data-state="Synced"><span aria-hidden="true">✓</span>' in html
+    assert 'class="state waiting" data-state="Waiting"><span aria-hidden="true">◷</span>' in html
+    assert "expected to proceed 2026-03-02 12:00:00 UTC" in html
 
 
 def test_commits_link_to_the_forge_only_for_github_and_gitlab_remotes() -> None:
