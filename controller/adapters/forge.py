@@ -126,43 +126,66 @@ def token_from(token_file: str | os.PathLike[str] | None, kind: str) -> str:
                       "or pass --token-file FILE")
 
 
-def open_pull_request(remote_url: str, head_branch: str, base_branch: str, title: str,
-                      body: str, token: str, api_url: str | None = None) -> str:
-    """Open a pull/merge request of `head_branch` into `base_branch`; return its web URL."""
-    remote = parse_remote(remote_url, api_url)
-    api = (api_url or remote.default_api_url).rstrip("/")
+def api_headers(remote: RemoteRepo, token: str) -> dict[str, str]:
+    """The documented authentication and version headers of `remote`'s REST API."""
     if remote.kind == "github":
-        url = f"{api}/repos/{quote(remote.owner, safe='')}/{quote(remote.repo, safe='')}/pulls"
-        headers = {"Accept": "application/vnd.github+json",
-                   "Authorization": f"Bearer {token}",
-                   "X-GitHub-Api-Version": GITHUB_API_VERSION}
-        payload = {"title": title, "head": head_branch, "base": base_branch, "body": body}
-        url_field = "html_url"
-    else:
-        project = quote(f"{remote.owner}/{remote.repo}", safe="")
-        url = f"{api}/projects/{project}/merge_requests"
-        headers = {"PRIVATE-TOKEN": token}
-        payload = {"source_branch": head_branch, "target_branch": base_branch,
-                   "title": title, "description": body}
-        url_field = "web_url"
-    headers["User-Agent"] = "mlflow-gitops"
+        return {"Accept": "application/vnd.github+json", "Authorization": f"Bearer {token}",
+                "X-GitHub-Api-Version": GITHUB_API_VERSION, "User-Agent": "mlflow-gitops"}
+    return {"PRIVATE-TOKEN": token, "User-Agent": "mlflow-gitops"}
+
+
+def repository_url(remote: RemoteRepo, api: str) -> str:
+    """The API URL of the repository (GitHub) or project (GitLab) itself."""
+    if remote.kind == "github":
+        return f"{api}/repos/{quote(remote.owner, safe='')}/{quote(remote.repo, safe='')}"
+    return f"{api}/projects/{quote(f'{remote.owner}/{remote.repo}', safe='')}"
+
+
+def send(remote: RemoteRepo, api: str, method: str, url: str, token: str,
+         payload: dict[str, Any] | None = None, params: dict[str, str] | None = None
+         ) -> tuple[int, Any]:
+    """One API call with a timeout and no redirects: (status, decoded JSON or None). A
+    network failure is a ForgeError naming the API root, never the token."""
     try:
-        response = requests.post(url, json=payload, headers=headers, timeout=TIMEOUT_SECONDS,
-                                 allow_redirects=False)
+        response = requests.request(method, url, json=payload, params=params,
+                                    headers=api_headers(remote, token),
+                                    timeout=TIMEOUT_SECONDS, allow_redirects=False)
     except requests.Timeout as exc:
         raise ForgeError(f"the {remote.label} API at {api} did not answer within "
                          f"{TIMEOUT_SECONDS:.0f}s; try again or check --api-url") from exc
     except requests.RequestException as exc:
         raise ForgeError(f"cannot reach the {remote.label} API at {api} "
                          f"({type(exc).__name__}); check the network and --api-url") from exc
-    answer = _json(response)
-    if response.status_code in (200, 201) and isinstance(answer.get(url_field), str):
+    try:
+        return response.status_code, response.json()
+    except ValueError:
+        return response.status_code, None
+
+
+def open_pull_request(remote_url: str, head_branch: str, base_branch: str, title: str,
+                      body: str, token: str, api_url: str | None = None) -> str:
+    """Open a pull/merge request of `head_branch` into `base_branch`; return its web URL."""
+    remote = parse_remote(remote_url, api_url)
+    api = (api_url or remote.default_api_url).rstrip("/")
+    if remote.kind == "github":
+        url = f"{repository_url(remote, api)}/pulls"
+        payload = {"title": title, "head": head_branch, "base": base_branch, "body": body}
+        url_field = "html_url"
+    else:
+        url = f"{repository_url(remote, api)}/merge_requests"
+        payload = {"source_branch": head_branch, "target_branch": base_branch,
+                   "title": title, "description": body}
+        url_field = "web_url"
+    status, decoded = send(remote, api, "POST", url, token, payload)
+    answer = decoded if isinstance(decoded, dict) else {}
+    if status in (200, 201) and isinstance(answer.get(url_field), str):
         return str(answer[url_field])
-    raise ForgeError(_failure(remote, api, response.status_code, answer, token))
+    raise ForgeError(failure_message(remote, api, status, answer, token))
 
 
-def _failure(remote: RemoteRepo, api: str, status: int, answer: dict[str, Any],
-             token: str) -> str:
+def failure_message(remote: RemoteRepo, api: str, status: int, answer: dict[str, Any],
+                    token: str) -> str:
+    """One token-free line a user can act on, for a pull/merge request call that failed."""
     what = "pull request" if remote.kind == "github" else "merge request"
     where = f"{remote.owner}/{remote.repo}"
     said = _scrub(_api_message(answer), token)
@@ -187,7 +210,8 @@ def _failure(remote: RemoteRepo, api: str, status: int, answer: dict[str, Any],
     return f"the {remote.label} API failed to open the {what} on {where} ({status}){said_part}"
 
 
-def _json(response: requests.Response) -> dict[str, Any]:
+def answer_json(response: requests.Response) -> dict[str, Any]:
+    """The JSON object a forge answered, or {} when it is not one."""
     try:
         answer = response.json()
     except ValueError:
@@ -295,7 +319,7 @@ def post_commit_status(target: StatusTarget, status: CommitStatus) -> None:
                             f"({type(exc).__name__})") from exc
     if response.status_code in (200, 201):
         return
-    said = _scrub(_api_message(_json(response)), target.token)
+    said = _scrub(_api_message(answer_json(response)), target.token)
     code = response.status_code
     raise DeliveryError(
         f"{label} refused the commit status {status.context}={status.state} on "

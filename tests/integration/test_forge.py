@@ -22,6 +22,7 @@ from mlflow_gitops.adapters.forge import (
     parse_remote,
     token_from,
 )
+from mlflow_gitops.adapters.pulls import pull_requests, update_pull_request
 from mlflow_gitops.core.errors import ConfigError
 
 from tests.support.fake_forge import TOKEN, FakeForge
@@ -191,3 +192,48 @@ def test_token_from_file_then_environment(tmp_path: Path, monkeypatch: pytest.Mo
     (tmp_path / "empty").write_text("\n")
     with pytest.raises(ConfigError, match="is empty"):
         token_from(tmp_path / "empty", "gitlab")
+
+
+# -- proposals: find a branch's pull requests in any state, edit the open one ---------------
+
+def test_pull_requests_of_a_branch_in_every_state_and_an_edit_in_place(forge: Any) -> None:
+    """A branch's PRs are listed open, closed and merged; the open one is edited in place."""
+    remote = "https://github.example.com/acme/models.git"
+    api = f"{forge.url}/api/v3"
+    first = open_pull_request(remote, "propose/staging/fraud", "main", "v3", "b3", TOKEN, api)
+    forge.close(1)
+    open_pull_request(remote, "propose/staging/fraud", "main", "v4", "b4", TOKEN, api)
+    found = pull_requests(remote, "propose/staging/fraud", TOKEN, api)
+    assert [(p.number, p.state, p.title) for p in found] == [(2, "open", "v4"),
+                                                             (1, "closed", "v3")]
+    assert found[1].url == first
+    url = update_pull_request(remote, 2, "v5", "b5", TOKEN, api)
+    assert url.endswith("/pull/2")
+    assert [(p.title, p.body) for p in pull_requests(remote, "propose/staging/fraud", TOKEN,
+                                                      api)][0] == ("v5", "b5")
+    listed = [r for r in forge.requests if r["method"] == "GET"][-1]
+    assert listed["params"] == {"state": "all", "head": "acme:propose/staging/fraud",
+                                "per_page": "100"}
+
+
+def test_gitlab_merge_requests_are_listed_and_updated(forge: Any) -> None:
+    """GitLab: merged MRs read as merged, and an update is a PUT of title and description."""
+    remote = "https://gitlab.example.com/group/sub/models.git"
+    api = f"{forge.url}/api/v4"
+    open_pull_request(remote, "propose/prod/churn", "main", "v7", "b7", TOKEN, api)
+    forge.close(1, merged=True)
+    open_pull_request(remote, "propose/prod/churn", "main", "v8", "b8", TOKEN, api)
+    found = pull_requests(remote, "propose/prod/churn", TOKEN, api)
+    assert [(p.number, p.state) for p in found] == [(2, "open"), (1, "merged")]
+    update_pull_request(remote, 2, "v9", "b9", TOKEN, api)
+    put = [r for r in forge.requests if r["method"] == "PUT"][-1]
+    assert put["path"] == "/api/v4/projects/group%2Fsub%2Fmodels/merge_requests/2"
+    assert put["body"] == {"title": "v9", "description": "b9"}
+
+
+def test_a_bad_token_listing_pull_requests_is_one_line_without_the_token(forge: Any) -> None:
+    """A 401 while listing is a ForgeError that names the fix and never the token."""
+    with pytest.raises(ForgeError) as caught:
+        pull_requests("https://github.example.com/acme/models.git", "b", "wrong-token",
+                      f"{forge.url}/api/v3")
+    assert "401" in str(caught.value) and "wrong-token" not in str(caught.value)

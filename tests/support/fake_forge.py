@@ -7,6 +7,15 @@ keeps what it opened, so a second identical request meets the real conflict answ
   https://docs.github.com/en/rest/pulls/pulls?apiVersion=2022-11-28#create-a-pull-request
 - GitLab "Create MR": https://docs.gitlab.com/api/merge_requests/#create-mr
 
+For proposals it lists and edits them too (a conflict is answered only while an open one
+exists for the same branches, as the real APIs do); `close()` plays a person closing one:
+- GitHub "List pull requests" / "Update a pull request":
+  https://docs.github.com/en/rest/pulls/pulls?apiVersion=2022-11-28#list-pull-requests
+  https://docs.github.com/en/rest/pulls/pulls?apiVersion=2022-11-28#update-a-pull-request
+- GitLab "List project merge requests" / "Update MR":
+  https://docs.gitlab.com/api/merge_requests/#list-project-merge-requests
+  https://docs.gitlab.com/api/merge_requests/#update-mr
+
 It also plays the commit status APIs and two notification receivers (SPEC §6a):
 - GitHub "Create a commit status", `POST /repos/{owner}/{repo}/statuses/{sha}`, body
   `state` (error|failure|pending|success, required), `target_url`, `description`, `context`;
@@ -26,6 +35,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -37,6 +47,8 @@ from tests.support.servers import free_port
 TOKEN = "ghp_s3cr3t-token-value-0123456789"
 GITHUB_PULLS = re.compile(r"^/api/v3/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)/pulls$")
 GITLAB_MRS = re.compile(r"^/api/v4/projects/(?P<project>[^/]+)/merge_requests$")
+GITHUB_PULL = re.compile(r"^/api/v3/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)/pulls/(?P<number>\d+)$")
+GITLAB_MR = re.compile(r"^/api/v4/projects/(?P<project>[^/]+)/merge_requests/(?P<iid>\d+)$")
 GITHUB_STATUSES = re.compile(
     r"^/api/v3/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)/statuses/(?P<sha>[0-9a-f]{40})$")
 GITLAB_STATUSES = re.compile(
@@ -60,6 +72,18 @@ class FakeForge(ThreadingHTTPServer):
         self.received: list[dict[str, Any]] = []  # what reached the receivers, raw body too
         self.fail: dict[str, int] = {}  # path → how many more requests answer 500
         self.lock = threading.Lock()
+        self.pulls: list[dict[str, Any]] = []  # every PR/MR opened, as the list APIs show it
+
+    def close(self, number: int, merged: bool = False) -> None:
+        """What a person does in the forge's UI: close (or merge) pull request `number`."""
+        with self.lock:
+            pull = next(p for p in self.pulls if p["number"] == number)
+            pull["state"] = "closed"
+            pull["merged_at"] = "2026-01-01T00:00:00Z" if merged else None
+
+    def open_pulls(self, head: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [p for p in self.pulls if p["head"] == head and p["state"] == "open"]
 
     def statuses_for(self, sha: str, context: str | None = None) -> list[dict[str, Any]]:
         with self.lock:
@@ -124,7 +148,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(400, {"message": "Problems parsing JSON"})
             return
         key = (f"{owner}/{repo}", body["head"], body["base"])
-        if key in self.server.opened:
+        if any(p["project"] == key[0] and p["head"] == key[1] and p["base"] == key[2]
+               and p["state"] == "open" for p in self.server.pulls):
             self._answer(422, {
                 "message": "Validation Failed",
                 "errors": [{
@@ -137,6 +162,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self.server.opened.append(key)
         number = len(self.server.opened)
+        self.server.pulls.append({"project": key[0], "number": number, "head": key[1],
+                                  "base": key[2], "state": "open", "merged_at": None,
+                                  "title": body["title"], "body": body["body"]})
         self._answer(201, {
             "url": f"https://api.github.com/repos/{owner}/{repo}/pulls/{number}",
             "id": 1000 + number, "number": number, "state": "open", "title": body["title"],
@@ -154,12 +182,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(400, {"error": "title is missing"})
             return
         key = (project, body["source_branch"], body["target_branch"])
-        if key in self.server.opened:
+        if any(p["project"] == key[0] and p["head"] == key[1] and p["base"] == key[2]
+               and p["state"] == "open" for p in self.server.pulls):
             self._answer(409, {"message": [
                 "Another open merge request already exists for this source branch: !1"]})
             return
         self.server.opened.append(key)
         iid = len(self.server.opened)
+        self.server.pulls.append({"project": key[0], "number": iid, "head": key[1],
+                                  "base": key[2], "state": "open", "merged_at": None,
+                                  "title": body["title"], "body": body["description"]})
         path = project.replace("%2F", "/")
         self._answer(201, {
             "id": 5000 + iid, "iid": iid, "project_id": 42, "state": "opened",
@@ -167,6 +199,118 @@ class _Handler(BaseHTTPRequestHandler):
             "source_branch": body["source_branch"], "target_branch": body["target_branch"],
             "web_url": f"https://gitlab.example.com/{path}/-/merge_requests/{iid}",
         })
+
+    # -- proposals: list and edit pull requests (adapters/pulls.py cites the docs) ---------
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        path, _, query = self.path.partition("?")
+        params = dict(urllib.parse.parse_qsl(query))
+        with self.server.lock:
+            self.server.requests.append({"method": "GET", "path": path, "params": params,
+                                         "headers": dict(self.headers)})
+        if match := GITHUB_PULLS.match(path):
+            if not self._github_auth():
+                return
+            owner, _, branch = params.get("head", "").partition(":")
+            if params.get("state") != "all" or owner != match["owner"] or not branch:
+                self._answer(422, {"message": "Validation Failed"})
+                return
+            self._list(f"{match['owner']}/{match['repo']}", branch, self._github_view)
+        elif match := GITLAB_MRS.match(path):
+            if self.headers.get("PRIVATE-TOKEN") != TOKEN:
+                self._answer(401, {"message": "401 Unauthorized"})
+                return
+            if params.get("state") != "all" or not params.get("source_branch"):
+                self._answer(400, {"error": "state or source_branch missing"})
+                return
+            self._list(match["project"], params["source_branch"], self._gitlab_view)
+        else:
+            self._answer(404, {"message": "Not Found"})
+
+    def do_PATCH(self) -> None:  # noqa: N802 - stdlib name
+        match = GITHUB_PULL.match(self.path)
+        body = self._body("PATCH")
+        if match is None:
+            self._answer(404, {"message": "Not Found"})
+        elif self._github_auth():
+            if not isinstance(body, dict) or not set(body) <= {"title", "body", "state", "base",
+                                                               "maintainer_can_modify"}:
+                self._answer(422, {"message": "Validation Failed"})
+                return
+            self._edit(f"{match['owner']}/{match['repo']}", int(match["number"]), body,
+                       self._github_view)
+
+    def do_PUT(self) -> None:  # noqa: N802 - stdlib name
+        match = GITLAB_MR.match(self.path)
+        body = self._body("PUT")
+        if match is None:
+            self._answer(404, {"message": "Not Found"})
+        elif self.headers.get("PRIVATE-TOKEN") != TOKEN:
+            self._answer(401, {"message": "401 Unauthorized"})
+        elif not isinstance(body, dict) or not set(body) <= {"title", "description",
+                                                           "target_branch", "state_event"}:
+            self._answer(400, {"error": "unknown parameter"})
+        else:
+            edit = {"title": body.get("title"), "body": body.get("description")}
+            self._edit(match["project"], int(match["iid"]),
+                       {k: v for k, v in edit.items() if v is not None}, self._gitlab_view)
+
+    def _body(self, method: str) -> Any:
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        try:
+            body = json.loads(raw or b"null")
+        except ValueError:
+            body = None
+        with self.server.lock:
+            self.server.requests.append({"method": method, "path": self.path,
+                                         "headers": dict(self.headers), "body": body})
+        return body
+
+    def _github_auth(self) -> bool:
+        if self.headers.get("Authorization") != f"Bearer {TOKEN}" or self.headers.get(
+                "X-GitHub-Api-Version") != "2022-11-28":
+            self._answer(401, {"message": "Bad credentials", "status": "401"})
+            return False
+        return True
+
+    def _list(self, project: str, head: str, view: Any) -> None:
+        with self.server.lock:
+            found = [view(p) for p in reversed(self.server.pulls)
+                     if p["project"] == project and p["head"] == head]
+        data = json.dumps(found).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _edit(self, project: str, number: int, body: dict[str, Any], view: Any) -> None:
+        with self.server.lock:
+            pull = next((p for p in self.server.pulls
+                         if p["project"] == project and p["number"] == number), None)
+            if pull is not None:
+                pull.update({k: body[k] for k in ("title", "body") if k in body})
+        if pull is None:
+            self._answer(404, {"message": "Not Found"})
+        else:
+            self._answer(200, view(pull))
+
+    @staticmethod
+    def _github_view(p: dict[str, Any]) -> dict[str, Any]:
+        owner, repo = p["project"].split("/", 1)
+        return {"number": p["number"], "state": p["state"], "merged_at": p["merged_at"],
+                "title": p["title"], "body": p["body"], "head": {"ref": p["head"]},
+                "base": {"ref": p["base"]},
+                "html_url": f"https://github.com/{owner}/{repo}/pull/{p['number']}"}
+
+    @staticmethod
+    def _gitlab_view(p: dict[str, Any]) -> dict[str, Any]:
+        state = "merged" if p["merged_at"] else "opened" if p["state"] == "open" else "closed"
+        path = p["project"].replace("%2F", "/")
+        return {"iid": p["number"], "state": state, "title": p["title"],
+                "description": p["body"], "source_branch": p["head"],
+                "target_branch": p["base"],
+                "web_url": f"https://gitlab.example.com/{path}/-/merge_requests/{p['number']}"}
 
     def _github_status(self, match: re.Match[str], record: dict[str, Any]) -> None:
         headers, body = record["headers"], record["body"]
