@@ -25,8 +25,8 @@ from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
+from mlflow_gitops.adapters.inbound import ROUTES, Inbound
 from mlflow_gitops.core.errors import ConfigError
-from mlflow_gitops.loop import webhook
 
 if TYPE_CHECKING:
     from mlflow_gitops.adapters.page import Page
@@ -53,7 +53,8 @@ class HttpServer:
                  metrics: Callable[[], tuple[bytes, str]],
                  status: Callable[[], Mapping[str, Any]],
                  on_webhook: Callable[[], None],
-                 webhook_secret: bytes | None = None, page: Page | None = None) -> None:
+                 webhook_secret: bytes | None = None, page: Page | None = None,
+                 inbound: Inbound | None = None) -> None:
         self.host, self._port = parse_listen(listen)
         self.ready = ready
         self.metrics = metrics
@@ -61,6 +62,9 @@ class HttpServer:
         self.on_webhook = on_webhook
         self.webhook_secret = webhook_secret
         self.page = page
+        # POST /webhook, /webhook/mlflow and /sync (mlflow_gitops.adapters.inbound)
+        self.inbound = inbound or Inbound(lambda _route: on_webhook(),
+                                          webhook_secret=webhook_secret)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -88,7 +92,7 @@ class HttpServer:
                                         kwargs={"poll_interval": 0.1}, daemon=True)
         self._thread.start()
         log.info("listening on %s", self.url, extra={"fields": {"listen": self.url}})
-        if self.webhook_secret is None:
+        if self.inbound.webhook_secret is None:
             log.warning("POST /webhook is disabled: set --webhook-secret-file to enable it")
 
     def stop(self) -> None:
@@ -148,7 +152,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.app.page is not None and self.app.page.handles(route):
             self._read_only()
             return
-        if route != "/webhook":
+        if route not in ROUTES:
             self._send(404, b"not found\n")
             return
         length = self.headers.get("Content-Length")
@@ -159,27 +163,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(413, f"body larger than {MAX_BODY} bytes\n".encode())
             return
         body = self.rfile.read(int(length))
-        secret = self.app.webhook_secret
-        if secret is None:
-            log.warning("rejected a webhook: no secret configured; set --webhook-secret-file")
-            self._send(401, b"webhook disabled: the controller has no --webhook-secret-file\n")
-            return
-        if not webhook.verify(dict(self.headers.items()), body, secret):
-            log.warning("rejected a webhook with a bad or missing signature",
-                        extra={"fields": {"client": self.client_address[0]}})
-            self._send(401, b"bad or missing signature\n")
-            return
-        if self.headers.get("X-GitHub-Event") == "ping":
-            self._send(200, b"pong\n")
-            return
         try:
-            self.app.on_webhook()
+            code, text = self.app.inbound.handle(route, dict(self.headers.items()), body,
+                                                 self.client_address[0])
         except Exception:
-            log.exception("webhook trigger failed")
+            log.exception("POST %s failed", route)
             self._send(500, b"internal error\n")
             return
-        log.info("webhook accepted: reconcile requested")
-        self._send(202, b"reconcile requested\n")
+        self._send(code, text)
 
     def do_PUT(self) -> None:  # noqa: N802 (stdlib naming)
         self._read_only()

@@ -28,6 +28,8 @@ from mlflow_gitops.loop.leader import LeaseRecord
 from urllib3.exceptions import HTTPError
 
 COMPONENT = "mlflow-gitops"
+#: The leader's address for forwarded triggers, kept on the Lease (loop.leader.LeaseRecord).
+LEADER_URL_ANNOTATION = "mlflow-gitops.io/leader-url"
 REQUEST_TIMEOUT = 5.0  # seconds; the elector retries, so a hung call must not hold it long
 
 
@@ -90,7 +92,8 @@ class KubeLeaseStore:
     def create(self, record: LeaseRecord) -> LeaseRecord:
         body = client.V1Lease(
             api_version="coordination.k8s.io/v1", kind="Lease",
-            metadata=client.V1ObjectMeta(name=self.name, namespace=self.namespace),
+            metadata=client.V1ObjectMeta(name=self.name, namespace=self.namespace,
+                                         annotations=self._annotations(record)),
             spec=self._spec(record))
         try:
             lease = self.api.create_namespaced_lease(
@@ -103,7 +106,8 @@ class KubeLeaseStore:
         body = client.V1Lease(
             api_version="coordination.k8s.io/v1", kind="Lease",
             metadata=client.V1ObjectMeta(name=self.name, namespace=self.namespace,
-                                         resource_version=record.resource_version),
+                                         resource_version=record.resource_version,
+                                         annotations=self._annotations(record)),
             spec=self._spec(record))
         try:
             lease = self.api.replace_namespaced_lease(
@@ -126,6 +130,10 @@ class KubeLeaseStore:
         return LeaseError(f"cannot {verb} {self.where}: {_status(exc)}")
 
     @staticmethod
+    def _annotations(record: LeaseRecord) -> dict[str, str]:
+        return {LEADER_URL_ANNOTATION: record.holder_url} if record.holder_url else {}
+
+    @staticmethod
     def _spec(record: LeaseRecord) -> client.V1LeaseSpec:
         return client.V1LeaseSpec(
             holder_identity=record.holder,
@@ -143,7 +151,9 @@ class KubeLeaseStore:
             acquire_time=spec.acquire_time,
             renew_time=spec.renew_time,
             transitions=spec.lease_transitions or 0,
-            resource_version=lease.metadata.resource_version if lease.metadata else None)
+            resource_version=lease.metadata.resource_version if lease.metadata else None,
+            holder_url=((lease.metadata.annotations or {}).get(LEADER_URL_ANNOTATION, "")
+                        if lease.metadata else ""))
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,16 @@ def register(sub: Any) -> None:
                      "0.0.0.0:8080)")
     srv.add_argument("--webhook-secret-file", metavar="FILE",
                      help="secret for GitHub X-Hub-Signature-256 / GitLab X-Gitlab-Token")
+    srv.add_argument("--mlflow-webhook-secret-file", metavar="FILE",
+                     help="secret of the MLflow registry webhook (X-MLflow-Signature) that "
+                     "POST /webhook/mlflow verifies; see docs/webhooks.md")
+    srv.add_argument("--sync-token-file", metavar="FILE",
+                     help="bearer token that POST /sync (mlflow-gitops sync) must carry")
+    srv.add_argument("--advertise-url", metavar="URL",
+                     default=_advertise_default(),
+                     help="this replica's own URL, written to the Lease while it leads, so a "
+                     "standby forwards the webhooks it receives (default: "
+                     "http://$POD_IP:8080 when POD_IP is set)")
     srv.add_argument("--mlflow-ui-url", metavar="URL",
                      help="the MLflow UI's base URL, for links from the web page at / "
                      "(no credentials; default: mlflow_ui_url in --config, else no links)")
@@ -107,6 +117,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from mlflow_gitops.adapters.feedback import build as build_feedback
     from mlflow_gitops.adapters.git.source import GitSource
     from mlflow_gitops.adapters.http import HttpServer
+    from mlflow_gitops.adapters.inbound import Inbound
     from mlflow_gitops.adapters.metrics import Metrics
     from mlflow_gitops.adapters.page import Page
     from mlflow_gitops.cli.common import build_registries
@@ -147,9 +158,19 @@ def cmd_run(args: argparse.Namespace) -> int:
                 branch=source.branch, mlflow_ui_url=args.mlflow_ui_url or config.mlflow_ui_url,
                 history=GitSource(repo, source.branch, source.path, cache / "repo",
                                   timeout=args.git_timeout))
+    mlflow_secret = secret_from_file(args.mlflow_webhook_secret_file) \
+        if args.mlflow_webhook_secret_file else None
+    sync_token = secret_from_file(args.sync_token_file).strip() \
+        if args.sync_token_file else None
+    for secret_value in (mlflow_secret, sync_token):
+        if secret_value:
+            redactor.add(secret_value)
+    inbound = Inbound(lambda route: controller.on_webhook(_REASONS[route]),
+                      webhook_secret=secret, mlflow_secret=mlflow_secret,
+                      sync_token=sync_token, leader_url=controller.forward_url)
     server = HttpServer(args.listen, ready=controller.ready, metrics=metrics.render,
                         status=controller.status, on_webhook=controller.on_webhook,
-                        webhook_secret=secret, page=page)
+                        webhook_secret=secret, page=page, inbound=inbound)
     server.start()
     if elector is not None:
         elector.start()
@@ -180,6 +201,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_REASONS = {"/webhook": "webhook", "/webhook/mlflow": "mlflow webhook", "/sync": "sync"}
+
+
+def _advertise_default() -> str | None:
+    """http://$POD_IP:8080 in a Pod (the Deployment sets POD_IP from status.podIP)."""
+    ip = os.environ.get("POD_IP", "").strip()
+    if not ip:
+        return None
+    return f"http://[{ip}]:8080" if ":" in ip else f"http://{ip}:8080"
+
+
 def _elector(args: argparse.Namespace, controller: Any) -> Any:
     from mlflow_gitops.adapters.kube import KubeLeaseStore, api_client
     from mlflow_gitops.loop.leader import ElectionConfig, LeaderElector
@@ -187,7 +219,8 @@ def _elector(args: argparse.Namespace, controller: Any) -> Any:
     api = api_client(host=args.kube_api_server, kubeconfig=args.kubeconfig)
     store = KubeLeaseStore(api, args.lease_namespace, args.lease_name)
     config = ElectionConfig(identity=args.identity, lease_duration=args.lease_duration,
-                            renew_deadline=args.renew_deadline, retry_period=args.retry_period)
+                            renew_deadline=args.renew_deadline, retry_period=args.retry_period,
+                            url=args.advertise_url or "")
     fields = {"identity": args.identity, "lease": f"{args.lease_namespace}/{args.lease_name}"}
 
     def started() -> None:

@@ -45,6 +45,9 @@ class LeaseRecord:
     renew_time: datetime | None = None
     transitions: int = 0
     resource_version: str | None = None
+    #: Where the holder takes forwarded triggers (a Lease annotation): a standby sends the
+    #: webhooks it receives there, so any replica's webhook is applied at once (SPEC §6a).
+    holder_url: str = ""
 
     def spec_key(self) -> tuple[object, ...]:
         """What a candidate compares to notice that the holder renewed."""
@@ -74,6 +77,7 @@ class ElectionConfig:
 
     identity: str
     lease_duration: int = 15
+    url: str = ""  # this replica's own address for forwarded triggers (--advertise-url)
     renew_deadline: float = 10.0
     retry_period: float = 2.0
 
@@ -136,6 +140,16 @@ class LeaderElector:
         """The holder we last observed ("" when none)."""
         with self._lock:
             return self._leader
+
+    @property
+    def leader_url(self) -> str:
+        """Where another replica that leads takes forwarded triggers ("" when we lead,
+        nobody does, or the holder did not say)."""
+        with self._lock:
+            record = self._record
+            if record is None or not record.holder or record.holder == self.identity:
+                return ""
+            return record.holder_url
 
     def start(self) -> None:
         """Start campaigning in a daemon thread."""
@@ -200,12 +214,14 @@ class LeaderElector:
         mine = self._record
         if self._leading and mine is not None and mine.holder == self.identity:
             # Fast path, as client-go: renew straight from our last write.
-            renewed = replace(mine, renew_time=now, lease_duration_seconds=cfg.lease_duration)
+            renewed = replace(mine, renew_time=now, lease_duration_seconds=cfg.lease_duration,
+                              holder_url=cfg.url)
             return self._write(self.store.replace, renewed, started)
         try:
             current = self.store.read()
         except LeaseNotFound:
-            fresh = LeaseRecord(self.identity, cfg.lease_duration, now, now, 0)
+            fresh = LeaseRecord(self.identity, cfg.lease_duration, now, now, 0,
+                                holder_url=cfg.url)
             return self._write(self.store.create, fresh, started)
         except LeaseError as exc:
             log.warning("cannot read lease: %s", exc)
@@ -217,11 +233,12 @@ class LeaderElector:
             if valid:
                 return False
         if current.holder == self.identity:
-            wanted = replace(current, renew_time=now, lease_duration_seconds=cfg.lease_duration)
+            wanted = replace(current, renew_time=now, lease_duration_seconds=cfg.lease_duration,
+                             holder_url=cfg.url)
         else:
             wanted = replace(current, holder=self.identity, acquire_time=now, renew_time=now,
                              lease_duration_seconds=cfg.lease_duration,
-                             transitions=current.transitions + 1)
+                             transitions=current.transitions + 1, holder_url=cfg.url)
         return self._write(self.store.replace, wanted, started)
 
     def _release(self) -> bool:
@@ -231,7 +248,7 @@ class LeaderElector:
             return False
         now = self._now()
         freed = replace(mine, holder="", lease_duration_seconds=1, acquire_time=now,
-                        renew_time=now)
+                        renew_time=now, holder_url="")
         try:
             self._observe(self.store.replace(freed))
         except LeaseError as exc:

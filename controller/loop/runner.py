@@ -37,6 +37,11 @@ class Elector(Protocol):
         """The holder last observed; "" before the first look at the lease or when free."""
         ...
 
+    @property
+    def leader_url(self) -> str:
+        """Where the other replica that leads takes forwarded triggers ("" when unknown)."""
+        ...
+
 
 class Controller:
     def __init__(self, source: Source, registries: Mapping[str, RegistryPort],
@@ -111,8 +116,16 @@ class Controller:
     def stop(self) -> None:
         self.trigger.stop()
 
-    def on_webhook(self) -> None:
-        self.trigger.request("webhook")
+    def on_webhook(self, reason: str = "webhook") -> None:
+        self.trigger.request(reason)
+
+    def forward_url(self) -> str | None:
+        """Where a trigger that reached this replica should go: None to handle it here (the
+        leader, or no election), "" for a standby that does not know the leader's address
+        yet, else the leader's URL."""
+        if self.elector is None or self.leading:
+            return None
+        return self.elector.leader_url
 
     # -- what the HTTP server shows ---------------------------------------------------------
 

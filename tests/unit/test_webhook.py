@@ -96,3 +96,22 @@ def test_secret_from_file_strips_trailing_newline(tmp_path: Path) -> None:
     (tmp_path / "c").write_bytes(b"s3cret-value")
     for name in "abc":
         assert secret_from_file(tmp_path / name) == SECRET
+
+
+def test_mlflow_signature_matches_mlflows_own_helper() -> None:
+    """verify_mlflow accepts exactly what mlflow.webhooks.delivery signs, within 5 minutes."""
+    from mlflow.webhooks.delivery import _generate_hmac_signature
+    from mlflow_gitops.loop.webhook import verify_mlflow
+
+    payload = '{"entity": "model_version_alias", "action": "created", "data": {"x": "é"}}'
+    headers = {"X-MLflow-Delivery-Id": "d-1", "X-MLflow-Timestamp": "1700000000",
+               "X-MLflow-Signature": _generate_hmac_signature("s3cret", "d-1", "1700000000",
+                                                              payload)}
+    body = payload.encode("utf-8")
+    assert verify_mlflow(headers, body, b"s3cret", now=1700000000 + 299) is None
+    assert verify_mlflow(headers, body, b"s3cret", now=1700000000 + 301) is not None
+    assert verify_mlflow(headers, body, b"s3cret", now=1700000000 - 301) is not None
+    assert verify_mlflow(headers, body, b"other", now=1700000000) == "bad signature"
+    assert verify_mlflow({**headers, "X-MLflow-Delivery-Id": "d-2"}, body, b"s3cret",
+                         now=1700000000) == "bad signature"
+    assert verify_mlflow({}, body, b"s3cret", now=1700000000) is not None
