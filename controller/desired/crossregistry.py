@@ -118,9 +118,12 @@ def origin_of(version: LiveVersion) -> tuple[str, str, int] | None:
 
 
 def copied_tags(source_tags: Mapping[str, str]) -> dict[str, str]:
-    """The tags a copy inherits: all but ownership (per registry) and older lineage."""
+    """The tags a copy inherits: all but ownership (per registry), older lineage and the
+    promotion policy's apply records (mlflow_gitops.policy.evidence: evidence of what the
+    controller did to the source version, not to the copy)."""
     return {k: v for k, v in source_tags.items()
-            if not k.startswith(("gitops.env.", "gitops.source.", "gitops.copy."))}
+            if not k.startswith(("gitops.env.", "gitops.source.", "gitops.copy.",
+                                 "gitops.applied.", "gitops.left."))}
 
 
 def placeholder(snapshot: Snapshot, route: Route, source: LiveVersion) -> LiveVersion:

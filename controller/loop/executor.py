@@ -14,6 +14,7 @@ from mlflow_gitops.core.errors import RegistryError
 from mlflow_gitops.core.model import ownership_tag
 from mlflow_gitops.core.plan import Change, ModelError, Plan
 from mlflow_gitops.core.ports import RegistryPort
+from mlflow_gitops.policy import evidence
 
 
 @dataclass(frozen=True)
@@ -88,3 +89,7 @@ def _write(registry: RegistryPort, change: Change, commit: str) -> None:
     else:
         assert change.alias is not None
         registry.delete_alias(change.model, change.alias)
+    # The promotion policy's evidence goes last, once the change is in place: a record never
+    # claims an apply that did not happen (a crash here loses evidence, never creates it).
+    for tag in evidence.writes_for(change, commit, time.time()):
+        registry.set_version_tag(tag.model, tag.version, tag.key, tag.value)

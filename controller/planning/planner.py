@@ -207,9 +207,11 @@ class _Context:
             return [change]
         verdict = self.check(env, model, change.version, live)
         if not verdict.allowed:
-            self.errors.append(ModelError(self.registry, env.name, model, "gate",
+            waiting = verdict.waiting_until is not None  # only time stands in the way
+            self.errors.append(ModelError(self.registry, env.name, model,
+                                          "waiting" if waiting else "gate",
                                           verdict.message, env.file, change.line,
-                                          gates=verdict.gates))
+                                          gates=verdict.gates, until=verdict.waiting_until))
             return []
         return [replace(change, gates=verdict.gates, note=verdict.note)]
 

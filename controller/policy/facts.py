@@ -1,80 +1,45 @@
-"""The shell around mlflow_gitops.policy.rules: fetches the facts a promotion is judged on (git
-history of the environment files, the live `from` environment, the source run's metrics)
-and builds the reconciler's PolicyFactory.
+"""The shell around mlflow_gitops.policy.rules: gathers the evidence a promotion is judged on
+(the controller's apply records and the live state, from the pass's snapshots; the source
+run's metrics) and builds the reconciler's PolicyFactory.
 
-Facts are fetched lazily, only for versions the planner actually promotes, and cached for
-the pass: one history walk per environment file, one metrics read per run. A fact that
-cannot be read never raises: it becomes the reason a gate fails (or, for history, the
-absence of evidence), so a broken remote blocks a promotion instead of letting it through."""
+Everything but run metrics comes from the snapshots the pass has already read, so judging a
+pending promotion costs what a converged pass costs: no git history, no extra registry call.
+Metrics are fetched lazily, only for versions the planner actually promotes, once per run
+per pass. A fact that cannot be read never raises: it becomes the reason a gate fails, so a
+broken registry blocks a promotion instead of letting it through. `plan`, `diff` and apply
+all use this one factory over the same registry, so they give the same verdict."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Protocol
 
-from mlflow_gitops.core.errors import GitOpsError, RegistryError
+from mlflow_gitops.core.errors import RegistryError
 from mlflow_gitops.core.model import (
     DesiredState,
     Environment,
     LiveModel,
     LiveVersion,
     Snapshot,
-    ownership_tag,
 )
 from mlflow_gitops.core.plan import Verdict
 from mlflow_gitops.core.ports import GateCheck, PolicyFactory, RegistryPort
-from mlflow_gitops.desired import crossregistry, history
-from mlflow_gitops.desired.history import Revision
-from mlflow_gitops.policy.rules import (
-    Assignment,
-    FromFacts,
-    PolicyFacts,
-    RunFacts,
-    evaluate,
-    held_before,
-)
+from mlflow_gitops.desired import crossregistry
+from mlflow_gitops.policy import evidence
+from mlflow_gitops.policy.rules import FromFacts, PolicyFacts, RunFacts, evaluate
 
-HISTORY_DEPTH = 200  # commits per environment file; older ones are not evidence any more
+#: (registry, registered model, version): one model version, wherever it is looked at.
+VersionId = tuple[str, str, int]
 
 
-class HistoryProvider(Protocol):
-    """What an environment file assigned to a model over its git history."""
-
-    def assignments(self, file: str, model: str) -> Sequence[Assignment]:
-        """Newest first; raises mlflow_gitops.core.errors.GitOpsError when git cannot be read."""
-        ...
-
-
-class FileHistory:
-    """A HistoryProvider over any `revisions(file) -> [Revision]` (newest first), read with
-    the one history reader (mlflow_gitops.desired.history), each file's history once."""
-
-    def __init__(self, revisions: Callable[[str], Sequence[Revision]]):
-        self._revisions = revisions
-        self._read: dict[str, Sequence[Revision]] = {}
-
-    def assignments(self, file: str, model: str) -> Sequence[Assignment]:
-        if file not in self._read:
-            self._read[file] = self._revisions(file)
-        return [Assignment(row.revision.sha, row.revision.when.timestamp(), row.version)
-                for row in history.assigned(self._read[file], file, model)]
-
-
-#: Builds a pass's history provider from its desired state (None: no git history).
-HistorySource = Callable[[DesiredState], "HistoryProvider | None"]
-
-
-def make_policy(history_of: HistorySource | None = None,
-                clock: Callable[[], float] = time.time) -> PolicyFactory:
-    """The reconciler's PolicyFactory: per pass, a gate check over that pass's facts."""
+def make_policy(clock: Callable[[], float] = time.time) -> PolicyFactory:
+    """The reconciler's PolicyFactory: per pass, a gate check over that pass's evidence."""
     def factory(desired: DesiredState, snapshots: Mapping[str, Snapshot],
                 registries: Mapping[str, RegistryPort]) -> GateCheck | None:
         if not any(env.promotion for env in desired.environments):
             return None
-        provider = history_of(desired) if history_of is not None else None
-        return _Facts(desired, snapshots, registries, provider, clock()).check
+        return _Facts(desired, snapshots, registries, clock()).check
 
     return factory
 
@@ -83,15 +48,13 @@ class _Facts:
     """One pass's facts, fetched on first use and cached."""
 
     def __init__(self, desired: DesiredState, snapshots: Mapping[str, Snapshot],
-                 registries: Mapping[str, RegistryPort], history: HistoryProvider | None,
-                 now: float):
+                 registries: Mapping[str, RegistryPort], now: float):
         self.by_name = desired.by_name()
         self.snapshots = snapshots
         self.registries = registries
-        self.history = history
         self.now = now
-        self._files: dict[tuple[str, str], tuple[tuple[Assignment, ...], str]] = {}
         self._runs: dict[tuple[str, str], RunFacts] = {}
+        self._judging: set[str] = set()  # environments being judged (a `from` chain)
 
     def check(self, env: Environment, model: str, version: int, live: LiveModel) -> Verdict:
         raw = self.by_name.get(env.name, env)
@@ -102,60 +65,75 @@ class _Facts:
         if lv is not None and crossregistry.origin(raw, self.by_name).registry != raw.registry:
             origin = crossregistry.origin_of(lv)
         number = origin[2] if origin else version
-        own, _ = self._assignments(raw.file, key)
         facts = PolicyFacts(
-            now=self.now, version=number, own_history=own, label=key if key != model else "",
+            now=self.now, version=number, served=evidence.read(lv, raw.name),
+            label=key if key != model else "",
             copy_of=f"{origin[0]}/{origin[1]} v{origin[2]}" if origin else "",
             pending_copy=lv is not None and crossregistry.PENDING_TAG in lv.tags)
-        owned = lv is not None and ownership_tag(raw.name) in lv.tags
-        if held_before(raw.name, number, own, owned):  # a rollback: nothing else to fetch
+        if facts.served is not None:  # a rollback: nothing else to fetch
             return evaluate(env, model, version, live, facts)
         origin_version = self._version(*origin) if origin else None
-        facts = replace(facts, run=self._run(raw, lv, origin, origin_version),
-                        source=self._from(raw, key, number),
+        self._judging.add(raw.name)
+        try:
+            source = self._from(raw, key, (raw.registry, model, version), origin, number)
+        finally:
+            self._judging.discard(raw.name)
+        facts = replace(facts, run=self._run(raw, lv, origin, origin_version), source=source,
                         origin_tags=origin_version.tags if origin_version is not None else {})
         return evaluate(env, model, version, live, facts)
 
     # -- each fact -------------------------------------------------------------------------
 
-    def _assignments(self, file: str, key: str) -> tuple[tuple[Assignment, ...], str]:
-        if self.history is None:
-            return (), ""
-        if (file, key) not in self._files:
-            try:
-                found: tuple[tuple[Assignment, ...], str] = (
-                    tuple(self.history.assignments(file, key)), "")
-            except GitOpsError as exc:
-                found = (), str(exc)
-            self._files[(file, key)] = found
-        return self._files[(file, key)]
-
-    def _from(self, raw: Environment, key: str, number: int) -> FromFacts | None:
+    def _from(self, raw: Environment, key: str, candidate: VersionId,
+              origin: VersionId | None, number: int) -> FromFacts | None:
+        """What the `from` environment's evidence says about this very version: the
+        candidate itself where `from` is on its registry, else the version it was copied
+        from (or another copy of that). Never another model that a file maps the same key
+        to: evidence belongs to one model version."""
         name = raw.promotion.from_env if raw.promotion else None
         source = self.by_name.get(name or "")
         if source is None:
             return None
-        history, error = self._assignments(source.file, key)
+        facts = FromFacts(source.name, source.file, str(source.target), False, False)
         snapshot = self.snapshots.get(source.registry)
-        model = crossregistry.registered_name(source, key)
-        root = crossregistry.origin(source, self.by_name)
-        found = crossregistry.locate(snapshot, model, root.registry,
-                                     crossregistry.registered_name(root, key), number) \
-            if snapshot is not None else None
         if snapshot is None:
-            error = f"registry '{source.registry}' could not be read"
-        holds, since = False, None
-        live = snapshot.model(model) if snapshot is not None else None
-        if found is not None and live is not None:
-            lv = live.versions[found]
-            if source.target.kind == "stage":
-                holds = lv.stage == source.target.value
-                since = lv.updated_ms / 1000 if holds and lv.updated_ms else None
-            else:
-                holds = live.aliases.get(source.target.value) == found
+            return replace(facts, error=f"registry '{source.registry}' could not be read")
+        found = self._in(snapshot, source, key, candidate, origin)
         entry = source.models.get(key)
-        return FromFacts(source.name, source.file, str(source.target), holds,
-                         entry is not None and entry.version == number, history, since, error)
+        listed = entry is not None and entry.version == number and found is not None and \
+            crossregistry.registered_name(source, key) == found[0]
+        if found is None:
+            return replace(facts, in_desired=listed)
+        model, version = found
+        live = snapshot.model(model)
+        assert live is not None  # found in this snapshot
+        lv = live.versions[version]
+        if source.target.kind == "stage":
+            holds = lv.stage == source.target.value
+            since = lv.updated_ms / 1000 if holds and lv.updated_ms else None
+        else:
+            holds, since = live.aliases.get(source.target.value) == version, None
+        facts = replace(facts, holds_now=holds, in_desired=listed,
+                        stint=evidence.read(lv, source.name), live_since=since)
+        if listed and not holds and facts.stint is None and source.name not in self._judging:
+            # Assigned there in this same change: would that environment take it this pass?
+            facts = replace(facts, upstream=self.check(source, model, version, live))
+        return facts
+
+    @staticmethod
+    def _in(snapshot: Snapshot, source: Environment, key: str, candidate: VersionId,
+            origin: VersionId | None) -> tuple[str, int] | None:
+        """(model, version) in the from-environment's registry that is the candidate."""
+        if source.registry == candidate[0]:
+            live = snapshot.model(candidate[1])
+            return (candidate[1], candidate[2]) \
+                if live is not None and candidate[2] in live.versions else None
+        if origin is None:
+            return None
+        name = origin[1] if source.registry == origin[0] else \
+            crossregistry.registered_name(source, key)
+        found = crossregistry.locate(snapshot, name, *origin)
+        return (name, found) if found is not None else None
 
     def _version(self, registry: str, model: str, number: int) -> LiveVersion | None:
         snapshot = self.snapshots.get(registry)
@@ -163,8 +141,7 @@ class _Facts:
         return live.versions.get(number) if live is not None else None
 
     def _run(self, raw: Environment, lv: LiveVersion | None,
-             origin: tuple[str, str, int] | None, origin_version: LiveVersion | None
-             ) -> RunFacts:
+             origin: VersionId | None, origin_version: LiveVersion | None) -> RunFacts:
         """The source run (of the origin version, for a copy), read only if a gate needs it."""
         registry = origin[0] if origin else raw.registry
         run_id = (origin_version.run_id if origin_version is not None

@@ -1,30 +1,29 @@
-"""The promotion policy (SPEC §3 `promotion`) as pure functions over facts fetched beforehand.
+"""The promotion policy (SPEC §3 `promotion`, §4a) as pure functions over evidence fetched
+beforehand.
 
-A version may enter an environment only if it came through `from` (live there now, assigned
-there in the same desired state, or assigned there at an earlier commit), stayed there for
-`min_soak`, is READY and passes every metric and tag gate. A version the environment held
-before (git history or the ownership tag) is a rollback and is never blocked. No I/O here:
-mlflow_gitops.policy.facts gathers the facts (git history, run metrics) and calls `evaluate`,
-so every rule is testable with plain values."""
+A version may enter an environment only if it came through `from` (it holds the `from`
+environment's target in the live registry now, or the controller recorded applying it
+there), stayed there for `min_soak` by the controller's recorded clock, is READY and passes
+every metric and tag gate. A version the controller recorded serving in this environment
+before (an applied, accepted promotion) is a rollback and is never blocked. Commit dates and
+git history are no evidence: a pull request author controls them. No I/O here:
+mlflow_gitops.policy.facts gathers the facts (records, live state, run metrics) and calls
+`evaluate`, so every rule is testable with plain values."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from mlflow_gitops.core.model import Environment, Gate, LiveModel, frozen_map, ownership_tag
+from mlflow_gitops.core.model import Environment, Gate, LiveModel, frozen_map
 from mlflow_gitops.core.plan import GateResult, Verdict
+from mlflow_gitops.policy.evidence import Stint, applied_tag, describe, when
+from mlflow_gitops.policy.units import duration
+
+__all__ = ["READY", "FromFacts", "PolicyFacts", "RunFacts", "Soak", "duration", "evaluate",
+           "short_run", "soaked"]
 
 READY = "READY"
-
-
-@dataclass(frozen=True)
-class Assignment:
-    """What one commit of an environment file assigned to one model."""
-
-    sha: str
-    committed_at: float  # commit time, epoch seconds
-    version: int | None  # None: the model was not listed (or the file was unreadable)
 
 
 @dataclass(frozen=True)
@@ -38,111 +37,105 @@ class RunFacts:
 
 @dataclass(frozen=True)
 class FromFacts:
-    """The `from` environment's view of the candidate version."""
+    """The `from` environment's evidence about the candidate version."""
 
     env: str
     file: str
     target: str  # e.g. "stage Staging", "alias @candidate"
     holds_now: bool  # holds the from-environment's target in the live registry now
-    in_desired: bool  # the same desired state assigns it there
-    history: tuple[Assignment, ...] = ()  # the from-environment file's commits, newest first
-    live_since: float | None = None  # epoch s of its live stage's last update (no-git fallback)
-    history_error: str = ""
+    in_desired: bool  # the same desired state assigns it there (no evidence by itself)
+    stint: Stint | None = None  # the controller's record of applying it there
+    live_since: float | None = None  # registry clock: its live stage's last update
+    error: str = ""  # the from-environment's registry could not be read
+    #: in_desired but not there yet: the from-environment's own verdict on it this pass
+    upstream: Verdict | None = None
 
 
 @dataclass(frozen=True)
 class PolicyFacts:
     """Everything `evaluate` needs beyond the environment and the live model."""
 
-    now: float  # epoch seconds
+    now: float  # epoch seconds, the evaluating process's clock
     version: int  # the number the environment file uses (the origin registry's, across registries)
     run: RunFacts = RunFacts()
     source: FromFacts | None = None
-    own_history: tuple[Assignment, ...] = ()  # this environment file's commits, newest first
+    served: Stint | None = None  # the controller's record of promoting it into this environment
     origin_tags: Mapping[str, str] = field(default_factory=frozen_map)  # tags of the copied version
     copy_of: str = ""  # "default/fraud-detector v4" when the candidate is a cross-registry copy
     pending_copy: bool = False  # the copy is made by apply; the live version is a placeholder
     label: str = ""  # the model's name as the file writes it, if different from the registry's
 
 
+@dataclass(frozen=True)
+class Soak:
+    """How long the candidate stayed in the `from` environment, by clocks no commit sets."""
+
+    held: float  # seconds
+    basis: str  # the evidence, for people
+    since: float | None = None  # still there: when the stretch began (soak grows with time)
+
+
+#: One check: its result, the reason it failed, and when time alone will pass it (or None).
+_Check = tuple[GateResult, str, "float | None"]
+
+
 def evaluate(env: Environment, model: str, version: int, live_model: LiveModel,
              facts: PolicyFacts) -> Verdict:
-    """May `version` of `model` (a version of `live_model`) enter `env`? Every gate's result."""
+    """May `version` of `model` (a version of `live_model`) enter `env`? Every gate's result.
+    Refused only by checks that time alone passes (soak): `waiting_until` says when."""
     promotion = env.promotion
     if promotion is None:
         return Verdict(True, note=_copy_note(facts))
     live = live_model.versions.get(version)
     tags = {**facts.origin_tags, **(live.tags if live is not None else {})}
     name = f"{facts.label or model} v{facts.version}"
-    if held_before(env.name, facts.version, facts.own_history,
-                   owned=live is not None and ownership_tag(env.name) in live.tags):
-        note = f"rollback to v{facts.version}, held by {env.name} before: gates skipped"
+    if facts.served is not None:
+        note = f"rollback to v{facts.version}, served in {env.name} before (applied by commit " \
+               f"{facts.served.commit[:7]} at {when(facts.served.entered)}): gates skipped"
         return Verdict(True, note="; ".join(n for n in (note, _copy_note(facts)) if n))
-    results: list[tuple[GateResult, str]] = [_status(live.status if live else "MISSING")]
+    results: list[_Check] = [_status(live.status if live else "MISSING")]
     if facts.source is not None:
-        results.append(_from(facts.version, facts.source))
+        results.append(_from(facts.source, facts.now))
         if promotion.min_soak_seconds:
-            results.append(_soak(facts.version, facts.source, promotion.min_soak_seconds,
-                                 facts.now))
+            results.append(_soak(facts.source, promotion.min_soak_seconds, facts.now))
     for gate in promotion.gates:
         results.append(_metric(gate, facts.run) if gate.metric else _tag(gate, tags))
-    gates = tuple(r for r, _ in results)
-    failures = [why for r, why in results if not r.passed]
-    if failures:
-        return Verdict(False, gates, message=f"{name} not promoted: " + "; ".join(failures))
+    gates = tuple(r for r, _, _ in results)
+    failed = [(why, until) for r, why, until in results if not r.passed]
+    if failed:
+        untils = [until for _, until in failed]
+        waiting = max(u for u in untils if u is not None) \
+            if all(u is not None for u in untils) else None
+        return Verdict(False, gates, message=f"{name} not promoted: "
+                       + "; ".join(why for why, _ in failed), waiting_until=waiting)
     return Verdict(True, gates, note=_copy_note(facts))
 
 
-def held_before(env: str, version: int, history: tuple[Assignment, ...], owned: bool) -> bool:
-    """Did `env` hold `version` before? It must carry the environment's ownership tag (the
-    controller applied it there) and, where git history is known, an earlier commit of the
-    file must have assigned it. Either alone is not enough: a tag is also written when a
-    version someone put there by hand is archived, and a commit may have been refused by a
-    gate and reverted without the version ever serving. The newest commits that assign it
-    now are the promotion itself (or its pull request), so they are skipped."""
-    if not owned:
-        return False
-    if not history:
-        return True  # no git history to consult (e.g. a folder outside git): the tag decides
-    older = _after_leading(history, version)
-    return any(a.version == version for a in older)
-
-
-def soaked(version: int, source: FromFacts, now: float) -> tuple[float, str]:
-    """How long `version` stayed in `source` in its longest continuous stretch, and the basis."""
-    best, basis = 0.0, ""
-    start: Assignment | None = None
-    for assignment in reversed(source.history):  # oldest first
-        if assignment.version == version and start is None:
-            start = assignment
-        elif assignment.version != version and start is not None:
-            span = assignment.committed_at - start.committed_at
-            if span >= best:
-                best, basis = span, f"from commit {start.sha[:7]} to {assignment.sha[:7]}"
-            start = None
-    if start is not None and now - start.committed_at >= best:
-        best, basis = now - start.committed_at, f"since commit {start.sha[:7]}"
-    if basis:
-        return max(best, 0.0), basis
+def soaked(source: FromFacts, now: float) -> Soak:
+    """The candidate's latest stretch in `source`: from the controller's record of applying
+    it there to its recorded exit, or to now while it is still there. Without a record (a
+    version placed before records were written, or by hand), a stage target counts from the
+    version's last update by the registry's clock, a lower bound; an alias has no such time."""
+    stint = source.stint
+    if stint is not None:
+        if stint.ended is not None:
+            return Soak(stint.ended - stint.entered, describe(stint, now))
+        if source.holds_now:
+            return Soak(max(now - stint.entered, 0.0), describe(stint, now), stint.entered)
+        return Soak(0.0, f"{describe(stint, now)}; it left {source.env} at a time the "
+                    "controller did not record, so its stay cannot be measured")
     if source.holds_now and source.live_since is not None:
-        return max(now - source.live_since, 0.0), "since its live stage last changed (no git " \
-            "history of it)"
+        return Soak(max(now - source.live_since, 0.0),
+                    f"in {source.target} since {when(source.live_since)} by the registry's "
+                    f"clock (no record of the controller applying it to {source.env})",
+                    source.live_since)
+    if source.holds_now:
+        return Soak(0.0, f"holds {source.target}, but there is no record of when it entered "
+                    f"{source.env} ({applied_tag(source.env)}); have the controller apply it "
+                    f"to {source.env} again to start the soak")
     if source.in_desired:
-        return 0.0, f"assigned in {source.env} only in this change"
-    return 0.0, f"no record of when it entered {source.env}"
-
-
-def duration(seconds: float) -> str:
-    """90061 → '1d1h1m': the same units `min_soak` is written in."""
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        count, seconds = divmod(seconds, size)
-        if count:
-            parts.append(f"{count}{unit}")
-    return "".join(parts)
+        return Soak(0.0, f"not applied to {source.env} yet (assigned there in this change)")
+    return Soak(0.0, f"never applied to {source.env}")
 
 
 def short_run(run_id: str) -> str:
@@ -151,39 +144,59 @@ def short_run(run_id: str) -> str:
 
 # -- one check each: (result, the failure's reason in the refusal message) ------------------
 
-def _status(status: str) -> tuple[GateResult, str]:
+def _status(status: str) -> _Check:
     ok = status == READY
-    return GateResult("status", ok, status, READY), f"status {status}, required {READY}"
+    return GateResult("status", ok, status, READY), f"status {status}, required {READY}", None
 
 
-def _from(version: int, source: FromFacts) -> tuple[GateResult, str]:
+def _from(source: FromFacts, now: float) -> _Check:
     name, required = f"from {source.env}", f"in {source.env} ({source.target})"
-    past = next((a for a in source.history if a.version == version), None)
     if source.holds_now:
-        actual = f"holds {source.target} now"
-    elif source.in_desired:
-        actual = f"assigned in {source.env} in this change"
-    elif past is not None:
-        actual = f"assigned in {source.env} at commit {past.sha[:7]}"
-    else:
-        why = f"never in {source.env}: not live there, not assigned in {source.file} now " \
-              "or in its git history"
-        detail = f"git history unreadable: {source.history_error}" if source.history_error \
-            else ""
-        return GateResult(name, False, "never there", required, detail), why
-    return GateResult(name, True, actual, required), ""
+        return GateResult(name, True, f"holds {source.target} now", required), "", None
+    if source.stint is not None:
+        return GateResult(name, True, describe(source.stint, now), required), "", None
+    upstream = source.upstream
+    if source.in_desired and upstream is not None and (
+            upstream.allowed or upstream.waiting_until is not None):
+        until = now if upstream.allowed else upstream.waiting_until
+        why = f"not in {source.env} yet: assigned there in this change, {source.env} applies " \
+              "it first and this promotion follows"
+        return GateResult(name, False, f"not in {source.env} yet", required), why, until
+    if source.in_desired and upstream is not None:
+        why = f"not in {source.env}: assigned there in this change, but {source.env} " \
+              f"refuses it ({upstream.message})"
+        return GateResult(name, False, f"refused by {source.env}", required), why, None
+    why = f"never in {source.env}: it does not hold {source.target} now and the controller " \
+          f"never applied it there (no {applied_tag(source.env)} record)"
+    if source.in_desired:
+        why += f"; assigned in {source.file} in this change, which is no evidence until applied"
+    detail = source.error
+    return GateResult(name, False, "never there", required, detail), why, None
 
 
-def _soak(version: int, source: FromFacts, min_soak: int, now: float
-          ) -> tuple[GateResult, str]:
-    held, basis = soaked(version, source, now)
-    ok = held >= min_soak
+def _soak(source: FromFacts, min_soak: int, now: float) -> _Check:
+    soak = soaked(source, now)
+    ok = soak.held >= min_soak
     result = GateResult(f"min_soak {duration(min_soak)}", ok,
-                        f"{duration(held)} in {source.env}", f">= {duration(min_soak)}", basis)
-    return result, f"{duration(held)} in {source.env} ({basis}) < min_soak {duration(min_soak)}"
+                        f"{duration(soak.held)} in {source.env} ({soak.basis})",
+                        f">= {duration(min_soak)}")
+    why = f"{duration(soak.held)} in {source.env} ({soak.basis}) < min_soak {duration(min_soak)}"
+    if soak.since is not None:
+        until: float | None = soak.since + min_soak
+    elif source.upstream is not None and not source.holds_now and source.stint is None and (
+            source.upstream.allowed or source.upstream.waiting_until is not None):
+        until = max(now, source.upstream.waiting_until or now) + min_soak  # once applied there
+    else:
+        until = None
+    return result, why, until
 
 
-def _metric(gate: Gate, run: RunFacts) -> tuple[GateResult, str]:
+def _metric(gate: Gate, run: RunFacts) -> _Check:
+    result, why = _metric_result(gate, run)
+    return result, why, None
+
+
+def _metric_result(gate: Gate, run: RunFacts) -> tuple[GateResult, str]:
     metric = gate.metric or ""
     required = " and ".join(p for p in (
         f">= {gate.min:g}" if gate.min is not None else "",
@@ -211,7 +224,7 @@ def _metric(gate: Gate, run: RunFacts) -> tuple[GateResult, str]:
     return GateResult(name, True, f"{value:g}", required, where), ""
 
 
-def _tag(gate: Gate, tags: Mapping[str, str]) -> tuple[GateResult, str]:
+def _tag(gate: Gate, tags: Mapping[str, str]) -> _Check:
     key = gate.tag or ""
     value = tags.get(key)
     name = f"tag {key}"
@@ -226,7 +239,7 @@ def _tag(gate: Gate, tags: Mapping[str, str]) -> tuple[GateResult, str]:
         ok = (value is not None) == want
         actual = "present" if value is not None else "missing"
         why = f"tag {key} is {actual}, required {required}"
-    return GateResult(name, ok, actual, required), why
+    return GateResult(name, ok, actual, required), why, None
 
 
 def _copy_note(facts: PolicyFacts) -> str:
@@ -236,10 +249,3 @@ def _copy_note(facts: PolicyFacts) -> str:
         return f"copy of {facts.copy_of}: apply creates it as a new version (number " \
                "assigned by the registry)"
     return f"copy of {facts.copy_of}"
-
-
-def _after_leading(history: tuple[Assignment, ...], version: int) -> tuple[Assignment, ...]:
-    index = 0
-    while index < len(history) and history[index].version == version:
-        index += 1
-    return history[index:]

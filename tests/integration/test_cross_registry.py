@@ -56,7 +56,7 @@ def test_copy_to_another_server_happens_once_with_lineage_and_holds_the_target(
     fails the gate is never copied."""
     name, weak = f"fraud-{unique}", f"weak-{unique}"
     logged_version(mlflow_client, name, {"accuracy": 0.95}, {"team": "risk"})
-    logged_version(mlflow_client, name, {"accuracy": 0.97}, {"team": "risk"})
+    logged_version(mlflow_client, name, {"accuracy": 0.97}, {"team": "risk"}, stage="Staging")
     logged_version(mlflow_client, weak, {"accuracy": 0.5}, stage="Staging")
     write_envs(envs_dir, name, 2, {name: 2, weak: 1})
     config = tmp_path / "config.yaml"
@@ -89,6 +89,7 @@ def test_copy_to_another_server_happens_once_with_lineage_and_holds_the_target(
     assert copy.tags["team"] == "risk"
     assert ownership_tag("production") in copy.tags
     assert ownership_tag("staging") not in copy.tags
+    assert "gitops.applied.production" in copy.tags  # the copy's own record, not its source's
     run = prod_client.get_run(copy.run_id)
     assert run.data.metrics["accuracy"] == 0.97
     files = {f.path for f in prod_client.list_artifacts(copy.run_id, "model")}

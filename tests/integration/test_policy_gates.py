@@ -35,8 +35,9 @@ def champion(models: dict[str, int], gates: tuple[Gate, ...] = GATES) -> Any:
 
 def test_each_failing_gate_refuses_its_model_while_the_rest_converge(
         mlflow_client: Any, registry: Recording, unique: str) -> None:
-    """Below min, above max, missing metric, missing tag and never-in-staging are each refused
-    with the value and threshold or the reason; the passing model and staging converge."""
+    """With staging applied first, below min, above max, missing metric, missing tag and
+    never-in-staging are each refused with the value and threshold or the reason; the
+    passing model converges."""
     low, high, nometric, notag, never, ok = (f"{k}-{unique}" for k in
                                              ("low", "high", "nometric", "notag", "never", "ok"))
     logged_version(mlflow_client, low, {"accuracy": 0.81, "latency_p95_ms": 80}, PASSED)
@@ -47,6 +48,8 @@ def test_each_failing_gate_refuses_its_model_while_the_rest_converge(
     logged_version(mlflow_client, never, GOOD, PASSED)
     logged_version(mlflow_client, ok, GOOD, PASSED)
     staged = {low: 1, high: 1, nometric: 1, notag: 1, never: 2, ok: 1}
+    assert reconcile(desired(env("staging", "stage:Staging", staged)),
+                     {"default": registry}, policy=make_policy()).ok
     state = desired(env("staging", "stage:Staging", staged),
                     champion({m: 1 for m in staged}))
     result = reconcile(state, {"default": registry}, policy=make_policy())
@@ -97,7 +100,8 @@ def test_passing_version_is_promoted_with_its_gate_results(
 def test_rollback_to_a_version_production_held_passes_a_gate_added_later(
         mlflow_client: Any, registry: Recording, unique: str) -> None:
     """v1 served, then v2; a stricter gate is added and production goes back to v1, which
-    fails it: the rollback goes through (ownership tag) and the plan says gates were skipped."""
+    fails it: the rollback goes through (the controller's record that v1 served) and the
+    plan says gates were skipped."""
     name = f"rollback-{unique}"
     logged_version(mlflow_client, name, {"accuracy": 0.91}, stage="Staging")
     logged_version(mlflow_client, name, {"accuracy": 0.97})
@@ -106,6 +110,10 @@ def test_rollback_to_a_version_production_held_passes_a_gate_added_later(
     assert reconcile(desired(staging, champion({name: 1}, loose)), {"default": registry},
                      policy=make_policy()).ok
     staging = env("staging", "stage:Staging", {name: 2})
+    first = reconcile(desired(staging, champion({name: 2}, loose)), {"default": registry},
+                      policy=make_policy())
+    (waiting,) = first.plan.errors  # v2 was assigned to staging in the same change
+    assert waiting.kind == "waiting" and "staging applies it first" in waiting.message
     assert reconcile(desired(staging, champion({name: 2}, loose)), {"default": registry},
                      policy=make_policy()).ok
     strict = (Gate(metric="accuracy", min=0.95),)
@@ -113,7 +121,8 @@ def test_rollback_to_a_version_production_held_passes_a_gate_added_later(
                        policy=make_policy())
     assert result.ok, result.plan.errors
     (change,) = result.plan.changes
-    assert change.note == "rollback to v1, held by production before: gates skipped"
+    assert change.note.startswith("rollback to v1, served in production before (applied by "
+                                  "commit c0ffee at ")
     assert mlflow_client.get_registered_model(name).aliases == {"champion": "1"}
 
 

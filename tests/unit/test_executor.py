@@ -10,16 +10,20 @@ from tests.support.memory_registry import MemoryRegistry
 
 
 def test_each_change_writes_its_lineage_tag() -> None:
-    """Every change writes the gitops.env.<environment> tag = the commit, just before itself."""
+    """Every change writes the gitops.env.<environment> tag = the commit just before itself,
+    and the promotion policy's evidence (policy/evidence.py) just after itself."""
     snapshot = live({"m": {1: "Production", 2: "None"}})
     registry = MemoryRegistry.from_snapshot(snapshot)
     result = execute(plan(desired(env("production", "stage:Production", {"m": 2}),
                                   commit="abc123"), {"default": snapshot}),
                      {"default": registry})
     assert result.ok
-    assert registry.calls == [
-        ("tag", "m", 2, "gitops.env.production", "abc123"), ("transition", "m", 2, "Production"),
-        ("tag", "m", 1, "gitops.env.production", "abc123"), ("transition", "m", 1, "Archived")]
+    assert [c[:4] for c in registry.calls] == [
+        ("tag", "m", 2, "gitops.env.production"), ("transition", "m", 2, "Production"),
+        ("tag", "m", 2, "gitops.applied.production"),
+        ("tag", "m", 1, "gitops.env.production"), ("transition", "m", 1, "Archived"),
+        ("tag", "m", 1, "gitops.left.production")]
+    assert registry.calls[0][4] == registry.calls[3][4] == "abc123"
 
 
 def test_a_failing_model_stops_only_its_own_changes() -> None:
@@ -43,7 +47,7 @@ def test_losing_leadership_stops_all_writes_at_once() -> None:
     result = execute(plan(desired(env("staging", "stage:Staging", {"a": 1, "b": 1})),
                           {"default": snapshot}), {"default": registry},
                      may_write=lambda: next(answers))
-    assert [c[:2] for c in registry.calls] == [("tag", "a"), ("transition", "a")]
+    assert [c[:2] for c in registry.calls] == [("tag", "a"), ("transition", "a"), ("tag", "a")]
     assert "no longer the leader" in result.failed[0].message
 
 

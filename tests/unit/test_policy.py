@@ -15,14 +15,15 @@ from mlflow_gitops.core.model import (
     frozen_map,
     ownership_tag,
 )
+from mlflow_gitops.core.plan import Verdict
+from mlflow_gitops.desired.schema import parse_duration
+from mlflow_gitops.policy.evidence import Stint
 from mlflow_gitops.policy.rules import (
-    Assignment,
     FromFacts,
     PolicyFacts,
     RunFacts,
     duration,
     evaluate,
-    held_before,
     soaked,
 )
 
@@ -46,18 +47,24 @@ def live(version: int = 4, status: str = "READY", **tags: str) -> LiveModel:
                              tags=frozen_map(tags))}))
 
 
-def staging(holds: bool = True, in_desired: bool = False, history: tuple = (),
-            live_since: float | None = None) -> FromFacts:
+def staging(holds: bool = True, in_desired: bool = False, stint: Stint | None = None,
+            live_since: float | None = None, upstream: Verdict | None = None) -> FromFacts:
     return FromFacts("staging", "environments/staging.yaml", "stage Staging", holds,
-                     in_desired, history, live_since)
+                     in_desired, stint, live_since, upstream=upstream)
+
+
+def entered(env: str, ago: float, left_ago: float | None = None, commit: str = "1a2b3c4d" * 5
+            ) -> Stint:
+    """The controller's record: applied to `env` `ago` seconds before NOW (left later)."""
+    return Stint(env, commit, NOW - ago, None if left_ago is None else NOW - left_ago)
 
 
 def facts(metrics: dict[str, float] | None = None, source: FromFacts | None = None,
-          own: tuple[Assignment, ...] = (), run_id: str | None = RUN, **kw: object
+          served: Stint | None = None, run_id: str | None = RUN, **kw: object
           ) -> PolicyFacts:
     return PolicyFacts(now=NOW, version=4, run=RunFacts(run_id, metrics),
                        source=source if source is not None else staging(),
-                       own_history=own, **kw)  # type: ignore[arg-type]
+                       served=served, **kw)  # type: ignore[arg-type]
 
 
 def check(env: Environment, model: LiveModel, f: PolicyFacts):  # type: ignore[no-untyped-def]
@@ -113,46 +120,87 @@ def test_tag_gates_equals_and_exists() -> None:
     assert ok.allowed and all(g.passed for g in ok.gates)
 
 
-def test_never_in_from_is_refused() -> None:
-    """A version not live in `from`, not assigned there now and not in its history is refused."""
+def test_never_in_from_is_refused_naming_the_missing_record() -> None:
+    """A version not live in `from` and never applied there is refused, naming the record."""
     verdict = check(production(), live(), facts(source=staging(holds=False)))
-    assert not verdict.allowed
-    assert "never in staging: not live there, not assigned in environments/staging.yaml" \
-           in verdict.message
+    assert not verdict.allowed and verdict.waiting_until is None
+    assert "never in staging: it does not hold stage Staging now and the controller never " \
+           "applied it there (no gitops.applied.staging record)" in verdict.message
 
 
-def test_from_passes_by_desired_state_or_history() -> None:
-    """Assigned in `from` in the same desired state, or at an earlier commit, satisfies from."""
-    assert check(production(), live(),
-                 facts(source=staging(holds=False, in_desired=True))).allowed
-    past = (Assignment("bbb", NOW - HOUR, 5), Assignment("aaa", NOW - 2 * HOUR, 4))
-    verdict = check(production(), live(), facts(source=staging(holds=False, history=past)))
+def test_from_passes_by_the_live_registry_or_an_applied_record() -> None:
+    """Holding the from-target now, or the controller's record of applying it there (even if
+    it has left since), satisfies from; the gate shows the record."""
+    assert check(production(), live(), facts(source=staging(holds=True))).allowed
+    record = entered("staging", 26 * HOUR, left_ago=HOUR)
+    verdict = check(production(), live(), facts(source=staging(holds=False, stint=record)))
     assert verdict.allowed
-    assert verdict.gates[1].actual == "assigned in staging at commit aaa"
+    assert verdict.gates[1].actual.startswith("entered staging 2023-11-13 ")
+    assert "applied by commit 1a2b3c4, 1d2h ago; left 2023-11-14" in verdict.gates[1].actual
 
 
-def test_not_soaked_long_enough_is_refused_with_the_time_held() -> None:
-    """Three hours in staging against a 24h min_soak is refused, naming both durations."""
-    history = (Assignment("c3" * 20, NOW - 3 * HOUR, 4), Assignment("b2" * 20, NOW - 50 * HOUR, 3))
-    verdict = check(production(min_soak=86400), live(), facts(source=staging(history=history)))
+def test_an_assignment_in_the_same_change_is_no_evidence() -> None:
+    """Listing the version in `from` in the same change satisfies nothing by itself: refused
+    when `from` refuses it, waiting (until now: the next pass) while `from` takes it first."""
+    alone = check(production(), live(), facts(source=staging(holds=False, in_desired=True)))
+    assert not alone.allowed and alone.waiting_until is None
+    assert "which is no evidence until applied" in alone.message
+    refused = Verdict(False, message="fraud-detector v4 not promoted: accuracy 0.5 < min 0.9")
+    verdict = check(production(), live(), facts(source=staging(False, True, upstream=refused)))
+    assert not verdict.allowed and verdict.waiting_until is None
+    assert "but staging refuses it (fraud-detector v4 not promoted: accuracy 0.5" \
+        in verdict.message
+    taken = check(production(min_soak=3600), live(),
+                  facts(source=staging(False, True, upstream=Verdict(True))))
+    assert not taken.allowed and taken.waiting_until == NOW + 3600
+    assert "staging applies it first and this promotion follows" in taken.message
+
+
+def test_soak_by_the_recorded_entry_waits_until_it_has_passed() -> None:
+    """Three hours since the controller applied it to staging against a 24h min_soak is a
+    wait until entry + 24h, with the record in the reason; 25h passes."""
+    record = entered("staging", 3 * HOUR)
+    verdict = check(production(min_soak=86400), live(), facts(source=staging(stint=record)))
     assert not verdict.allowed
-    assert "3h in staging (since commit c3c3c3c) < min_soak 1d" in verdict.message
+    assert verdict.waiting_until == record.entered + 86400
+    assert "3h in staging (entered staging 2023-11-14 " in verdict.message
+    assert "applied by commit 1a2b3c4, 3h ago) < min_soak 1d" in verdict.message
+    old = staging(stint=entered("staging", 25 * HOUR))
+    assert check(production(min_soak=86400), live(), facts(source=old)).allowed
 
 
-def test_soak_counts_one_continuous_stretch_and_ends_when_replaced() -> None:
-    """A version replaced in `from` soaked from its assigning commit to its replacing one."""
-    history = (Assignment("new", NOW - HOUR, 5), Assignment("old", NOW - 30 * HOUR, 4))
-    held, basis = soaked(4, staging(holds=False, history=history), NOW)
-    assert held == 29 * HOUR and basis == "from commit old to new"
+def test_a_stay_that_ended_counts_its_length_and_waits_for_nothing() -> None:
+    """A version moved out of staging soaked from its recorded entry to its recorded exit;
+    time will not add to it, so a short stay is refused, not waiting."""
+    short = staging(holds=False, stint=entered("staging", 30 * HOUR, left_ago=28 * HOUR))
+    assert soaked(short, NOW).held == 2 * HOUR
+    verdict = check(production(min_soak=86400), live(), facts(source=short))
+    assert not verdict.allowed and verdict.waiting_until is None
+    long = staging(holds=False, stint=entered("staging", 60 * HOUR, left_ago=30 * HOUR))
+    assert check(production(min_soak=86400), live(), facts(source=long)).allowed
 
 
-def test_soak_without_history_uses_the_live_stage_time() -> None:
-    """With no git history, soak counts from the from-environment's live stage update."""
+def test_an_unrecorded_exit_cannot_be_measured() -> None:
+    """A version the controller applied to staging that has left without a recorded exit
+    (moved by hand) has no measurable stay: refused, never counted up to now."""
+    gone = staging(holds=False, stint=entered("staging", 90 * HOUR))
+    verdict = check(production(min_soak=86400), live(), facts(source=gone))
+    assert not verdict.allowed and verdict.waiting_until is None
+    assert "left staging at a time the controller did not record" in verdict.message
+
+
+def test_soak_without_a_record_uses_the_registry_clock_or_refuses() -> None:
+    """Migration: a stage version with no record soaks from its live stage's last update
+    (registry clock); an alias version with no record cannot be measured."""
     source = staging(live_since=NOW - 25 * HOUR)
     assert check(production(min_soak=86400), live(), facts(source=source)).allowed
-    fresh = staging(in_desired=True, holds=False)
-    held, basis = soaked(4, fresh, NOW)
-    assert held == 0 and basis == "assigned in staging only in this change"
+    fresh = check(production(min_soak=86400), live(),
+                  facts(source=staging(live_since=NOW - HOUR)))
+    assert fresh.waiting_until == NOW - HOUR + 86400
+    alias = FromFacts("staging", "environments/staging.yaml", "alias @candidate", True, False)
+    verdict = check(production(min_soak=86400), live(), facts(source=alias))
+    assert not verdict.allowed and verdict.waiting_until is None
+    assert "no record of when it entered staging (gitops.applied.staging)" in verdict.message
 
 
 def test_status_must_be_ready() -> None:
@@ -161,53 +209,34 @@ def test_status_must_be_ready() -> None:
     assert "status PENDING_REGISTRATION, required READY" in verdict.message
 
 
-def test_rollback_by_history_skips_every_gate_and_says_so() -> None:
-    """A version an earlier commit of this environment assigned, and that the controller
-    applied there (ownership tag), returns without any gate."""
-    own = (Assignment("c", NOW, 4), Assignment("b", NOW - HOUR, 5),
-           Assignment("a", NOW - 9 * HOUR, 4))
+def test_rollback_by_the_served_record_skips_every_gate_and_says_so() -> None:
+    """A version the controller recorded promoting into this environment returns without
+    any gate, and the note names the record."""
     env = production(Gate(metric="accuracy", min=0.99), min_soak=86400)
-    tagged = live(**{ownership_tag("production"): "a"})
-    verdict = check(env, tagged, facts({"accuracy": 0.5}, source=staging(holds=False), own=own))
+    verdict = check(env, live(), facts({"accuracy": 0.5}, source=staging(holds=False),
+                                       served=entered("production", 9 * HOUR, left_ago=HOUR)))
     assert verdict.allowed and verdict.gates == ()
-    assert verdict.note == "rollback to v4, held by production before: gates skipped"
+    assert verdict.note.startswith("rollback to v4, served in production before (applied by "
+                                   "commit 1a2b3c4 at 2023-11-14 ")
+    assert verdict.note.endswith("): gates skipped")
 
 
-def test_history_without_the_tag_is_no_rollback() -> None:
-    """An earlier commit that assigned the version is not enough: a merge refused by a gate
-    and then reverted never served, so its version must pass the gates when it returns."""
-    own = (Assignment("c", NOW, 4), Assignment("b", NOW - HOUR, 5),
-           Assignment("a", NOW - 9 * HOUR, 4))
-    env = production(Gate(metric="accuracy", min=0.99))
-    verdict = check(env, live(), facts({"accuracy": 0.5}, own=own))
-    assert not verdict.allowed and "accuracy 0.5 < min 0.99" in verdict.message
-
-
-def test_tag_without_history_assignment_is_no_rollback() -> None:
-    """A tag alone (written when the controller archived a hand-placed version) is not enough
-    where git history is known and never assigned the version."""
-    own = (Assignment("c", NOW, 4), Assignment("b", NOW - HOUR, 5))
-    tagged = live(**{ownership_tag("production"): "b"})
-    assert not held_before("production", 4, own, owned=True)
+def test_the_lineage_tag_alone_is_no_rollback() -> None:
+    """The ownership tag gitops.env.production (also written when the controller archives a
+    version put there by hand) grants nothing: without a served record the gates apply."""
+    tagged = live(**{ownership_tag("production"): "b" * 40})
     verdict = check(production(Gate(metric="accuracy", min=0.9)), tagged,
-                    facts({"accuracy": 0.5}, own=own))
-    assert not verdict.allowed
+                    facts({"accuracy": 0.5}))
+    assert not verdict.allowed and "accuracy 0.5 < min 0.9" in verdict.message
 
 
-def test_rollback_by_ownership_tag() -> None:
-    """Without git history to consult, the environment's ownership tag is the evidence."""
-    tagged = live(**{ownership_tag("production"): "abc"})
-    verdict = check(production(Gate(metric="accuracy", min=0.99)), tagged, facts({}))
-    assert verdict.allowed and "rollback" in verdict.note
-
-
-def test_the_promotion_commit_itself_is_not_a_rollback() -> None:
-    """The newest commits that assign the version (the promotion itself) do not exempt it."""
-    own = (Assignment("pr", NOW, 4), Assignment("base", NOW - HOUR, 3))
-    assert not held_before("production", 4, own, owned=False)
-    verdict = check(production(Gate(metric="accuracy", min=0.9)), live(),
-                    facts({"accuracy": 0.5}, own=own))
-    assert not verdict.allowed
+def test_a_soak_wait_with_a_failing_metric_is_a_refusal() -> None:
+    """Waiting needs every failure to be one time will fix: a failing metric makes it a
+    refusal even while the soak is still running."""
+    env = production(Gate(metric="accuracy", min=0.9), min_soak=86400)
+    verdict = check(env, live(), facts({"accuracy": 0.5},
+                                       source=staging(stint=entered("staging", HOUR))))
+    assert not verdict.allowed and verdict.waiting_until is None
 
 
 def test_copy_note_is_shown_for_cross_registry_versions() -> None:
@@ -242,24 +271,21 @@ def test_metric_gate_passes_exactly_inside_its_bounds(value: float, low: float |
     assert verdict.allowed == inside
 
 
-@given(st.lists(st.sampled_from([None, 3, 4, 5]), max_size=8), st.booleans())
-def test_held_before_means_an_older_stretch_or_the_tag(versions: list[int | None],
-                                                       owned: bool) -> None:
-    """held_before is true iff owned and, where history is known, 4 appears after the
-    leading run of 4s."""
-    history = tuple(Assignment(str(i), NOW - i, v) for i, v in enumerate(versions))
-    rest = versions
-    while rest and rest[0] == 4:
-        rest = rest[1:]
-    expected = owned and (not history or 4 in rest)
-    assert held_before("production", 4, history, owned) == expected
+@given(entered_ago=st.floats(0, 100 * HOUR), min_soak=st.integers(1, 72 * 3600))
+def test_a_running_soak_passes_exactly_at_entry_plus_min_soak(entered_ago: float,
+                                                              min_soak: int) -> None:
+    """While the version holds `from`, the verdict is allowed iff now - entry >= min_soak,
+    and otherwise waits until exactly entry + min_soak."""
+    record = entered("staging", entered_ago)
+    verdict = check(production(min_soak=min_soak), live(), facts(source=staging(stint=record)))
+    assert verdict.allowed == (entered_ago >= min_soak)
+    if not verdict.allowed:
+        assert verdict.waiting_until == record.entered + min_soak
 
 
 @given(st.integers(0, 10**7))
 def test_duration_reads_back_as_the_same_seconds_to_the_minute(seconds: int) -> None:
     """duration() writes the units min_soak uses and loses at most the seconds."""
-    from mlflow_gitops.desired.schema import parse_duration
-
     text = duration(seconds)
     back = parse_duration(text)
     assert back is not None and 0 <= seconds - back < 60
