@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-import yaml
+from mlflow_gitops.adapters.uris import scrub, secret_query_keys
 from mlflow_gitops.core.errors import ConfigError
 from mlflow_gitops.core.feedback import EVENT_KINDS, EventKind
 from mlflow_gitops.core.model import DEFAULT_REGISTRY
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from mlflow_gitops.desired.yamlsource import YamlSyntaxError, parse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class RegistryConfig(BaseModel):
@@ -19,6 +20,15 @@ class RegistryConfig(BaseModel):
 
     tracking_uri: str
     token_file: str | None = Field(None, description="file holding an MLflow bearer token")
+
+    @field_validator("tracking_uri")
+    @classmethod
+    def _no_token_in_query(cls, value: str) -> str:
+        keys = secret_query_keys(value)
+        if keys:
+            raise ValueError(f"the tracking URI carries a credential in its query ({keys[0]}=): "
+                             "remove it and put the token in token_file")
+        return value
 
 
 class CommitStatusConfig(BaseModel):
@@ -65,7 +75,8 @@ class ControllerConfig(BaseModel):
     repo: str | None = None
     branch: str = "main"
     path: str = "environments"
-    interval: float = 60.0
+    interval: float = Field(60.0, gt=0, allow_inf_nan=False,
+                            description="seconds between polls (above 0)")
     mlflow_ui_url: str | None = Field(None, description="MLflow UI base URL for the web page's "
                                       "links (never with credentials)")
 
@@ -75,22 +86,42 @@ def load_config(path: str | None) -> ControllerConfig:
     config = ControllerConfig()
     if path:
         try:
-            data = yaml.safe_load(Path(path).read_text()) or {}
+            text = Path(path).read_bytes().decode("utf-8", errors="replace")
         except OSError as exc:
             raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
-        try:
-            config = ControllerConfig.model_validate(data)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            message = first["msg"].removeprefix("Value error, ")
-            raise ConfigError(f"{path}: {where or 'top level'}: {message}") from None
+        config = _validated(path, text)
     if DEFAULT_REGISTRY not in config.registries and os.environ.get("MLFLOW_TRACKING_URI"):
-        config.registries[DEFAULT_REGISTRY] = RegistryConfig(
-            tracking_uri=os.environ["MLFLOW_TRACKING_URI"], token_file=None)
+        try:
+            config.registries[DEFAULT_REGISTRY] = RegistryConfig(
+                tracking_uri=os.environ["MLFLOW_TRACKING_URI"], token_file=None)
+        except ValidationError as exc:
+            message = str(exc.errors(include_url=False)[0]["msg"]).removeprefix("Value error, ")
+            raise ConfigError(f"MLFLOW_TRACKING_URI: {scrub(message)}") from None
     return config
+
+
+def _validated(path: str, text: str) -> ControllerConfig:
+    """The config in `text`, or a one-line ConfigError with `path:line:`, whatever is wrong
+    (the same hardened YAML reader as environment files: YAML 1.2 values, limits)."""
+    try:
+        parsed = parse(text)
+    except YamlSyntaxError as exc:
+        raise ConfigError(f"{path}:{exc.line}: {exc}") from None
+    data: Any = parsed.data if parsed.data is not None else {}
+    if parsed.duplicates:
+        line, message = parsed.duplicates[0]
+        raise ConfigError(f"{path}:{line}: {message}")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}:1: expected a mapping (registries:, repo:, ...)")
+    try:
+        return ControllerConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        loc = tuple(first["loc"])
+        where = ".".join(str(p)[:60] for p in loc)
+        message = scrub(str(first["msg"]).removeprefix("Value error, "))
+        raise ConfigError(f"{path}:{parsed.line_of(loc)}: {where or 'top level'}: {message}") \
+            from None
 
 
 def registry_config(config: ControllerConfig, name: str) -> RegistryConfig:

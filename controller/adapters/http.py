@@ -13,14 +13,25 @@ rejected (401, and a warning saying to set --webhook-secret-file): an unauthenti
 endpoint that starts work on demand is not something to switch on by omission.
 
 Request logging goes to the `logging` module at debug level, with the path only: never
-headers (they carry the signature or the GitLab token) and never the query string."""
+headers (they carry the signature or the GitLab token) and never the query string. Any
+exception while serving is logged through `logging` (so the JSON format and the secret
+redaction apply), never printed raw to stderr.
+
+Bounded, so that slow or numerous clients cannot exhaust the process: at most
+MAX_CONNECTIONS connections are served at once (more are answered 503 at once and closed),
+each socket operation times out after `_Handler.timeout` seconds, and every connection is
+cut after REQUEST_DEADLINE seconds in total, however slowly its client trickles bytes."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import re
 import socket
+import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -34,6 +45,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024  # 1 MiB: GitHub caps payloads at 25 MB, but a push event is small
+MAX_CONNECTIONS = 64  # served at once; probes, scrapes and webhooks need a handful
+REQUEST_DEADLINE = 30.0  # seconds a connection may last in total, from accept to close
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,10}")  # ASCII digits only: not '²', '-1' or 5,000 digits
 ReadyFn = Callable[[], "tuple[bool, str]"]
 
 
@@ -54,8 +68,12 @@ class HttpServer:
                  status: Callable[[], Mapping[str, Any]],
                  on_webhook: Callable[[], None],
                  webhook_secret: bytes | None = None, page: Page | None = None,
-                 inbound: Inbound | None = None) -> None:
+                 inbound: Inbound | None = None,
+                 max_connections: int = MAX_CONNECTIONS,
+                 deadline: float = REQUEST_DEADLINE) -> None:
         self.host, self._port = parse_listen(listen)
+        self.max_connections = max_connections
+        self.deadline = deadline
         self.ready = ready
         self.metrics = metrics
         self.status = status
@@ -65,7 +83,7 @@ class HttpServer:
         # POST /webhook, /webhook/mlflow and /sync (mlflow_gitops.adapters.inbound)
         self.inbound = inbound or Inbound(lambda _route: on_webhook(),
                                           webhook_secret=webhook_secret)
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _BoundedServer | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -79,9 +97,10 @@ class HttpServer:
         return f"http://{host}:{self.port}"
 
     def start(self) -> None:
-        server_class = _V6Server if ":" in self.host else ThreadingHTTPServer
+        server_class = _V6Server if ":" in self.host else _BoundedServer
         try:
-            server = server_class((self.host, self._port), _Handler)
+            server = server_class((self.host, self._port), _Handler,
+                                  max_connections=self.max_connections, deadline=self.deadline)
         except OSError as exc:
             raise ConfigError(f"cannot listen on {self.host}:{self._port}: {exc.strerror}") \
                 from exc
@@ -100,12 +119,87 @@ class HttpServer:
             return
         self._server.shutdown()
         self._server.server_close()
+        self._server.stop_watchdog()
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._server = None
 
 
-class _V6Server(ThreadingHTTPServer):
+class _BoundedServer(ThreadingHTTPServer):
+    """A thread per connection, but at most MAX_CONNECTIONS of them, each cut off at its
+    deadline by one watchdog thread (a socket timeout alone lets a client that sends one
+    byte every few seconds hold a thread forever)."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: Any, *,
+                 max_connections: int = MAX_CONNECTIONS,
+                 deadline: float = REQUEST_DEADLINE) -> None:
+        super().__init__(address, handler)
+        self.deadline = deadline
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self._lock = threading.Lock()
+        self._open: dict[socket.socket, float] = {}  # connection → when it must be closed
+        self._stopping = threading.Event()
+        self._watchdog = threading.Thread(target=self._watch, name="http-watchdog",
+                                          daemon=True)
+        self._watchdog.start()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            _refuse_busy(request)
+            self.shutdown_request(request)
+            return
+        with self._lock:
+            self._open[request] = time.monotonic() + self.deadline
+        try:
+            super().process_request(request, client_address)
+        except Exception:
+            self._release(request)
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._release(request)
+
+    def _release(self, request: Any) -> None:
+        with self._lock:
+            if self._open.pop(request, None) is None:
+                return
+        self._slots.release()
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(0.25):
+            now = time.monotonic()
+            with self._lock:
+                late = [conn for conn, until in self._open.items() if until <= now]
+            for conn in late:
+                with contextlib.suppress(OSError):  # the handler's next read or write fails
+                    conn.shutdown(socket.SHUT_RDWR)
+
+    def stop_watchdog(self) -> None:
+        self._stopping.set()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """What the stdlib prints to stderr goes through `logging` instead."""
+        error = sys.exc_info()[1]
+        if isinstance(error, (OSError, TimeoutError)):  # a client went away or was cut off
+            log.debug("http connection ended: %s", type(error).__name__)
+            return
+        log.error("http request failed", exc_info=True)
+
+
+def _refuse_busy(request: Any) -> None:
+    with contextlib.suppress(OSError):
+        request.settimeout(1.0)
+        request.sendall(b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+                        b"Content-Length: 28\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+                        b"too many connections; retry\n")
+
+
+class _V6Server(_BoundedServer):
     address_family = socket.AF_INET6
 
 
@@ -156,8 +250,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, b"not found\n")
             return
         length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit():
+        if length is None:
             self._send(411, b"Content-Length required\n")
+            return
+        if not _CONTENT_LENGTH.fullmatch(length.strip()):
+            self._send(400, b"bad Content-Length: expected a number of bytes\n")
             return
         if int(length) > MAX_BODY:
             self._send(413, f"body larger than {MAX_BODY} bytes\n".encode())

@@ -7,17 +7,26 @@ at top level. Text output is one readable line with the fields as key=value.
 
 A `Redactor` filter on the root handlers replaces every registered secret (tokens read from
 files) with `***` in the message, its arguments, the fields and exception text: whatever
-a library puts in an error message, the token never reaches the output."""
+a library puts in an error message, the token never reaches the output. It also masks any
+credential inside a URI (`http://alice:***@host`, `?access_token=***`) whether or not it was
+registered (mlflow_gitops.adapters.uris).
+
+MLflow installs its own stderr handler on the `mlflow` logger, which would bypass both the
+JSON format and the redaction; `configure` routes those loggers through the root handlers
+instead (at WARNING and above)."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import threading
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import IO, Any
+
+from mlflow_gitops.adapters.uris import scrub
 
 MASK = "***"
 FORMATS = ("text", "json")
@@ -48,11 +57,9 @@ class Redactor(logging.Filter):
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, MASK)
-        return text
+        return scrub(text)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self._secrets:
-            return True
         record.msg = self.redact(record.getMessage())
         record.args = None
         fields = getattr(record, "fields", None)
@@ -147,4 +154,19 @@ def configure(format: str = "text", level: str | int = "INFO", stream: IO[str] |
             each.removeFilter(stale)
         each.addFilter(redactor)
     root.setLevel(level.upper() if isinstance(level, str) else level)
+    _adopt_library_loggers()
     return redactor
+
+
+# Loggers that libraries give a handler of their own (and propagate=False), so their lines
+# would skip our format and our redactor.
+_LIBRARY_LOGGERS = ("mlflow", "alembic", "huey", "sqlalchemy.engine")
+
+
+def _adopt_library_loggers() -> None:
+    os.environ["MLFLOW_CONFIGURE_LOGGING"] = "false"  # for an mlflow imported from now on
+    for name in _LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers = []
+        logger.propagate = True
+        logger.setLevel(logging.WARNING)

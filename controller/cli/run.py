@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import signal
 import socket
@@ -41,14 +42,14 @@ def register(sub: Any) -> None:
     src.add_argument("--path", metavar="DIR",
                      help="folder of environment files in the repository (default: "
                      "environments)")
-    src.add_argument("--interval", type=float, metavar="SECONDS",
+    src.add_argument("--interval", type=positive_seconds, metavar="SECONDS",
                      help="seconds between polls (default: 60)")
     src.add_argument("--cache-dir", default=os.environ.get("MLFLOW_GITOPS_CACHE_DIR"),
                      help="where the repository is cached (default: a private temp folder)")
     src.add_argument("--git-token-file", metavar="FILE", help="HTTPS token, read from a file")
     src.add_argument("--git-ssh-key-file", metavar="FILE", help="SSH private key file")
     src.add_argument("--git-known-hosts-file", metavar="FILE", help="SSH known_hosts file")
-    src.add_argument("--git-timeout", type=float, default=60.0,
+    src.add_argument("--git-timeout", type=positive_seconds, default=60.0, metavar="SECONDS",
                      help="seconds a clone or fetch may take (default: 60)")
     srv = p.add_argument_group("serving")
     srv.add_argument("--listen", default="0.0.0.0:8080",
@@ -81,12 +82,13 @@ def register(sub: Any) -> None:
                       help="name of the Lease object (default: mlflow-gitops)")
     kube.add_argument("--lease-namespace", default=os.environ.get("POD_NAMESPACE", "default"),
                       help="namespace of the Lease (default: $POD_NAMESPACE or default)")
-    kube.add_argument("--lease-duration", type=int, default=15,
+    kube.add_argument("--lease-duration", type=positive_int, default=15, metavar="SECONDS",
                       help="seconds a standby waits before taking over (default: 15)")
-    kube.add_argument("--renew-deadline", type=float, default=10.0,
+    kube.add_argument("--renew-deadline", type=positive_seconds, default=10.0,
+                      metavar="SECONDS",
                       help="seconds the leader keeps trying to renew before it stops writing "
                       "(default: 10)")
-    kube.add_argument("--retry-period", type=float, default=2.0,
+    kube.add_argument("--retry-period", type=positive_seconds, default=2.0, metavar="SECONDS",
                       help="seconds between lease attempts (default: 2)")
     kube.add_argument("--identity", default=os.environ.get("POD_NAME") or socket.gethostname(),
                       help="this replica's name in the Lease (default: $POD_NAME or hostname)")
@@ -110,6 +112,30 @@ def _require_controller_extra() -> None:
               "pip install 'mlflow-gitops[controller]'")
 
 
+def positive_seconds(text: str) -> float:
+    """A duration flag: a finite number of seconds above zero (`0` would busy-loop or be
+    silently replaced by a default; `-5` and `nan` make no sense)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a number of seconds above 0")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """A whole number of seconds above zero."""
+    try:
+        value = int(text.strip(), 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of seconds") \
+            from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a whole number of seconds above 0")
+    return value
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     _require_controller_extra()
     from mlflow_gitops.adapters import logs
@@ -120,6 +146,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from mlflow_gitops.adapters.inbound import Inbound
     from mlflow_gitops.adapters.metrics import Metrics
     from mlflow_gitops.adapters.page import Page
+    from mlflow_gitops.adapters.uris import credentials_in
     from mlflow_gitops.cli.common import build_registries
     from mlflow_gitops.loop.runner import Controller
     from mlflow_gitops.loop.webhook import secret_from_file
@@ -145,11 +172,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     for rc in config.registries.values():
         if rc.token_file and Path(rc.token_file).exists():
             redactor.add(Path(rc.token_file).read_text().strip())
+    for rc in config.registries.values():  # http://alice:PW@host: PW is masked in every line
+        for value in credentials_in(rc.tracking_uri):
+            redactor.add(value)
+    for variable in ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_PASSWORD"):
+        redactor.add(os.environ.get(variable, ""))
     metrics = Metrics()
     feedback = build_feedback(config, repo, redactor.add)
     controller = Controller(
         source, registries, metrics,
-        interval=args.interval or config.interval, policy=_policy(),
+        interval=args.interval if args.interval is not None else config.interval, policy=_policy(),
         known_registries=list(names),
         on_event=_events(args) if args.events else None, feedback=feedback)
     elector = _elector(args, controller) if args.leader_elect else None

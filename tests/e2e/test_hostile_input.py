@@ -4,6 +4,8 @@ nothing leaks."""
 
 from __future__ import annotations
 
+import json
+import socket
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,10 +13,12 @@ from typing import Any
 
 import pytest
 
+from tests.support.cli import run_cli
 from tests.support.controller_proc import ControllerProcess, wait_until
 from tests.support.envfiles import HEADER
 from tests.support.gitrepos import bare_remote, commit_all, git
 from tests.support.registry_helpers import make_model, stages_of
+from tests.support.servers import free_port
 
 
 @pytest.fixture()
@@ -85,3 +89,73 @@ def test_a_value_the_yaml_reader_refuses_is_an_invalid_commit(
     assert "mlflow_gitops_invalid_commit 0.0" in proc.metrics()
     assert "internal error" not in proc.logs()
     assert proc.terminate() == 0
+
+
+def _raw(proc: ControllerProcess, request: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", proc.port), timeout=5) as sock:
+        sock.sendall(request)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_odd_requests_and_a_password_in_the_tracking_uri(
+        tmp_path: Path, unique: str, controllers: list[ControllerProcess]) -> None:
+    """HEAD is answered, bad Content-Length values are 400, every output line stays JSON,
+    and the password of MLFLOW_TRACKING_URI is in no log line, /status or /readyz while the
+    registry fails."""
+    password = f"Pw-{unique}-zz"
+    bare, _ = bare_remote(tmp_path, _files(f"m-{unique}", 1, "2"))
+    (tmp_path / "hook").write_text("hook-secret\n")
+    proc = start(controllers, tmp_path, f"file://{bare}",
+                 f"http://alice:{password}@127.0.0.1:{free_port()}",
+                 "--webhook-secret-file", str(tmp_path / "hook"), interval=0.5,
+                 env={"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"})
+    status = wait_until(lambda: (s := proc.status())["registry_errors"] and s,
+                        message="the registry error shows in /status")
+    assert "http://***@127.0.0.1" in json.dumps(status)
+
+    for method in (b"HEAD /healthz", b"HEAD /readyz", b"HEAD /status", b"HEAD /metrics"):
+        head, _, body = _raw(proc, method + b" HTTP/1.0\r\n\r\n").partition(b"\r\n\r\n")
+        assert head.split(b" ")[1] in (b"200", b"503") and body == b"", method
+    for length in (b"9" * 5000, "²".encode(), b"-5"):
+        answer = _raw(proc, b"POST /webhook HTTP/1.0\r\nContent-Length: " + length
+                      + b"\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.0 400"), answer[:60]
+
+    shown = json.dumps(proc.status()) + proc.get("/readyz")[1].decode() + proc.metrics()
+    assert password not in shown
+    assert proc.terminate() == 0
+    logs = proc.logs()
+    assert password not in logs and "registry" in logs
+    lines = [line for line in logs.splitlines() if line.strip()]
+    assert len(proc.log_records()) == len(lines), "a line outside the JSON log"
+    assert "Traceback" not in logs
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--interval", "-5"], "argument --interval: '-5': must be a number of seconds above 0"),
+    (["--interval", "0"], "argument --interval: '0': must be a number of seconds above 0"),
+    (["--interval", "nan"], "must be a number of seconds above 0"),
+    (["--lease-duration", "0"], "must be a whole number of seconds above 0"),
+])
+def test_flags_that_make_no_sense_are_usage_errors(flags: list[str], words: str) -> None:
+    """`--interval -5` or `0` exits 1 with one line pointing at --help; nothing starts."""
+    result = run_cli("run", "--repo-url", "file:///nowhere", "--listen", "127.0.0.1:0", *flags,
+                     timeout=60)
+    assert result.code == 1
+    assert result.err.count("\n") == 1 and words in result.err and "--help" in result.err
+
+
+def test_a_token_in_a_git_url_query_is_refused_and_never_shown(tmp_path: Path) -> None:
+    """`?access_token=` / `?private_token=` in --repo-url: exit 1, one line, no token."""
+    for url in ("https://github.com/acme/envs.git?access_token=ghp_Leak123456",
+                "https://gitlab.com/acme/envs.git?private_token=glpat-Leak123456&x=1"):
+        result = run_cli("run", "--repo-url", url, "--listen", "127.0.0.1:0",
+                         "--cache-dir", str(tmp_path / "cache"), timeout=60,
+                         env={"MLFLOW_TRACKING_URI": "http://127.0.0.1:1"})
+        assert result.code == 1, result.err
+        assert "Leak123456" not in result.err + result.out
+        assert "carries a credential in its query" in result.err
+        assert result.err.count("\n") == 1

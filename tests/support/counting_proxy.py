@@ -25,6 +25,7 @@ class CountingProxy:
         self.upstream_port = parts.port or 80
         self.counts: Counter[tuple[str, str]] = Counter()
         self.refuse_in = refuse_in
+        self.authorizations: set[str | None] = set()  # Authorization headers seen
         self._lock = threading.Lock()
         proxy = self
 
@@ -39,6 +40,7 @@ class CountingProxy:
                 body = self.rfile.read(length) if length else None
                 with proxy._lock:
                     proxy.counts[(self.command, self.path.split("?")[0])] += 1
+                    proxy.authorizations.add(self.headers.get("Authorization"))
                 if proxy.refuse_in and self._uses_in():
                     self._refuse()
                     return

@@ -27,6 +27,8 @@ from git.exc import GitCommandError, GitError, InvalidGitRepositoryError, Unsafe
 from gitdb.exc import BadName, BadObject
 from mlflow_gitops.adapters.git import cache
 from mlflow_gitops.adapters.git.auth import ALLOWED_PROTOCOLS, GitAuth
+from mlflow_gitops.adapters.uris import scrub as scrub_uris
+from mlflow_gitops.adapters.uris import secret_query_keys
 from mlflow_gitops.core.errors import ConfigError, SourceError
 from mlflow_gitops.desired.history import Revision
 from mlflow_gitops.desired.loader import is_environment_file
@@ -42,9 +44,9 @@ log = logging.getLogger("mlflow_gitops.git")
 
 
 def scrub(text: str, secrets: Sequence[str] = ()) -> str:
-    """`text` without URL credentials (any `user:pass@`, any userinfo of an http(s) URL) and
-    without the given secret values."""
-    text = _ANY_PASSWORD.sub(r"\1", _HTTP_USERINFO.sub(r"\1", text))
+    """`text` without URL credentials (any `user:pass@`, any userinfo of an http(s) URL, any
+    secret-looking query value such as `?access_token=`) and without the given secrets."""
+    text = scrub_uris(_ANY_PASSWORD.sub(r"\1", _HTTP_USERINFO.sub(r"\1", text)))
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")
@@ -62,6 +64,10 @@ class GitSource:
         if parts.password is not None or (parts.scheme in ("http", "https") and parts.username):
             raise ConfigError(f"the repository URL {scrub(url)} carries credentials: remove "
                               "them and put the token in --git-token-file")
+        if keys := secret_query_keys(url):
+            raise ConfigError(f"the repository URL {scrub(url)} carries a credential in its "
+                              f"query ({keys[0]}=): remove it and put the token in "
+                              "--git-token-file")
         if not _BRANCH_RE.match(branch):
             raise ConfigError(f"--branch {branch!r} is not a valid branch name")
         if token_file is not None and ssh_key_file is not None:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from mlflow_gitops.adapters.uris import scrub
 from mlflow_gitops.core.errors import (
     InvalidRequest,
     NotFound,
@@ -38,13 +39,24 @@ def call(fn: Callable[[], T]) -> T:
     try:
         return fn()
     except MlflowException as exc:
-        raise translate(exc) from exc
+        raise translate(_scrubbed(exc)) from exc
     except OSError as exc:  # connection refused, DNS, TLS: requests' errors are OSErrors
-        raise TransientRegistryError(f"registry unreachable: {exc}") from exc
+        raise TransientRegistryError(f"registry unreachable: {_scrubbed(exc)}") from exc
     except ValueError as exc:  # a 200 that is not MLflow's JSON, e.g. a proxy's login page
         raise TransientRegistryError(
-            f"the registry answered with something that is not MLflow JSON ({exc}); "
-            "check the tracking URI and any proxy in front of it") from exc
+            f"the registry answered with something that is not MLflow JSON "
+            f"({_scrubbed(exc)}); check the tracking URI and any proxy in front of it") from exc
+
+
+def _scrubbed(exc: BaseException) -> BaseException:
+    """`exc` with any URI credential masked in its message, in place: MLflow and requests
+    put the full request URL (`http://alice:PW@host/api/...`) into their messages, and the
+    exception travels on as our error's cause, into tracebacks and logs."""
+    exc.args = tuple(scrub(a) if isinstance(a, str) else a for a in exc.args)
+    message = getattr(exc, "message", None)
+    if isinstance(message, str):
+        exc.message = scrub(message)  # type: ignore[attr-defined]
+    return exc
 
 
 class InRefused(InvalidRequest):
@@ -65,7 +77,7 @@ def search(fn: Callable[[], T], filter_string: str) -> T:
 
 def translate(exc: Any) -> RegistryError:
     code = getattr(exc, "error_code", "") or ""
-    message = str(getattr(exc, "message", exc)).splitlines()[0][:500]
+    message = scrub((str(getattr(exc, "message", exc)).splitlines() or [""])[0][:500])
     if code in _NOT_FOUND:
         return NotFound(message)
     if code in _INVALID:

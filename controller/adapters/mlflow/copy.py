@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from mlflow_gitops.adapters.mlflow.client import Stores, call
+from mlflow_gitops.adapters.uris import without_credentials
 from mlflow_gitops.core.errors import InvalidRequest
 
 COPIES_EXPERIMENT = "mlflow-gitops-copies"
@@ -33,9 +34,10 @@ _MAX_HOPS = 5  # a models:/ source may point at another version, which may point
 
 def source_uri(registry: Stores, model: str, version: int) -> str:
     """A link people can open: the MLflow UI page of the source version."""
-    if urlparse(registry.tracking_uri).scheme in ("http", "https"):
-        return f"{registry.tracking_uri}/#/models/{model}/versions/{version}"
-    return f"models:/{model}/{version} ({registry.tracking_uri})"
+    uri = without_credentials(registry.tracking_uri)  # a tag value: never a password
+    if urlparse(uri).scheme in ("http", "https"):
+        return f"{uri}/#/models/{model}/versions/{version}"
+    return f"models:/{model}/{version} ({uri})"
 
 
 def copy_version(dest: Stores, source: Stores, model: str, version: int,

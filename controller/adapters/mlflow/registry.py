@@ -13,8 +13,9 @@ from typing import Any
 
 from mlflow_gitops.adapters.mlflow import client, search, stores
 from mlflow_gitops.adapters.mlflow.client import Stores, call
+from mlflow_gitops.adapters.uris import without_credentials
 from mlflow_gitops.core.errors import ConfigError, InvalidRequest, NotFound
-from mlflow_gitops.core.model import LiveVersion, Snapshot, frozen_map
+from mlflow_gitops.core.model import DEFAULT_REGISTRY, LiveVersion, Snapshot, frozen_map
 from mlflow_gitops.core.ports import RegistryPort
 
 MODEL_PAGE = 1000  # the server's cap for search_registered_models
@@ -65,12 +66,26 @@ class MlflowRegistry:
             self._searcher = stores.StoreSearcher(self._registry)
 
     def __repr__(self) -> str:  # never shows credentials
-        return f"MlflowRegistry(name={self.name!r}, uri={stores.shown(self.tracking_uri)!r})"
+        return f"MlflowRegistry(name={self.name!r}, uri={self.display_uri!r})"
+
+    @property
+    def display_uri(self) -> str:
+        return without_credentials(self.tracking_uri)
 
     def _creds(self) -> Any:
+        """MLflow's host credentials for this registry. MLflow's `get_default_host_creds`
+        reads MLFLOW_TRACKING_TOKEN, MLFLOW_TRACKING_USERNAME/PASSWORD (and
+        ~/.mlflow/credentials), MLFLOW_TRACKING_AUTH, MLFLOW_TRACKING_AWS_SIGV4 and
+        MLFLOW_TRACKING_CLIENT_CERT_PATH for whatever host it is given; those belong to the
+        default registry only (SPEC §6), so any other registry gets none of them: its own
+        token_file, or credentials in its own tracking URI, or nothing."""
         from mlflow.utils.credentials import get_default_host_creds
 
         creds = get_default_host_creds(self.tracking_uri)
+        if self.name != DEFAULT_REGISTRY:
+            creds.username = creds.password = creds.token = creds.auth = None
+            creds.aws_sigv4 = False
+            creds.client_cert_path = None
         if self._token_file:
             # Read on every call so a rotated Kubernetes Secret is picked up without restart.
             creds.token = Path(self._token_file).read_text().strip()

@@ -1,0 +1,126 @@
+"""The HTTP server against hostile clients over real sockets: odd Content-Length values,
+HEAD, slowloris and more connections than it serves at once (issue 13)."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+from mlflow_gitops.adapters.http import HttpServer
+from mlflow_gitops.adapters.logs import configure
+from mlflow_gitops.adapters.metrics import Metrics
+
+SECRET = b"hook-secret-42"
+
+
+def _status() -> dict[str, object]:
+    raise RuntimeError("status exploded with http://alice:S3cretPW@registry:5000/api")
+
+
+@pytest.fixture()
+def server() -> Iterator[HttpServer]:
+    srv = HttpServer("127.0.0.1:0", ready=lambda: (True, "ok"), metrics=Metrics().render,
+                     status=_status, on_webhook=lambda: None, webhook_secret=SECRET,
+                     max_connections=4, deadline=1.5)
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def _raw(srv: HttpServer, request: bytes, timeout: float = 5) -> bytes:
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=timeout) as sock:
+        sock.sendall(request)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@pytest.mark.parametrize("length", ["9" * 5000, "²", "-1", "1e3", " ", "0x10", "１２"])
+def test_a_bad_content_length_is_400_without_a_traceback(
+        server: HttpServer, length: str, capfd: pytest.CaptureFixture[str]) -> None:
+    """Any Content-Length that is not plain ASCII digits is a 400, and nothing is printed."""
+    answer = _raw(server, b"POST /webhook HTTP/1.0\r\nContent-Length: "
+                  + length.encode("utf-8") + b"\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.0 400"), answer[:80]
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_head_answers_like_get_without_a_body(server: HttpServer) -> None:
+    """HEAD /healthz and HEAD /metrics are 200 with headers only."""
+    for path in (b"/healthz", b"/metrics"):
+        answer = _raw(server, b"HEAD " + path + b" HTTP/1.0\r\n\r\n")
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.0 200") and body == b""
+
+
+def test_a_failing_handler_is_logged_redacted_not_printed(
+        server: HttpServer, capfd: pytest.CaptureFixture[str]) -> None:
+    """An exception in a handler is a 500 and one JSON log line with the URI password
+    masked; nothing reaches stderr raw."""
+    out = io.StringIO()
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    configure("json", "INFO", stream=out)
+    try:
+        answer = _raw(server, b"GET /status HTTP/1.0\r\n\r\n")
+    finally:
+        for handler in root.handlers[:]:
+            if handler not in saved[0]:
+                root.removeHandler(handler)
+        root.setLevel(saved[1])
+    assert answer.startswith(b"HTTP/1.0 500") and b"S3cretPW" not in answer
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [r["message"] for r in records] == ["GET /status failed"]
+    assert "RuntimeError" in records[0]["exception"] and "S3cretPW" not in out.getvalue()
+    assert "http://***@registry:5000" in records[0]["exception"]
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_slowloris_is_cut_off_at_the_deadline(server: HttpServer) -> None:
+    """A client trickling a byte every 0.3 s is disconnected at the overall deadline."""
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        closed = False
+        for byte in b"GET /healthz HTTP/1.0\r\nX-Slow: " + b"a" * 40:
+            try:
+                sock.sendall(bytes([byte]))
+            except OSError:
+                closed = True
+                break
+            time.sleep(0.3)
+            sock.settimeout(0.01)
+            try:
+                if sock.recv(1) == b"":
+                    closed = True
+                    break
+            except TimeoutError:
+                pass
+            except OSError:
+                closed = True
+                break
+            sock.settimeout(5)
+    assert closed and time.monotonic() - started < 1.5 + 1.5
+
+
+def test_connections_beyond_the_cap_get_503_and_slots_come_back(server: HttpServer) -> None:
+    """With every slot held by an idle client, the next gets 503 at once; once the idle ones
+    are cut off at the deadline, /healthz answers again."""
+    idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(4)]
+    try:
+        time.sleep(0.2)
+        started = time.monotonic()
+        answer = _raw(server, b"GET /healthz HTTP/1.0\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.0 503") and time.monotonic() - started < 1
+        deadline = time.monotonic() + 5
+        while not _raw(server, b"GET /healthz HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 200"):
+            assert time.monotonic() < deadline, "slots never came back"
+            time.sleep(0.1)
+    finally:
+        for sock in idle:
+            sock.close()
