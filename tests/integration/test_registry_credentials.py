@@ -30,9 +30,9 @@ def test_mlflow_env_credentials_go_to_the_default_registry_only(
     (tmp_path / "token").write_text("file-token-xyz\n")
     with CountingProxy(mlflow_server.uri) as default, CountingProxy(mlflow_server.uri) as bare, \
             CountingProxy(mlflow_server.uri) as own:
-        MlflowRegistry(default.uri, name="default").snapshot()
-        MlflowRegistry(bare.uri, name="prod").snapshot()
-        MlflowRegistry(own.uri, name="eu", token_file=str(tmp_path / "token")).snapshot()
+        MlflowRegistry(default.uri, name="default").snapshot(["x"])
+        MlflowRegistry(bare.uri, name="prod").snapshot(["x"])
+        MlflowRegistry(own.uri, name="eu", token_file=str(tmp_path / "token")).snapshot(["x"])
     assert default.authorizations == {"Bearer env-token-abc"}
     assert bare.authorizations == {None}
     assert own.authorizations == {"Bearer file-token-xyz"}
@@ -45,8 +45,8 @@ def test_basic_auth_from_env_goes_to_the_default_registry_only(
     monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "alice")
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "env-password")
     with CountingProxy(mlflow_server.uri) as default, CountingProxy(mlflow_server.uri) as other:
-        MlflowRegistry(default.uri, name="default").snapshot()
-        MlflowRegistry(other.uri, name="prod").snapshot()
+        MlflowRegistry(default.uri, name="default").snapshot(["x"])
+        MlflowRegistry(other.uri, name="prod").snapshot(["x"])
     basic = "Basic " + base64.b64encode(b"alice:env-password").decode()
     assert default.authorizations == {basic}
     assert other.authorizations == {None}
@@ -61,7 +61,7 @@ def test_a_password_in_the_tracking_uri_never_reaches_errors_or_logs(
     registry = MlflowRegistry(f"http://alice:Pa55w0rdXyz@127.0.0.1:{free_port()}", name="prod")
     assert "Pa55w0rdXyz" not in repr(registry)
     with pytest.raises(RegistryError) as caught:
-        registry.snapshot()
+        registry.snapshot(["x"])
     text = "".join(traceback.format_exception(caught.value))
     assert "Pa55w0rdXyz" not in text and "127.0.0.1" in text
     out = io.StringIO()
