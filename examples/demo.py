@@ -27,6 +27,7 @@ WORK = ROOT / ".demo"
 MODEL = "fraud-detector"
 SECRET = "demo-webhook-secret"
 ACCURACY = {1: 0.91, 2: 0.93, 3: 0.88}
+SOAK = "5s"  # production.yaml's min_soak, shortened from 1h so the demo need not wait
 
 
 def say(text: str) -> None:
@@ -71,7 +72,7 @@ def wait_for(predicate, what: str, timeout: float = 30) -> None:  # type: ignore
     raise SystemExit(f"demo: timed out waiting for {what}")
 
 
-def webhook(port: int) -> None:
+def webhook(port: int, quiet: bool = False) -> None:
     body = b'{"ref": "refs/heads/main"}'
     signature = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
     request = urllib.request.Request(
@@ -79,7 +80,8 @@ def webhook(port: int) -> None:
         headers={"X-Hub-Signature-256": f"sha256={signature}", "X-GitHub-Event": "push",
                  "Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=5) as response:
-        print(f"   POST /webhook (signed like GitHub) → {response.status}")
+        if not quiet:
+            print(f"   POST /webhook (signed like GitHub) → {response.status}")
 
 
 def main() -> None:
@@ -115,24 +117,21 @@ def main() -> None:
         seed = WORK / "seed"
         (seed / "environments").mkdir(parents=True)
         git(seed, "init", "-q", "-b", "main")
-        now = datetime.now(timezone.utc)
         staging = (ROOT / "environments" / "staging.yaml").read_text()
         (seed / "environments" / "staging.yaml").write_text(
             staging.replace(f"{MODEL}: 2", f"{MODEL}: 1"))
         git(seed, "add", "-A")
-        git(seed, "commit", "-q", "-m", "Stage fraud-detector v1", when=now - timedelta(hours=3))
-        for path in (ROOT / "environments").iterdir():
-            shutil.copy(path, seed / "environments" / path.name)
-        git(seed, "add", "-A")
-        git(seed, "commit", "-q", "-m", "Promote v1 (soaked 1 h in staging), stage v2",
-            when=now - timedelta(hours=2))
+        # A commit date says nothing to the promotion policy: only what the controller
+        # applied, and when by its own clock, counts (docs/promotion-policy.md).
+        git(seed, "commit", "-q", "-m", "Stage fraud-detector v1",
+            when=datetime.now(timezone.utc) - timedelta(days=3))
         remote = WORK / "environments.git"
         subprocess.run(["git", "clone", "-q", "--bare", str(seed), str(remote)], check=True)
         work = WORK / "work"
         subprocess.run(["git", "clone", "-q", str(remote), str(work)], check=True)
         git(work, "config", "user.name", "Demo User")
         git(work, "config", "user.email", "demo@example.com")
-        print(f"   remote {remote}: v1 was staged 3 h ago and v2 2 h ago, so both have soaked")
+        print(f"   remote {remote}: staging.yaml stages v1 (a commit dated 3 days ago)")
 
         say("Starting the controller: mlflow-gitops run --repo file://… --interval 30")
         (WORK / "webhook-secret").write_text(SECRET)
@@ -160,22 +159,41 @@ def main() -> None:
 
         main_sha = git(work, "rev-parse", "HEAD")
         wait_for(lambda: synced(main_sha), "the first sync")
-        print("   first sync done: the registry now matches main")
+        print("   first sync done: v1 entered staging now (the controller records when),")
+        print("   however old the commit says it is")
         show_registry(client)
+
+        def publish(what: str, outcome: str) -> None:
+            """Push main, tell the controller by webhook, wait until it has applied it (a
+            promotion still soaking waits; another webhook retries it once it has)."""
+            git(work, "push", "-q", "origin", "main")
+            sha = git(work, "rev-parse", "HEAD")
+            webhook(port)
+            deadline = time.monotonic() + 60
+            while not synced(sha):
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"demo: timed out waiting for the {what} to be applied")
+                time.sleep(2)
+                webhook(port, quiet=True)
+            print(f"   applied {what} {sha[:12]}: {outcome}")
+            show_registry(client)
+
+        say(f"Promoting v1 to production with the example environments (min_soak {SOAK} "
+            "here, 1h in environments/)")
+        for path in (ROOT / "environments").iterdir():
+            text = path.read_text()
+            if path.name == "production.yaml":
+                text = text.replace("min_soak: 1h ", f"min_soak: {SOAK}")
+            (work / "environments" / path.name).write_text(text)
+        git(work, "add", "-A")
+        git(work, "commit", "-q", "-m", "Promote v1 to production, stage v2")
+        publish("promotion", f"v1 waited until it had soaked {SOAK} in staging, then moved")
 
         say("Promoting v2 to production: a branch, and the plan a reviewer would see")
         cli("promote", MODEL, "--version", "2", "--to", "production", "--push",
             cwd=work, env=env)
 
         say("Reviewer approves; merging the pull request into main")
-        def publish(what: str, outcome: str) -> None:
-            """Push main, tell the controller by webhook, wait until it has applied it."""
-            git(work, "push", "-q", "origin", "main")
-            sha = git(work, "rev-parse", "HEAD")
-            webhook(port)
-            wait_for(lambda: synced(sha), f"the {what} to be applied")
-            print(f"   applied {what} {sha[:12]}: {outcome}")
-            show_registry(client)
 
         git(work, "merge", "-q", "--no-ff", f"promote/{MODEL}-v2-to-production",
             "-m", "Merge pull request #1: promote fraud-detector v2")
