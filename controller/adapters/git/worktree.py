@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -108,11 +109,18 @@ class WorkTree:
                               "conflicts first") from exc
         return out.splitlines()[0].strip()
 
-    def commit_on_new_branch(self, branch: str, base: str, files: dict[str, str],
+    def commit_on_new_branch(self, branch: str, base: str, files: Mapping[str, str],
                              message: str) -> str:
         """Commit `files` (repo-relative path → text) on a new `branch` from `base`."""
         if self.branch_exists(branch):
             raise ConfigError(f"branch '{branch}' already exists: delete it or pass --branch")
+        commit = self._commit(base, files, message)
+        self._git("branch", branch, commit)
+        return commit
+
+    def _commit(self, base: str, files: Mapping[str, str], message: str) -> str:
+        """A commit of `files` on `base`, built on a private index: the work tree, index
+        and current branch are never touched."""
         with tempfile.TemporaryDirectory(prefix="mlflow-gitops-index-") as tmp:
             env = {**os.environ, "GIT_INDEX_FILE": str(Path(tmp) / "index")}
             self._git("read-tree", base, env=env)
@@ -122,9 +130,48 @@ class WorkTree:
                 self._git("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}",
                           env=env)
             tree = self._git("write-tree", env=env)
-        commit = self._git("commit-tree", tree, "-p", base, "-m", message)
-        self._git("branch", branch, commit)
+        return self._git("commit-tree", tree, "-p", base, "-m", message)
+
+    def branch_tip(self, branch: str) -> str | None:
+        """The commit a local branch points at, or None when there is no such branch."""
+        try:
+            return self._git("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}")
+        except SourceError:
+            return None
+
+    def file_at(self, rev: str, path: str) -> str | None:
+        """The text of `path` at `rev`, None where it does not exist."""
+        try:
+            return self._git("show", f"{rev}:{path}", strip_newline_in_stdout=False)
+        except SourceError:
+            return None
+
+    def commit_on_branch(self, branch: str, base: str, files: Mapping[str, str],
+                         message: str) -> str:
+        """Commit `files` on `base` and point `branch` at it, creating or moving it (a
+        proposal branch is replaced when a newer candidate appears)."""
+        commit = self._commit(base, files, message)
+        self._git("branch", "--force", branch, commit)
         return commit
+
+    def force_push(self, remote: str, branch: str) -> None:
+        """Push `branch`, replacing the remote one (a proposal branch only ever holds one
+        commit on its base, made by this tool)."""
+        self._git("push", "--quiet", "--force", remote, f"refs/heads/{branch}:refs/heads/{branch}")
+
+    def remote_branch_tip(self, remote: str, branch: str) -> str | None:
+        """Fetch `branch` from where `remote` pushes to (into refs/remotes/) and return its
+        commit, or None when there is no such branch there."""
+        try:
+            where = self._git("remote", "get-url", "--push", remote)
+        except SourceError:
+            raise ConfigError(f"no git remote named '{remote}': pass --remote") from None
+        listed = self._git("ls-remote", "--heads", where, f"refs/heads/{branch}")
+        if not listed.strip():
+            return None
+        self._git("fetch", "--quiet", where,
+                  f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}")
+        return listed.split()[0]
 
     def push(self, remote: str, branch: str) -> None:
         self._git("push", "--quiet", "--set-upstream", remote, f"{branch}:{branch}")

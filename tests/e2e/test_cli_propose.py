@@ -1,0 +1,146 @@
+"""`propose` as users (and their pipelines) run it: a new qualifying version becomes one
+branch and one pull request, a newer one updates both in place, and nothing else moves."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tests.support.cli import run_cli
+from tests.support.fake_forge import TOKEN, FakeForge
+from tests.support.gitrepos import bare_remote, git
+
+STAGING = """\
+apiVersion: mlflow-gitops/v1
+kind: Environment
+target: {{stage: Staging}}
+propose:
+  when:
+    tags: {{validation_status: passed}}
+promotion:
+  gates:
+    - metric: accuracy
+      min: 0.9
+models:
+  {model}: 1   # proposals edit this line
+"""
+PRODUCTION = """\
+apiVersion: mlflow-gitops/v1
+kind: Environment
+target: {stage: Production}
+models: {}
+"""
+
+
+def _seed(tmp_path: Path, client: Any, model: str) -> tuple[Path, Path]:
+    client.create_registered_model(model)
+    return bare_remote(tmp_path, {
+        "environments/staging.yaml": STAGING.format(model=model),
+        "environments/production.yaml": PRODUCTION})
+
+
+def _version(client: Any, model: str, accuracy: float, passed: bool) -> int:
+    """What a training pipeline does: log a run, register it, tag it when validated."""
+    experiment = client.get_experiment_by_name(f"exp-{model}") or None
+    experiment_id = experiment.experiment_id if experiment else client.create_experiment(
+        f"exp-{model}")
+    run = client.create_run(experiment_id)
+    client.log_metric(run.info.run_id, "accuracy", accuracy)
+    client.set_terminated(run.info.run_id)
+    mv = client.create_model_version(model, source="s3://bucket/m", run_id=run.info.run_id)
+    if passed:
+        client.set_model_version_tag(model, mv.version, "validation_status", "passed")
+    return int(mv.version)
+
+
+def _clone_as_github(work: Path, bare: Path) -> None:
+    """origin reads as a GitHub repository while pushes go to the local bare remote."""
+    git(work, "remote", "set-url", "origin", "https://github.com/acme/ml-envs.git")
+    git(work, "remote", "set-url", "--push", "origin", str(bare))
+
+
+def _propose(work: Path, server: Any, forge: FakeForge, *extra: str) -> Any:
+    return run_cli("propose", "--open-pr", "--api-url", f"{forge.url}/api/v3", *extra,
+                   cwd=work, env={"MLFLOW_TRACKING_URI": server.uri, "GITHUB_TOKEN": TOKEN})
+
+
+def test_a_qualifying_version_becomes_one_branch_and_one_pull_request(
+        tmp_path: Path, mlflow_server: Any, mlflow_client: Any, unique: str,
+        forge: FakeForge) -> None:
+    """A new tagged version that passes the gates gives one branch with the one-line edit and
+    one PR; a newer one updates both in place; a second run changes nothing."""
+    model = f"prop-{unique}"
+    bare, work = _seed(tmp_path, mlflow_client, model)
+    _clone_as_github(work, bare)
+    _version(mlflow_client, model, 0.95, passed=True)  # v1, assigned already
+    _version(mlflow_client, model, 0.96, passed=True)  # v2
+    main_before = git(work, "rev-parse", "main")
+    first = _propose(work, mlflow_server, forge)
+    assert first.code == 0, first.err
+    branch = f"propose/staging/{model}"
+    assert f"staging/{model}: proposed v2 (v1 → v2) on branch {branch}" in first.out
+    assert git(work, "rev-parse", "main") == main_before
+    edited = git(bare, "show", f"{branch}:environments/staging.yaml") + "\n"
+    assert edited == STAGING.format(model=model).replace(f"  {model}: 1   #", f"  {model}: 2   #")
+    assert git(bare, "log", "-1", "--format=%s", branch) == \
+        f"Promote {model} to v2 in staging (v1 → v2)"
+    assert git(bare, "rev-parse", f"{branch}~1") == main_before
+    assert [(p["number"], p["title"]) for p in forge.open_pulls(branch)] == [
+        (1, f"Promote {model} to v2 in staging (v1 → v2)")]
+    assert "| accuracy |" in forge.open_pulls(branch)[0]["body"]
+
+    again = _propose(work, mlflow_server, forge)
+    assert again.code == 0, again.err
+    assert "already proposed: v2" in again.out
+    assert len(forge.pulls) == 1 and git(bare, "rev-parse", branch) == git(
+        work, "rev-parse", branch)
+    writes = [r for r in forge.requests if r["method"] in ("POST", "PATCH")]
+    assert len(writes) == 1
+
+    _version(mlflow_client, model, 0.97, passed=True)  # v3
+    newer = _propose(work, mlflow_server, forge)
+    assert newer.code == 0, newer.err
+    assert "proposal updated to v3 (v1 → v3)" in newer.out
+    assert len(forge.pulls) == 1
+    assert forge.open_pulls(branch)[0]["title"] == f"Promote {model} to v3 in staging (v1 → v3)"
+    assert f"  {model}: 3   #" in git(bare, "show", f"{branch}:environments/staging.yaml")
+    assert git(bare, "rev-list", "--count", f"main..{branch}") == "1"
+
+
+def test_non_qualifying_versions_give_no_proposal_and_say_why(
+        tmp_path: Path, mlflow_server: Any, mlflow_client: Any, unique: str,
+        forge: FakeForge) -> None:
+    """An untagged version, one failing a gate and one rejected are skipped with reasons."""
+    model = f"prop-no-{unique}"
+    bare, work = _seed(tmp_path, mlflow_client, model)
+    _clone_as_github(work, bare)
+    _version(mlflow_client, model, 0.95, passed=True)  # v1, assigned
+    _version(mlflow_client, model, 0.99, passed=False)  # v2: not validated
+    _version(mlflow_client, model, 0.50, passed=True)  # v3: fails accuracy >= 0.9
+    result = _propose(work, mlflow_server, forge, "-o", "json")
+    assert result.code == 0, result.err
+    (proposal,) = json.loads(result.out)["proposals"]
+    assert proposal["candidate"] is None and proposal["action"] == "none"
+    reasons = {s["version"]: s["reason"] for s in proposal["skipped"]}
+    assert "validation_status is missing" in reasons[2]
+    assert "accuracy 0.5 < min 0.9" in reasons[3]
+    assert forge.pulls == []
+    assert git(bare, "branch", "--list", "propose/*") == ""
+
+
+def test_a_pull_request_closed_unmerged_is_not_proposed_again(
+        tmp_path: Path, mlflow_server: Any, mlflow_client: Any, unique: str,
+        forge: FakeForge) -> None:
+    """Once a person closes a proposal without merging, its version is skipped for good."""
+    model = f"prop-closed-{unique}"
+    bare, work = _seed(tmp_path, mlflow_client, model)
+    _clone_as_github(work, bare)
+    _version(mlflow_client, model, 0.95, passed=True)
+    _version(mlflow_client, model, 0.96, passed=True)  # v2
+    assert _propose(work, mlflow_server, forge).code == 0
+    forge.close(1)
+    again = _propose(work, mlflow_server, forge)
+    assert again.code == 0, again.err
+    assert "skipped v2: its proposal was closed without merging" in again.out
+    assert len(forge.pulls) == 1 and forge.open_pulls(f"propose/staging/{model}") == []
