@@ -1,6 +1,6 @@
 """What a pass reads from each registry (SPEC §4 "Cost"): the models the environments list,
 under their registered names, plus the models whose versions carry the ownership tag of an
-environment that prunes (a model removed from a file is found by that tag, not by reading
+environment that prunes or does not self-heal (a model removed from a file is found by that tag, not by reading
 the whole registry). Pure: desired state in, read sets out."""
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ def read_sets(desired: DesiredState) -> dict[str, ReadSet]:
     for env in desired.environments:
         names[env.registry].update(crossregistry.registered_name(env, key)
                                    for key in env.models)
-        if env.sync.prune:
+        if env.sync.prune or not env.sync.self_heal:
+            # Prune finds what left the file; self_heal: false drops the record of a model
+            # that left it (planning.converged), so listing it again counts as a change.
             owned[env.registry].add(env.name)
     for route in crossregistry.routes(desired):
         # A copy is found in its own registry and copied from the origin's (or the `from`

@@ -1,5 +1,7 @@
 """One controller pass over the git source: fetch → load the tip (a bad commit keeps the
-last good desired state in force) → resume the bookkeeping once → reconcile → report.
+last good desired state in force) → reconcile → report. What `self_heal: false` needs to
+know across restarts (what was fully applied) lives in the registry, read with each pass's
+live state (mlflow_gitops.planning.converged), so there is nothing to resume.
 The loop around it (triggers, backoff, leadership) is mlflow_gitops.loop.runner."""
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Protocol
 
 from mlflow_gitops.core.diagnostics import Diagnostic
 from mlflow_gitops.core.errors import GitOpsError, SourceError
@@ -16,7 +19,14 @@ from mlflow_gitops.core.ports import PolicyFactory, RegistryPort
 from mlflow_gitops.desired.loader import load_texts
 from mlflow_gitops.loop.reconciler import PassResult, reconcile
 from mlflow_gitops.loop.report import Reporter, pass_outcome
-from mlflow_gitops.loop.resume import Source, advance, resume_applied
+
+
+class Source(Protocol):
+    """The git source the controller follows (mlflow_gitops.adapters.git.source.GitSource)."""
+
+    def fetch(self) -> str: ...
+
+    def read_environment_files(self, sha: str) -> dict[str, str]: ...
 
 
 @dataclass
@@ -39,7 +49,7 @@ class ControllerState:
 
 class Cycle:
     """Runs passes for one controller and keeps what must survive between them: the last
-    good desired state and the last applied one (for `self_heal: false`)."""
+    good desired state."""
 
     def __init__(self, source: Source, registries: Mapping[str, RegistryPort],
                  reporter: Reporter, *, policy: PolicyFactory | None = None,
@@ -51,8 +61,6 @@ class Cycle:
         self._policy = policy
         self._known = known_registries
         self._desired: DesiredState | None = None  # last good desired state
-        self._applied: DesiredState | None = None  # last state applied without error
-        self._resumed = False  # has the self_heal:false bookkeeping been read back yet?
 
     def run(self, reason: str, may_write: Callable[[], bool]) -> bool:
         """One reconcile pass; False when it failed in a way worth backing off for."""
@@ -72,14 +80,9 @@ class Cycle:
             if self._desired is None:
                 outcome = "invalid"
             else:
-                if not self._resumed:
-                    self._resumed = True
-                    if self._applied is None:
-                        self._applied = resume_applied(self.source, self.registries,
-                                                       self._desired, self._known)
-                result = reconcile(self._desired, self.registries, previous=self._applied,
-                                   policy=self._policy, on_applied=self.reporter.applied,
-                                   may_write=may_write)
+                result = reconcile(self._desired, self.registries, policy=self._policy,
+                                   on_applied=self.reporter.applied, may_write=may_write,
+                                   records=True)
                 transient = self._record(result)
                 outcome = pass_outcome(result)
                 if self.state.invalid_commit:
@@ -134,8 +137,6 @@ class Cycle:
             return True
         self.state.synced_once = True
         self.state.last_applied_commit = result.desired.commit
-        self._applied = advance(self._applied, result.desired, {
-            (e.environment, e.model) for e in result.errors})
         return False
 
     def _first_error(self) -> str | None:

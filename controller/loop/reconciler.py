@@ -14,7 +14,9 @@ from mlflow_gitops.core.plan import ModelError, Plan
 from mlflow_gitops.core.ports import PolicyFactory, RegistryPort
 from mlflow_gitops.desired.managed import read_sets
 from mlflow_gitops.loop.executor import Applied, ApplyResult, execute
+from mlflow_gitops.loop.records import write_records
 from mlflow_gitops.loop.routing import Copied, route_across_registries
+from mlflow_gitops.planning import converged
 from mlflow_gitops.planning.planner import plan
 from mlflow_gitops.planning.projection import project
 from mlflow_gitops.planning.render import Metrics, replaced_versions
@@ -66,18 +68,29 @@ def reconcile(
     policy: PolicyFactory | None = None,
     on_applied: Callable[[Applied], None] | None = None,
     may_write: Callable[[], bool] | None = None,
+    records: bool = False,
 ) -> PassResult:
+    """With `records` (the controller), the `self_heal: false` bookkeeping is the registry's
+    own (planning.converged): the last applied state is read from the records in this pass's
+    snapshot (`previous` is ignored) and each entry that converged is recorded after its
+    writes."""
     live, registry_errors = read_live(registries, desired)
     check = policy(desired, live, registries) if policy is not None else None
-    routed = route_across_registries(desired, previous, live, registries, check,
-                                     copy=not dry_run, may_write=may_write)
-    the_plan = _with_errors(plan(routed.desired, routed.snapshots, previous=routed.previous,
+    routed = route_across_registries(desired, None if records else previous, live, registries,
+                                     check, copy=not dry_run, may_write=may_write)
+    last_applied = converged.applied_state(routed.desired, routed.snapshots) if records \
+        else routed.previous
+    the_plan = _with_errors(plan(routed.desired, routed.snapshots, previous=last_applied,
                                  check=check), routed.errors)
     if dry_run:
         return PassResult(desired, routed.snapshots, the_plan, None, registry_errors,
                           tuple(environment_status(routed.desired, routed.snapshots, the_plan)),
                           routed.copies)
     applied = execute(the_plan, registries, on_applied=on_applied, may_write=may_write)
+    if records:
+        writes = converged.record_writes(routed.desired, routed.snapshots, the_plan,
+                                         (a.change for a in applied.applied), applied.errors)
+        applied.failed.extend(write_records(writes, registries, may_write))
     if not applied.applied and not routed.copies:
         return PassResult(desired, routed.snapshots, the_plan, applied, registry_errors,
                           tuple(environment_status(routed.desired, routed.snapshots, the_plan)),

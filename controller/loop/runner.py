@@ -13,10 +13,9 @@ from typing import Any, Protocol
 
 from mlflow_gitops.core.ports import FeedbackPort, MetricsPort, PolicyFactory, RegistryPort
 from mlflow_gitops.loop.backoff import Backoff
-from mlflow_gitops.loop.cycle import ControllerState, Cycle
+from mlflow_gitops.loop.cycle import ControllerState, Cycle, Source
 from mlflow_gitops.loop.feedback import Feedback
 from mlflow_gitops.loop.report import EventSink, Reporter
-from mlflow_gitops.loop.resume import Source
 from mlflow_gitops.loop.triggers import Trigger
 from mlflow_gitops.loop.views import page_view, readiness, status_view
 from mlflow_gitops.planning.overview import PageData

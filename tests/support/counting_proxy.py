@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import json
 import threading
+import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -24,6 +25,7 @@ class CountingProxy:
         self.upstream_host = parts.hostname or "127.0.0.1"
         self.upstream_port = parts.port or 80
         self.counts: Counter[tuple[str, str]] = Counter()
+        self.write_delay = 0.0  # seconds each write waits before it is forwarded
         self.refuse_in = refuse_in
         self.authorizations: set[str | None] = set()  # Authorization headers seen
         self._lock = threading.Lock()
@@ -38,9 +40,12 @@ class CountingProxy:
             def _forward(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
+                path = self.path.split("?")[0]
                 with proxy._lock:
-                    proxy.counts[(self.command, self.path.split("?")[0])] += 1
+                    proxy.counts[(self.command, path)] += 1
                     proxy.authorizations.add(self.headers.get("Authorization"))
+                if proxy.write_delay and proxy.is_write(self.command, path):
+                    time.sleep(proxy.write_delay)  # a slow registry, to stop a pass half-way
                 if proxy.refuse_in and self._uses_in():
                     self._refuse()
                     return
@@ -98,10 +103,13 @@ class CountingProxy:
     def total(self) -> int:
         return sum(self.counts.values())
 
+    @staticmethod
+    def is_write(method: str, path: str) -> bool:
+        return method != "GET" and not path.endswith("/search") and any(
+            w in path for w in WRITE_PATHS)
+
     def writes(self) -> int:
-        return sum(n for (method, path), n in self.counts.items()
-                   if method != "GET" and not path.endswith("/search")
-                   and any(w in path for w in WRITE_PATHS))
+        return sum(n for (method, path), n in self.counts.items() if self.is_write(method, path))
 
     def reads(self) -> int:
         return self.total() - self.writes()

@@ -49,14 +49,3 @@ def test_losing_leadership_stops_all_writes_at_once() -> None:
                      may_write=lambda: next(answers))
     assert [c[:2] for c in registry.calls] == [("tag", "a"), ("transition", "a"), ("tag", "a")]
     assert "no longer the leader" in result.failed[0].message
-
-
-def test_advance_keeps_failed_entries_at_their_old_value() -> None:
-    """The self_heal:false bookkeeping moves every converged entry forward and keeps the old
-    value only where the pass failed, so other entries do not count as changed forever."""
-    from mlflow_gitops.loop.resume import advance
-
-    before = desired(env("production", "stage:Production", {"a": 1, "b": 1}))
-    now = desired(env("production", "stage:Production", {"a": 2, "b": 2, "c": 1}))
-    after = advance(before, now, {("production", "b"), ("production", "c")})
-    assert {m: e.version for m, e in after.environments[0].models.items()} == {"a": 2, "b": 1}
