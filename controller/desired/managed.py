@@ -1,7 +1,7 @@
 """What a pass reads from each registry (SPEC §4 "Cost"): the models the environments list,
 under their registered names, plus the models whose versions carry the ownership tag of an
-environment that prunes or does not self-heal (a model removed from a file is found by that tag, not by reading
-the whole registry). Pure: desired state in, read sets out."""
+environment that prunes or does not self-heal (a model removed from a file is found by that
+tag, not by reading the whole registry). Pure: desired state in, read sets out."""
 
 from __future__ import annotations
 
