@@ -10,7 +10,9 @@ the pass found nothing else wrong with it, and deleted once the entry left the f
 prune (if any) converged. A crash before the record is written leaves the old record, so
 the entry still counts as changed and the next pass finishes it; a lineage tag written
 before a change (`gitops.env.<environment>`) never counts. No record at all (a first run) is
-a first sync: the entry counts as changed. Pure: values in, values out."""
+a first sync: the entry counts as changed. A model that left the file is read (and its record
+dropped) when one of its versions carries that lineage tag (desired.managed). Pure: values
+in, values out."""
 
 from __future__ import annotations
 

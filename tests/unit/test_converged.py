@@ -109,7 +109,7 @@ def test_a_waiting_promotion_is_applied_when_allowed_even_after_a_later_commit()
 def test_a_model_that_left_the_file_loses_its_record() -> None:
     """Once a model is no longer listed (and any prune converged) its record is deleted, so
     listing it again later counts as a change."""
-    registry = MemoryRegistry.from_snapshot(live({"m": {1: "Production"}, "k": {1: "None"}}))
+    registry = MemoryRegistry.from_snapshot(live({"m": {1: "None"}, "k": {1: "None"}}))
     reconcile(_prod({"m": 1, "k": 1}, "c1"), {"default": registry}, records=True)
     assert _recorded(registry, "m") == 1
     reconcile(_prod({"k": 1}, "c2"), {"default": registry}, records=True)
