@@ -8,11 +8,15 @@ Safety: every value goes through Jinja2's autoescape; model names in links are U
 credentials; responses carry a Content-Security-Policy that forbids scripts outright.
 
 Git history for a model's timeline is read through its own GitSource on the controller's
-cache (the loop's instance is not thread-safe), one request at a time, and cached per
-(commit, model): a commit's history never changes."""
+cache (the loop's instance is not thread-safe), one request at a time. A commit's history
+never changes, so three caches keep it cheap at 1,000 models: the revisions at the newest
+commit, each revision's parsed {model: version} (one parse serves every model's timeline),
+and the timeline per (commit, model). Loading `/` warms the first two in the background."""
 
 from __future__ import annotations
 
+import logging
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -27,12 +31,13 @@ from markupsafe import Markup
 from mlflow_gitops.adapters.forge import parse_remote
 from mlflow_gitops.core.errors import ConfigError, GitOpsError
 from mlflow_gitops.core.model import ownership_tag
-from mlflow_gitops.desired.history import Revision
+from mlflow_gitops.desired.history import Revision, listed
 from mlflow_gitops.planning import overview, timeline_svg
 from mlflow_gitops.planning.overview import PageData
 from mlflow_gitops.planning.status import model_versions
 from mlflow_gitops.planning.timeline import Segment, Timeline, annotate, authors, timeline
 
+log = logging.getLogger(__name__)
 HTML = "text/html; charset=utf-8"
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
@@ -41,8 +46,9 @@ HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
-HISTORY_DEPTH = 200  # first-parent commits read per environment file
+HISTORY_DEPTH = 100  # first-parent commits read per environment file
 CACHE_SIZE = 256  # (commit, model) timelines kept
+PARSED_SIZE = 4 * HISTORY_DEPTH  # parsed revisions kept (each: one file's {model: version})
 
 
 class HistoryReader(Protocol):
@@ -97,6 +103,9 @@ class Page:
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self._lock = threading.Lock()
         self._cache: OrderedDict[tuple[str, str], Timeline] = OrderedDict()
+        self._parsed: OrderedDict[tuple[str, str], Mapping[str, int] | None] = OrderedDict()
+        self._revisions: tuple[object, Mapping[str, Sequence[Revision]]] | None = None
+        self._warmed: str | None = None
         self.env = Environment(
             loader=FileSystemLoader(Path(__file__).with_name("templates")),
             autoescape=select_autoescape(default=True, default_for_string=True),
@@ -145,6 +154,7 @@ class Page:
 
     def _index(self, data: PageData) -> str:
         columns, rows = overview.grid(data.rows, data.desired)
+        self.warm(data)
         return self.env.get_template("index.html").render(
             **self._common(data), columns=columns, rows=rows,
             counts=overview.counts(data.rows))
@@ -184,21 +194,64 @@ class Page:
                 self._cache.move_to_end(key)
                 return cached, None
             try:
-                revisions = self._revisions(commit, files)
+                revisions = self._history_at(commit, files)
             except GitOpsError as exc:
                 return None, str(exc)
-            result = timeline(model, files, revisions)
+            result = timeline(model, files, revisions, self._parse)
             self._cache[key] = result
             while len(self._cache) > CACHE_SIZE:
                 self._cache.popitem(last=False)
             return result, None
 
-    def _revisions(self, commit: str, files: Mapping[str, str]
-                   ) -> dict[str, Sequence[Revision]]:
-        assert self.history is not None
-        return {env: self.history.file_history(path, HISTORY_DEPTH, rev=commit,
-                                               first_parent=True)
-                for env, path in files.items()}
+    def warm(self, data: PageData) -> None:
+        """Read and parse the history of `data`'s commit in the background (once per
+        commit), so the first model page after a merge does not wait for it."""
+        commit = data.last_seen_commit
+        if self.history is None or data.desired is None or commit is None:
+            return
+        if commit == self._warmed:
+            return
+        self._warmed = commit
+        files = {env.name: env.file for env in overview.pipeline(data.desired)}
+
+        def run() -> None:
+            try:
+                with self._lock:
+                    for env, revisions in self._history_at(commit, files).items():
+                        for revision in revisions:
+                            self._parse(revision, files[env])
+            except Exception:  # noqa: BLE001 - a failed warm-up only costs the first click
+                log.debug("warming the timeline cache failed", exc_info=True)
+
+        threading.Thread(target=run, name="page-warm", daemon=True).start()
+
+    def _history_at(self, commit: str, files: Mapping[str, str]
+                    ) -> Mapping[str, Sequence[Revision]]:
+        """The environment files' first-parent revisions at `commit` (the lock is held);
+        kept for the newest commit asked about."""
+        key = (commit, tuple(files.items()))
+        if self._revisions is None or self._revisions[0] != key:
+            assert self.history is not None
+            read = {env: self.history.file_history(path, HISTORY_DEPTH, rev=commit,
+                                                   first_parent=True)
+                    for env, path in files.items()}
+            self._revisions = (key, read)
+        return self._revisions[1]
+
+    def _parse(self, revision: Revision, file: str) -> Mapping[str, int] | None:
+        """history.listed, remembered per (commit, file): a revision never changes, and one
+        parse serves every model's timeline (the lock is held)."""
+        key = (revision.sha, file)
+        if key in self._parsed:
+            self._parsed.move_to_end(key)
+            return self._parsed[key]
+        value = listed(revision, file)
+        if value is not None:
+            value = {sys.intern(name): version for name, version in value.items()}
+        self._parsed[key] = value
+        while len(self._parsed) > PARSED_SIZE:
+            self._parsed.popitem(last=False)
+        return value
 
 
 def _changes(tl: Timeline) -> list[Segment]:

@@ -7,7 +7,7 @@ here too (it neither lists nor removes the model). Pure: text in, values out."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -45,29 +45,41 @@ class Change:
     new: int | None
 
 
-def assigned(revisions: Sequence[Revision], file: str, model: str) -> list[Assigned]:
-    """Newest first, one row per valid revision of `file`."""
+#: One revision of a file → every model's version in it ({} where the commit deleted the
+#: file), or None where it does not validate. `listed` is the one definition; a caller that
+#: reads many models of the same history (the web page) may pass a caching wrapper of it.
+Parser = Callable[[Revision, str], "Mapping[str, int] | None"]
+
+
+def listed(revision: Revision, file: str) -> Mapping[str, int] | None:
+    """What one revision of `file` assigned: {model: version}; None for an invalid file."""
     from mlflow_gitops.desired.loader import load_one
 
+    if revision.text is None:
+        return {}
+    env, _ = load_one(file, revision.text)
+    if env is None:
+        return None  # an invalid commit assigned nothing; the controller skipped it too
+    return {name: entry.version for name, entry in env.models.items()}
+
+
+def assigned(revisions: Sequence[Revision], file: str, model: str, parse: Parser = listed
+             ) -> list[Assigned]:
+    """Newest first, one row per valid revision of `file`."""
     out = []
     for rev in revisions:
-        if rev.text is None:
-            out.append(Assigned(rev, None))
-            continue
-        env, _ = load_one(file, rev.text)
-        if env is None:
-            continue  # an invalid commit assigned nothing; the controller skipped it too
-        entry = env.models.get(model)
-        out.append(Assigned(rev, entry.version if entry is not None else None))
+        versions = parse(rev, file)
+        if versions is not None:
+            out.append(Assigned(rev, versions.get(model)))
     return out
 
 
-def changes(revisions: Sequence[Revision], file: str, environment: str, model: str
-            ) -> list[Change]:
+def changes(revisions: Sequence[Revision], file: str, environment: str, model: str,
+            parse: Parser = listed) -> list[Change]:
     """Every change of `model`'s version in `file`, newest first."""
     out: list[Change] = []
     previous: int | None = None
-    for row in reversed(assigned(revisions, file, model)):
+    for row in reversed(assigned(revisions, file, model, parse)):
         if row.version != previous:
             rev = row.revision
             out.append(Change(rev.when.isoformat(), rev.author, rev.sha, rev.subject,

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from mlflow_gitops.desired.history import Change, Revision, changes
+from mlflow_gitops.desired.history import Change, Parser, Revision, changes, listed
 
 
 @dataclass(frozen=True)
@@ -83,12 +83,13 @@ def segments_of(history: Sequence[Change]) -> list[Segment]:
 
 
 def timeline(model: str, files: Mapping[str, str],
-             revisions: Mapping[str, Sequence[Revision]]) -> Timeline:
+             revisions: Mapping[str, Sequence[Revision]], parse: Parser = listed) -> Timeline:
     """`files`: environment → its file path; `revisions`: environment → that file's
-    first-parent revisions, newest first. Depends on git only: cache it per commit."""
+    first-parent revisions, newest first. Depends on git only: cache it per commit.
+    `parse` reads one revision (history.listed, or a caching wrapper of it)."""
     segments: list[Segment] = []
     for env, path in files.items():
-        segments.extend(segments_of(changes(revisions.get(env, ()), path, env, model)))
+        segments.extend(segments_of(changes(revisions.get(env, ()), path, env, model, parse)))
     commits = {r.sha: (r.when, r.author) for revs in revisions.values() for r in revs}
     lanes = tuple(e for e in files if any(s.environment == e for s in segments))
     return Timeline(model, lanes or tuple(files), tuple(segments), commits)
