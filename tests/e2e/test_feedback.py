@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from pathlib import Path
 from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.test_controller import controllers, merge_branch, start  # noqa: F401
 from tests.support.controller_proc import ControllerProcess, wait_until
@@ -99,3 +102,48 @@ def test_commit_statuses_and_notifications_for_merges(
     logs = proc.logs()
     for secret in (TOKEN, SLACK_PATH, HOOK_SECRET):
         assert secret not in logs
+
+
+def test_a_soak_wait_is_waiting_logged_once_and_never_an_error(
+        tmp_path: Path, mlflow_server: Any, mlflow_client: Any, unique: str, forge: FakeForge,
+        controllers: list[ControllerProcess]) -> None:  # noqa: F811
+    """A promotion that only waits on min_soak is `Waiting` with its `until` in /status,
+    logged once at INFO over many passes, counted `waiting` and never `error`, and its commit
+    status is pending and says what it waits for."""
+    model = f"soak-{unique}"
+    logged_version(mlflow_client, model, {"accuracy": 0.95})
+
+    def files(production: str) -> dict[str, str]:
+        return {"environments/staging.yaml": HEADER + "target:\n  alias: challenger\n"
+                f"models:\n  {model}: 1\n",
+                "environments/production.yaml": HEADER + "target:\n  alias: champion\n"
+                "promotion:\n  from: staging\n  min_soak: 24h\n" + production}
+
+    bare, work = bare_remote(tmp_path, files("models: {}\n"))
+    proc = start(controllers, tmp_path, f"file://{bare}", mlflow_server.uri,
+                 "--config", str(_config(tmp_path, forge)), interval=0.5)
+    wait_until(lambda: mlflow_client.get_registered_model(model).aliases
+               == {"challenger": "1"}, timeout=60, message="staging applied")
+    sha = merge_branch(work, "promote-prod", files(f"models:\n  {model}: 1\n"),
+                       "Promote v1 to production")
+    wait_until(lambda: proc.status()["last_seen_commit"] == sha, message="commit seen")
+    passes = proc.passes()
+    wait_until(lambda: proc.passes() >= passes + 5, message="five passes while waiting")
+
+    (row,) = [r for r in proc.status()["environments"] if r["environment"] == "production"]
+    assert row["sync"] == "Waiting" and row["until"] > time.time() + 23 * 3600
+    records = proc.log_records()
+    waiting = [r for r in records if r.get("state") == "Waiting"]
+    assert [(r["level"], r["environment"], r["model"]) for r in waiting] == [
+        ("INFO", "production", model)]
+    assert not [r for r in records if r["level"] == "ERROR"]
+    samples = {(s.name, s.labels.get("result")): s.value
+               for f in text_string_to_metric_families(proc.metrics()) for s in f.samples
+               if s.name == "mlflow_gitops_reconcile_total"}
+    assert samples[("mlflow_gitops_reconcile_total", "waiting")] >= 5
+    assert samples[("mlflow_gitops_reconcile_total", "error")] == 0
+    (status,) = forge.statuses_for(sha, "mlflow-gitops/production")
+    assert status["state"] == "pending"
+    assert status["description"].startswith("Waiting until ")
+    assert "in staging (entered staging" in status["description"]  # what it waits for
+    assert mlflow_client.get_registered_model(model).aliases == {"challenger": "1"}
