@@ -1,7 +1,8 @@
 """The controller's one small HTTP server (SPEC §6 "HTTP" and "Triggers").
 
 `GET /healthz` (alive), `GET /readyz` (a `ready()` callable decides), `GET /metrics`,
-`GET /status` (JSON from a `status()` callable), `POST /webhook`, and the read-only web
+`GET /status` (JSON from a `status()` callable), `POST /webhook`, `POST /webhook/mlflow` and
+`POST /sync` (verified and routed by mlflow_gitops.adapters.inbound), and the read-only web
 page (`GET /` and `GET /models/<name>`, mlflow_gitops.adapters.page) when one is given.
 Pages are GET/HEAD only: any other method on them is 405. Stdlib only, daemon
 threads, and it knows nothing of the loop: it is handed callables, so the runner decides
