@@ -19,6 +19,7 @@ from mlflow_gitops.loop.report import EventSink, Reporter
 from mlflow_gitops.loop.triggers import Trigger
 from mlflow_gitops.loop.views import page_view, readiness, status_view
 from mlflow_gitops.planning.overview import PageData
+from mlflow_gitops.planning.status import next_until
 
 log = logging.getLogger("mlflow_gitops.controller")
 
@@ -102,8 +103,17 @@ class Controller:
             delay = self.interval * self._rng.uniform(0.9, 1.1) if ok else self._backoff.failed()
             if ok:
                 self._backoff.succeeded()
+                wake = self._next_wait_ends()
+                if wake is not None and wake < delay:
+                    delay = wake  # a soak or a window ends before the next poll: be there
             else:
                 log.warning("backing off %.1fs before the next attempt", delay)
+
+    def _next_wait_ends(self) -> float | None:
+        """Seconds until the first `Waiting` entry expects to proceed (at least 1 s)."""
+        result = self.state.last_result
+        until = next_until(result.status) if result is not None else None
+        return None if until is None else max(1.0, until - time.time() + 0.5)
 
     def _await_election(self, timeout: float = 5.0) -> None:
         """Give the elector its first look at the lease before saying leader or standby."""

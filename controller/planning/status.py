@@ -146,3 +146,9 @@ def entered(before: Mapping[Key, State], rows: Sequence[ModelStatus]) -> list[Mo
 
 def states_by_key(rows: Iterable[ModelStatus]) -> dict[Key, State]:
     return {(row.environment, row.model): row.sync for row in rows}
+
+
+def next_until(rows: Iterable[ModelStatus]) -> float | None:
+    """When the first `Waiting` entry expects to proceed (epoch seconds), or None."""
+    return min((row.until for row in rows if row.sync == "Waiting" and row.until is not None),
+               default=None)

@@ -97,3 +97,15 @@ def test_a_return_to_synced_is_news_but_a_first_synced_is_not() -> None:
     assert [r.sync for r in rows] == ["Synced"]
     assert entered({}, rows) == []
     assert entered({("production", "churn"): "Error"}, rows) == rows
+
+
+def test_next_until_is_the_earliest_wait() -> None:
+    """The loop wakes for the first Waiting entry that expects to proceed."""
+    from mlflow_gitops.planning.status import next_until
+
+    state = desired(env("production", "stage:Production", {"a": 2, "b": 2}))
+    snap = {"default": live({"a": {2: "None"}, "b": {2: "None"}})}
+    waits = (ModelError("default", "production", "a", "waiting", "x", "f", 1, until=900.0),
+             ModelError("default", "production", "b", "waiting", "y", "f", 2, until=500.0))
+    assert next_until(environment_status(state, snap, Plan("c", errors=waits))) == 500.0
+    assert next_until(environment_status(state, snap, Plan("c"))) is None
