@@ -169,7 +169,7 @@ def main() -> None:
         wait(lambda: status()["last_seen_commit"] == tip, "the last merge")
         time.sleep(1.5)  # one more pass, so /status settles after the manual alias move
         pages = {name: fetch(url + path) for name, path in
-                 (("page", "/"), ("page-model", "/models/recommender"))}
+                 (("page", "/"), ("page-model", "/models/fraud-detector"))}
     finally:
         if controller is not None:
             controller.terminate()
@@ -178,7 +178,7 @@ def main() -> None:
     # Photographed from the saved HTML once the servers are down: a busy machine can leave
     # Chromium's tiles half-painted when the screenshot is taken.
     DOCS.mkdir(exist_ok=True)
-    for name, size in (("page", "1400,860"), ("page-model", "1400,980")):
+    for name, size in (("page", "1400,860"), ("page-model", "1400,1100")):
         html = WORK / f"{name}.html"
         html.write_bytes(pages[name])
         chromium.screenshot(html.as_uri(), DOCS / f"{name}.png", size=size)

@@ -170,7 +170,8 @@ class Page:
         versions = model_versions(live, data.desired) if live else []
         lineage = {v.version: dict(v.environments) for v in versions}
         tl, history_error = self._timeline(data, name)
-        tl = annotate(tl, data.recent, lineage) if tl else None
+        tl = annotate(tl, data.recent, lineage, {r.environment: r.live for r in rows}
+                      ) if tl else None
         svg = Markup(timeline_svg.render_svg(tl, self.clock())) if tl else None
         plan = data.plan
         pending = [c for c in plan.changes if c.model == name] if plan else []

@@ -42,6 +42,7 @@ class Segment:
     subject: str
     applied_at: datetime | None = None  # when the controller applied it (apply records)
     recorded: bool = False  # the version's lineage tag records this assignment
+    pending: bool = False  # the newest assignment, not live now (refused, waiting, drifted)
 
 
 @dataclass(frozen=True)
@@ -100,12 +101,15 @@ SKEW = timedelta(minutes=5)
 
 
 def annotate(timeline: Timeline, records: Iterable[ApplyRecord] = (),
-             lineage: Mapping[int, Mapping[str, str]] | None = None) -> Timeline:
+             lineage: Mapping[int, Mapping[str, str]] | None = None,
+             live: Mapping[str, Sequence[int]] | None = None) -> Timeline:
     """Mark the segments the controller applied. An apply record (any model, any order) or
     a lineage tag (version → {environment: commit}, the `gitops.env.*` tags) names the
     commit the controller was at, which may be later than the commit that made the
     assignment (two merges between passes): it belongs to the segment of that environment
-    and version that had started by then."""
+    and version that had started by then. `live` (environment → the versions live there
+    now) marks an environment's open segment `pending` when git assigns a version that
+    does not hold it: merged, but refused, waiting, failing or drifted away."""
     segments = list(timeline.segments)
     applied: dict[int, datetime] = {}
     for r in records:
@@ -120,8 +124,11 @@ def annotate(timeline: Timeline, records: Iterable[ApplyRecord] = (),
             i = _owner(segments, env, version, known[0] if known else None)
             if i is not None:
                 recorded.add(i)
+    now = live or {}
     return replace(timeline, segments=tuple(
-        replace(s, applied_at=applied.get(i), recorded=i in recorded)
+        replace(s, applied_at=applied.get(i), recorded=i in recorded,
+                pending=s.end is None and s.environment in now
+                and s.version not in now[s.environment])
         for i, s in enumerate(segments)))
 
 

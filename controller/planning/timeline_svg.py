@@ -35,7 +35,9 @@ def _tip(s: Segment) -> str:
              f"commit {s.commit[:12]} by {s.author}"]
     if s.subject:
         lines.append(s.subject)
-    if s.applied_at:
+    if s.pending:
+        lines.append("not applied: it does not hold the environment")
+    elif s.applied_at:
         lines.append(f"applied {_fmt(s.applied_at)}")
     elif s.recorded:
         lines.append("applied (lineage tag)")
@@ -85,12 +87,19 @@ def render_svg(timeline: Timeline, now: datetime, title: str | None = None) -> s
             w = max(x1 - x0, 3.0)
             out.append(f'<g class="segment" data-env={quoteattr(env)} '
                        f'data-version="{s.version}"><title>{escape(_tip(s))}</title>')
-            out.append(f'<rect x="{x0}" y="{y + 6}" width="{round(w, 1)}" height="{LANE - 12}" '
-                       f'rx="4" fill="{colour(s.version)}"'
-                       + ("" if s.end else ' stroke="#1f2933" stroke-width="1.5"') + "/>")
+            if s.pending:  # merged but not holding: an outline, not a bar
+                out.append(f'<rect class="pending" x="{x0}" y="{y + 6}" width="{round(w, 1)}" '
+                           f'height="{LANE - 12}" rx="4" fill="#ffffff" '
+                           f'stroke="{colour(s.version)}" stroke-width="1.5" '
+                           'stroke-dasharray="4 3"/>')
+            else:
+                out.append(f'<rect x="{x0}" y="{y + 6}" width="{round(w, 1)}" '
+                           f'height="{LANE - 12}" rx="4" fill="{colour(s.version)}"'
+                           + ("" if s.end else ' stroke="#1f2933" stroke-width="1.5"') + "/>")
             if w >= 34:
                 out.append(f'<text x="{round(x0 + 7, 1)}" y="{y + LANE / 2 + 4.5}" '
-                           f'fill="#ffffff" font-weight="600">v{s.version}</text>')
+                           f'fill="{colour(s.version) if s.pending else "#ffffff"}" '
+                           f'font-weight="600">v{s.version}</text>')
             if s.applied_at is not None:
                 out.append(f'<circle class="applied" cx="{x(s.applied_at)}" cy="{y + LANE / 2}" '
                            'r="4.5" fill="#ffd43b" stroke="#1f2933" stroke-width="1.2"/>')

@@ -108,3 +108,17 @@ def test_applied_at_a_later_commit_marks_the_segment_that_held_then() -> None:
                       {2: {"production": f"{3:040x}"}})
     assert [(s.applied_at, s.recorded) for s in marked.segments] == [(None, False), (at, True)]
     assert authors(tl)[f"{3:040x}"] == "Cy <c@x>"
+
+
+def test_a_merged_version_that_does_not_hold_is_pending_and_drawn_as_an_outline() -> None:
+    """The newest assignment whose version is not live (a refused promotion) is pending
+    and drawn dashed; the version that still holds is not."""
+    revs = [rev(2, "m", 2, 2), rev(1, "m", 1, 0)]
+    tl = timeline("m", {"production": "environments/production.yaml"}, {"production": revs})
+    marked = annotate(tl, live={"production": (1,)})
+    assert [s.pending for s in marked.segments] == [False, True]
+    root = ET.fromstring(render_svg(marked, T0 + timedelta(hours=3)))
+    outlines = root.findall(f".//{SVG}rect[@class='pending']")
+    assert len(outlines) == 1 and outlines[0].get("stroke-dasharray")
+    assert [s.pending for s in annotate(tl, live={"production": (2,)}).segments] == [False,
+                                                                                   False]
