@@ -1,8 +1,11 @@
 """The controller's one small HTTP server (SPEC §6 "HTTP" and "Triggers").
 
 `GET /healthz` (alive), `GET /readyz` (a `ready()` callable decides), `GET /metrics`,
-`GET /status` (JSON from a `status()` callable), `POST /webhook`, `POST /webhook/mlflow` and
-`POST /sync` (verified and routed by mlflow_gitops.adapters.inbound), and the read-only web
+`GET /status` (JSON from a `status(query)` callable: `?environment=`, `?model=`, `?state=`
+filter, `?limit=` (default 500, at most 5000) and `?offset=` page; counts per state come
+with every page, so it stays small at 100,000 entries), `POST /webhook`,
+`POST /webhook/mlflow` and `POST /sync` (verified and routed by
+mlflow_gitops.adapters.inbound), and the read-only web
 page (`GET /` and `GET /models/<name>`, mlflow_gitops.adapters.page) when one is given.
 Pages are GET/HEAD only: any other method on them is 405. Stdlib only, daemon
 threads, and it knows nothing of the loop: it is handed callables, so the runner decides
@@ -36,9 +39,11 @@ import time
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from mlflow_gitops.adapters.inbound import ROUTES, Inbound
 from mlflow_gitops.core.errors import ConfigError
+from mlflow_gitops.loop.views import MAX_LIMIT, StatusQuery
 
 if TYPE_CHECKING:
     from mlflow_gitops.adapters.page import Page
@@ -48,8 +53,32 @@ log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024  # 1 MiB: GitHub caps payloads at 25 MB, but a push event is small
 MAX_CONNECTIONS = 64  # served at once; probes, scrapes and webhooks need a handful
 REQUEST_DEADLINE = 30.0  # seconds a connection may last in total, from accept to close
+_STATUS_PARAMS = ("environment", "model", "state", "limit", "offset")
 _CONTENT_LENGTH = re.compile(r"[0-9]{1,10}")  # ASCII digits only: not '²', '-1' or 5,000 digits
 ReadyFn = Callable[[], "tuple[bool, str]"]
+
+
+def parse_status_query(text: str) -> StatusQuery | str:
+    """`/status`'s query string → a StatusQuery, or the one-line reason it is not one."""
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False,
+                          max_num_fields=20)
+    except ValueError:
+        return "too many query parameters"
+    values: dict[str, str] = {}
+    for key, value in pairs:
+        if key not in _STATUS_PARAMS:
+            return f"unknown parameter {key[:40]!r}: use {', '.join(_STATUS_PARAMS)}"
+        values[key] = value
+    numbers: dict[str, int] = {}
+    for key, low, high in (("limit", 1, MAX_LIMIT), ("offset", 0, 10**9)):
+        if key in values:
+            raw = values.pop(key)
+            if not re.fullmatch(r"[0-9]{1,10}", raw) or not low <= int(raw) <= high:
+                return f"{key} must be a whole number from {low} to {high}"
+            numbers[key] = int(raw)
+    return StatusQuery(environment=values.get("environment"), model=values.get("model"),
+                       state=values.get("state"), **numbers)
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -66,7 +95,7 @@ class HttpServer:
 
     def __init__(self, listen: str, *, ready: ReadyFn,
                  metrics: Callable[[], tuple[bytes, str]],
-                 status: Callable[[], Mapping[str, Any]],
+                 status: Callable[[StatusQuery], Mapping[str, Any]],
                  on_webhook: Callable[[], None],
                  webhook_secret: bytes | None = None, page: Page | None = None,
                  inbound: Inbound | None = None,
@@ -227,7 +256,12 @@ class _Handler(BaseHTTPRequestHandler):
                 body, content_type = self.app.metrics()
                 self._send(200, body, content_type)
             elif route == "/status":
-                body = json.dumps(self.app.status(), default=str, indent=2).encode("utf-8")
+                query = parse_status_query(self.path.partition("?")[2])
+                if isinstance(query, str):
+                    self._send(400, query.encode("utf-8") + b"\n")
+                    return
+                body = json.dumps(self.app.status(query), default=str, indent=2
+                                  ).encode("utf-8")
                 self._send(200, body + b"\n", "application/json")
             elif self.app.page is not None and self.app.page.handles(route):
                 code, body, content_type = self.app.page.render(route)

@@ -6,6 +6,7 @@ Event. It never changes the outcome."""
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 
@@ -48,6 +49,24 @@ _LEVELS: dict[State, int] = {"Synced": logging.INFO, "OutOfSync": logging.INFO,
 _STATE_EVENTS: dict[State, tuple[str, bool]] = {
     "Waiting": ("PromotionWaiting", False), "Held": ("Held", False),
     "Refused": ("PromotionRefused", True), "Error": ("ReconcileFailed", True)}
+
+
+#: Per-model lines logged at most per pass (and only for what changed); the rest is one
+#: summary line with counts, so 100,000 failing entries are not 100,000 lines (/status
+#: pages through all of them).
+LOG_FIRST = 20
+
+
+def _log_rest(what: str, states: Sequence[State]) -> None:
+    """One line for the lines not logged: how many, by state."""
+    if not states:
+        return
+    counts = Counter(states)
+    level = max(_LEVELS[state] for state in counts)
+    summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    log.log(level, "%d more %s (%s); the first %d are logged above, /status lists all",
+            len(states), what, summary, LOG_FIRST,
+            extra={"fields": {"more": len(states), "by_state": dict(counts)}})
 
 
 def pass_outcome(result: PassResult) -> str:
@@ -96,10 +115,11 @@ class Reporter:
         self.metrics.invalid_commit(True)
         if self.feedback is not None:
             self.feedback.invalid(sha, diagnostics)
-        for d in diagnostics:
+        for d in diagnostics[:LOG_FIRST]:
             log.error("invalid commit %s: %s", sha[:12], d, extra={"fields": {
                 "commit": sha, "file": d.file, "line": d.line,
                 "kept_commit": kept[:12] if kept else "none"}})
+        _log_rest(f"problems in commit {sha[:12]}", ["Error"] * len(diagnostics[LOG_FIRST:]))
 
     def invalid_cleared(self) -> None:
         self.metrics.invalid_commit(False)
@@ -123,8 +143,9 @@ class Reporter:
             counted.setdefault((env.name, "Synced"), 0)
         self.metrics.states(counted)
         news = entered(self._states, result.status)
-        for row in news:
+        for row in news[:LOG_FIRST]:
             self._entered(row)
+        _log_rest("entries entered a new state", [row.sync for row in news[LOG_FIRST:]])
         self._states = states_by_key(result.status)
         self.news += len(news)
         # A problem with no row (an environment-wide error of an environment without
@@ -132,12 +153,13 @@ class Reporter:
         keys = set(self._states)
         loose = {str(e): e for e in result.errors if (e.environment, e.model) not in keys
                  and (e.environment, None) not in keys}
-        for text, error in loose.items():
-            if text not in self._loose:
-                self.news += 1
-                log.log(_LEVELS[state_of(error)], "%s", text, extra={"fields": {
-                    "environment": error.environment, "model": error.model,
-                    "state": state_of(error), "file": error.file, "line": error.line}})
+        fresh = [(text, error) for text, error in loose.items() if text not in self._loose]
+        self.news += len(fresh)
+        for text, error in fresh[:LOG_FIRST]:
+            log.log(_LEVELS[state_of(error)], "%s", text, extra={"fields": {
+                "environment": error.environment, "model": error.model,
+                "state": state_of(error), "file": error.file, "line": error.line}})
+        _log_rest("problems", [state_of(e) for _, e in fresh[LOG_FIRST:]])
         self._loose = set(loose)
         if self.feedback is not None:
             self.feedback.result(result)

@@ -17,7 +17,7 @@ from mlflow_gitops.loop.cycle import ControllerState, Cycle, Source
 from mlflow_gitops.loop.feedback import Feedback
 from mlflow_gitops.loop.report import EventSink, Reporter
 from mlflow_gitops.loop.triggers import Trigger
-from mlflow_gitops.loop.views import page_view, readiness, status_view
+from mlflow_gitops.loop.views import StatusQuery, page_view, readiness, status_view
 from mlflow_gitops.planning.overview import PageData
 from mlflow_gitops.planning.status import next_until
 
@@ -141,8 +141,8 @@ class Controller:
     def ready(self) -> tuple[bool, str]:
         return readiness(self.state, self.leading)
 
-    def status(self) -> dict[str, Any]:
-        return status_view(self.state, self.leading)
+    def status(self, query: StatusQuery | None = None) -> dict[str, Any]:
+        return status_view(self.state, self.leading, query or StatusQuery())
 
     def page_data(self) -> PageData:
         return page_view(self.state, self.leading, self.reporter.recent.items())

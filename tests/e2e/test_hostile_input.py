@@ -159,3 +159,35 @@ def test_a_token_in_a_git_url_query_is_refused_and_never_shown(tmp_path: Path) -
         assert "Leak123456" not in result.err + result.out
         assert "carries a credential in its query" in result.err
         assert result.err.count("\n") == 1
+
+
+def test_thousands_of_failing_entries_are_summarized_in_logs_and_status(
+        tmp_path: Path, mlflow_server: Any, unique: str,
+        controllers: list[ControllerProcess]) -> None:
+    """3,000 unregistered models: the log has the first 20 and one summary line (and nothing
+    more on later passes); /status pages them, with counts per state and filters."""
+    count = 3000
+    models = "".join(f"  ghost-{unique}-{i}: 1\n" for i in range(count))
+    bare, _ = bare_remote(tmp_path, {"environments/production.yaml": HEADER + (
+        "target:\n  stage: Production\nmodels:\n" + models)})
+    proc = start(controllers, tmp_path, f"file://{bare}", mlflow_server.uri, interval=0.5)
+    status = wait_until(lambda: (s := proc.status())["summary"]["entries"] == count and s,
+                        timeout=60, message="all entries in /status")
+    assert status["summary"]["by_state"] == {"Error": count}
+    assert len(status["environments"]) == 500
+    assert status["page"] == {"offset": 0, "limit": 500, "matched": count, "returned": 500,
+                              "next_offset": 500}
+    one = json.loads(proc.get(f"/status?model=ghost-{unique}-7")[1])
+    assert [row["model"] for row in one["environments"]] == [f"ghost-{unique}-7"]
+    last = json.loads(proc.get("/status?offset=2990&limit=100&state=error")[1])
+    assert last["page"]["returned"] == 10 and last["page"]["next_offset"] is None
+    assert proc.get("/status?limit=0")[0] == 400 and proc.get("/status?bogus=1")[0] == 400
+
+    passes = proc.passes()
+    wait_until(lambda: proc.passes() >= passes + 3, message="three more passes")
+    records = proc.log_records()
+    per_model = [r for r in records if str(r.get("model", "")).startswith(f"ghost-{unique}")]
+    summaries = [r for r in records if r.get("more")]
+    assert len(per_model) == 20 and per_model[0]["level"] == "ERROR"
+    assert [(r["more"], r["by_state"]) for r in summaries] == [(count - 20, {"Error": count - 20})]
+    assert proc.terminate() == 0

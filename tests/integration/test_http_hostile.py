@@ -18,7 +18,7 @@ from mlflow_gitops.adapters.metrics import Metrics
 SECRET = b"hook-secret-42"
 
 
-def _status() -> dict[str, object]:
+def _status(query: object) -> dict[str, object]:
     raise RuntimeError("status exploded with http://alice:S3cretPW@registry:5000/api")
 
 

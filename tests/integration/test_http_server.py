@@ -32,7 +32,7 @@ class App:
     def ready(self) -> tuple[bool, str]:
         return self.is_ready, self.reason
 
-    def status(self) -> dict[str, object]:
+    def status(self, query: object = None) -> dict[str, object]:
         return {"last_seen": "abc", "environments": {"production": {"synced": True}}}
 
     def on_webhook(self) -> None:

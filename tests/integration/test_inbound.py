@@ -41,7 +41,7 @@ class Replica:
         inbound = Inbound(self.triggers.append, mlflow_secret=SECRET.encode(),
                           sync_token=TOKEN.encode(), leader_url=lambda: self.leader)
         self.server = HttpServer("127.0.0.1:0", ready=lambda: (True, "ok"),
-                                 metrics=Metrics().render, status=dict,
+                                 metrics=Metrics().render, status=lambda _query: {},
                                  on_webhook=lambda: None, inbound=inbound)
         self.server.start()
 

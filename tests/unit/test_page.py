@@ -194,7 +194,8 @@ def test_http_serves_the_page_read_only_with_a_script_free_policy() -> None:
     """GET and HEAD of / answer 200 (HEAD without a body) with a CSP forbidding scripts;
     POST, PUT and DELETE are 405 with Allow: GET, HEAD."""
     server = HttpServer("127.0.0.1:0", ready=lambda: (True, ""), metrics=lambda: (b"", "x"),
-                        status=lambda: {}, on_webhook=lambda: None, page=Page(lambda: data()))
+                        status=lambda _query: {}, on_webhook=lambda: None,
+                        page=Page(lambda: data()))
     server.start()
     try:
         with urllib.request.urlopen(server.url + "/", timeout=5) as resp:
