@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
+from pathlib import PurePosixPath
 
 from mlflow_gitops.core.diagnostics import Diagnostic
 from mlflow_gitops.core.feedback import CommitStatus, EventKind, Notification, StatusState
@@ -109,6 +110,16 @@ class Feedback:
                                   f"commit {sha[:12]} is invalid and not applied: {first}"
                                   + (f" (and {len(diagnostics) - 1} more)"
                                      if len(diagnostics) > 1 else "")))
+        # The environment files at fault get a red status on the merged commit, so the
+        # person who merged sees it where they look (the last good state stays in force).
+        firsts: dict[str, Diagnostic] = {}
+        for d in diagnostics:
+            stem = PurePosixPath(d.file).stem
+            if PurePosixPath(d.file).suffix in (".yaml", ".yml") and stem not in firsts:
+                firsts[stem] = d
+        for environment, d in sorted(firsts.items()):
+            self._status(CommitStatus(sha, environment, "failure", "Invalid",
+                                      f"Invalid, not applied: {d.file}:{d.line}: {d.message}"))
 
     def result(self, result: PassResult) -> None:
         commit = result.desired.commit

@@ -107,3 +107,24 @@ def test_drift_is_notified_once_per_episode() -> None:
                        (drifted, drift_plan)):
         run(snap, plan)
     assert [n.event for n in port.notes] == ["drift", "drift"]
+
+
+def test_an_invalid_commit_fails_the_statuses_of_the_files_at_fault_once() -> None:
+    """Each environment file with a diagnostic gets one failure on the bad commit, and one
+    invalid_commit notification is sent."""
+    from mlflow_gitops.core.diagnostics import Diagnostic
+
+    port = Port()
+    feedback = Feedback(port)
+    bad = [Diagnostic("environments/production.yaml", 4, "models.churn: version must be a "
+                      "positive integer"),
+           Diagnostic("environments/production.yaml", 6, "unknown key 'modles'"),
+           Diagnostic("environments/staging.yml", 2, "kind must be Environment")]
+    feedback.invalid(SHA, bad)
+    feedback.invalid(SHA, bad)
+    assert [(s.environment, s.state, s.description) for s in port.statuses] == [
+        ("production", "failure", "Invalid, not applied: environments/production.yaml:4: "
+         "models.churn: version must be a positive integer"),
+        ("staging", "failure", "Invalid, not applied: environments/staging.yml:2: kind must "
+         "be Environment")]
+    assert [n.event for n in port.notes] == ["invalid_commit"]
