@@ -75,6 +75,16 @@ def register(sub: Any) -> None:
     srv.add_argument("--log-level", default="INFO", type=str.upper,
                      choices=("DEBUG", "INFO", "WARNING", "ERROR"),
                      help="DEBUG, INFO, WARNING or ERROR (default: INFO)")
+    prop = p.add_argument_group("proposals")
+    prop.add_argument("--propose", action="store_true",
+                      help="after each pass, open or update a pull request for each new version "
+                      "that qualifies for an environment with a propose: block (as "
+                      "'mlflow-gitops propose --open-pr'); pushes with the git credentials")
+    prop.add_argument("--forge-token-file", metavar="FILE",
+                      help="GitHub/GitLab API token for --propose (default: --git-token-file)")
+    prop.add_argument("--forge-api-url", metavar="URL",
+                      help="forge API root for --propose, for GitHub Enterprise or self-hosted "
+                      "GitLab (e.g. https://git.example.com/api/v4)")
     kube = p.add_argument_group("kubernetes")
     kube.add_argument("--leader-elect", action="store_true",
                       help="campaign for a coordination.k8s.io/v1 Lease; only the leader writes")
@@ -179,11 +189,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         redactor.add(os.environ.get(variable, ""))
     metrics = Metrics()
     feedback = build_feedback(config, repo, redactor.add)
+    proposer = _proposer(args, source, cache, registries, redactor.add) if args.propose \
+        else None
     controller = Controller(
         source, registries, metrics,
         interval=args.interval if args.interval is not None else config.interval, policy=_policy(),
         known_registries=list(names),
-        on_event=_events(args) if args.events else None, feedback=feedback)
+        on_event=_events(args) if args.events else None, feedback=feedback, proposer=proposer)
     elector = _elector(args, controller) if args.leader_elect else None
     controller.elector = elector
     page = Page(controller.page_data, repo_url=repo, repo_label=source.display_url,
@@ -231,6 +243,26 @@ def cmd_run(args: argparse.Namespace) -> int:
         source.close()
         log.info("stopped")
     return EXIT_OK
+
+
+def _proposer(args: argparse.Namespace, source: Any, cache: Path, registries: Any,
+              hide: Any) -> Any:
+    """The controller's proposal rounds: a clone of its own, the git source's credentials,
+    and the forge read from the repository URL (checked now, not at the first round)."""
+    from mlflow_gitops.adapters import forge
+    from mlflow_gitops.adapters.proposer import ControllerProposer, Forge
+    from mlflow_gitops.cli.policies import local_policy
+
+    token_file = args.forge_token_file or args.git_token_file
+    if token_file is None:
+        usage_error(args.prog, "--propose needs --forge-token-file FILE (or --git-token-file) "
+                    "to open pull requests")
+    kind = forge.parse_remote(source.url, args.forge_api_url).kind
+    token = forge.token_from(token_file, kind)
+    hide(token)
+    return ControllerProposer(source.url, source.branch, source.path, cache / "proposals",
+                              source.auth, registries, local_policy(),
+                              Forge(source.url, token, args.forge_api_url))
 
 
 _REASONS = {"/webhook": "webhook", "/webhook/mlflow": "mlflow webhook", "/sync": "sync"}

@@ -56,6 +56,15 @@ class RegistryPort(Protocol):
         ...
 
 
+class ProposerPort(Protocol):
+    """A proposal round (SPEC §5 `propose`): new qualifying versions become pull requests.
+    Raises mlflow_gitops.core.errors.GitOpsError when git, the forge or a registry fails."""
+
+    def run(self) -> list[str]:
+        """One line per (environment, model) saying what was proposed, or why nothing."""
+        ...
+
+
 class MetricsPort(Protocol):
     """What the loop reports; the adapter decides counters, gauges and labels."""
 

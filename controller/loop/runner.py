@@ -11,7 +11,14 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from mlflow_gitops.core.ports import FeedbackPort, MetricsPort, PolicyFactory, RegistryPort
+from mlflow_gitops.core.errors import GitOpsError
+from mlflow_gitops.core.ports import (
+    FeedbackPort,
+    MetricsPort,
+    PolicyFactory,
+    ProposerPort,
+    RegistryPort,
+)
 from mlflow_gitops.loop.backoff import Backoff
 from mlflow_gitops.loop.cycle import ControllerState, Cycle, Source
 from mlflow_gitops.loop.feedback import Feedback
@@ -49,7 +56,8 @@ class Controller:
                  policy: Callable[[Source], PolicyFactory | None] | None = None,
                  known_registries: list[str] | None = None,
                  elector: Elector | None = None, rng: random.Random | None = None,
-                 on_event: EventSink | None = None, feedback: FeedbackPort | None = None):
+                 on_event: EventSink | None = None, feedback: FeedbackPort | None = None,
+                 proposer: ProposerPort | None = None):
         self.source = source
         self.registries = registries
         self.metrics = metrics
@@ -63,6 +71,8 @@ class Controller:
                            known_registries=known_registries)
         self._rng = rng or random.Random()
         self._backoff = Backoff(rng=self._rng)
+        self.proposer = proposer
+        self._proposed: list[str] = []  # the last round's lines: logged again only on change
 
     @property
     def state(self) -> ControllerState:
@@ -100,6 +110,8 @@ class Controller:
                 delay = 5.0
                 continue
             ok = self.run_pass(reason or "interval")
+            if ok and self.proposer is not None and self.leading:
+                self.propose()
             delay = self.interval * self._rng.uniform(0.9, 1.1) if ok else self._backoff.failed()
             if ok:
                 self._backoff.succeeded()
@@ -114,6 +126,23 @@ class Controller:
         result = self.state.last_result
         until = next_until(result.status) if result is not None else None
         return None if until is None else max(1.0, until - time.time() + 0.5)
+
+    def propose(self) -> None:
+        """A proposal round after a pass. It never fails the loop: a forge or git problem is
+        logged and the next pass tries again."""
+        assert self.proposer is not None
+        try:
+            lines = self.proposer.run()
+        except GitOpsError as exc:
+            log.warning("proposals failed: %s; trying again after the next pass", exc)
+            return
+        except Exception:  # noqa: BLE001 - a bug here must not stop reconciling
+            log.exception("proposals failed with an unexpected error")
+            return
+        if lines != self._proposed:
+            for line in lines:
+                log.info("proposal %s", line)
+            self._proposed = lines
 
     def _await_election(self, timeout: float = 5.0) -> None:
         """Give the elector its first look at the lease before saying leader or standby."""

@@ -4,11 +4,14 @@ branch and one pull request, a newer one updates both in place, and nothing else
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 from tests.support.cli import run_cli
+from tests.support.controller_proc import ControllerProcess, wait_until
 from tests.support.fake_forge import TOKEN, FakeForge
+from tests.support.git_http import serve_git_http
 from tests.support.gitrepos import bare_remote, git
 
 STAGING = """\
@@ -144,3 +147,38 @@ def test_a_pull_request_closed_unmerged_is_not_proposed_again(
     assert again.code == 0, again.err
     assert "skipped v2: its proposal was closed without merging" in again.out
     assert len(forge.pulls) == 1 and forge.open_pulls(f"propose/staging/{model}") == []
+
+
+def test_the_controller_proposes_a_registered_and_tagged_version_by_itself(
+        tmp_path: Path, mlflow_server: Any, mlflow_client: Any, unique: str,
+        forge: FakeForge) -> None:
+    """With --propose, a pipeline registering and tagging a version is all it takes: the
+    controller pushes the proposal branch (with the git token) and opens the PR."""
+    model = f"prop-ctl-{unique}"
+    bare, _ = _seed(tmp_path, mlflow_client, model)
+    _version(mlflow_client, model, 0.95, passed=True)  # v1, assigned
+    served = tmp_path / "http" / "acme"
+    served.mkdir(parents=True)
+    shutil.move(str(bare), served / "ml-envs.git")
+    token = tmp_path / "token"
+    token.write_text(TOKEN + "\n")
+    with serve_git_http(served.parent, TOKEN) as (root, _handler):
+        controller = ControllerProcess(
+            tmp_path, f"{root}/acme/ml-envs.git", mlflow_server.uri, "--propose",
+            "--git-token-file", str(token), "--forge-api-url", f"{forge.url}/api/v3").start()
+        try:
+            wait_until(lambda: controller.passes() >= 2, timeout=60, message="two passes")
+            assert forge.pulls == []
+            _version(mlflow_client, model, 0.97, passed=True)  # v2: the pipeline's two lines
+            branch = f"propose/staging/{model}"
+            wait_until(lambda: forge.open_pulls(branch), timeout=60, message="the proposal PR")
+            assert forge.open_pulls(branch)[0]["title"] == \
+                f"Promote {model} to v2 in staging (v1 → v2)"
+            edited = git(served / "ml-envs.git", "show", f"{branch}:environments/staging.yaml")
+            assert f"  {model}: 2   #" in edited
+            wait_until(lambda: f"staging/{model}: already proposed: v2" in controller.logs()
+                       or controller.passes() >= 8, timeout=60, message="a quiet round")
+            assert len(forge.pulls) == 1
+            assert TOKEN not in controller.logs()
+        finally:
+            controller.terminate()

@@ -3,23 +3,21 @@ by `git http-backend` behind Basic auth for the token tests."""
 
 from __future__ import annotations
 
-import base64
 import os
 import signal
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from datetime import timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from mlflow_gitops.adapters.git.source import GitSource, scrub
 from mlflow_gitops.core.errors import ConfigError, SourceError
 
+from tests.support.git_http import GitHttp, processes_showing, serve_git_http
 from tests.support.gitrepos import bare_remote, commit_all, git, write_files
 
 PROD = "environments/production.yaml"
@@ -275,63 +273,6 @@ def test_ssh_failure_is_a_clean_source_error(tmp_path: Path) -> None:
 
 # -- HTTPS with a token: git http-backend behind Basic auth -----------------------------------
 
-class _GitHttp(BaseHTTPRequestHandler):
-    """CGI bridge to `git http-backend`, requiring Basic auth with the token."""
-
-    root: Path
-    expected: str
-    usernames: list[str]
-    leaks: list[str]
-
-    def do_GET(self) -> None:  # noqa: N802
-        self._serve()
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._serve()
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def _serve(self) -> None:
-        auth = self.headers.get("Authorization", "")
-        if auth != self.expected:
-            if auth.startswith("Basic "):
-                self.usernames.append(base64.b64decode(auth[6:]).decode().split(":")[0])
-            self.send_response(401)
-            self.send_header("WWW-Authenticate", 'Basic realm="git"')
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        self.usernames.append(base64.b64decode(auth[6:]).decode().split(":")[0])
-        self.leaks.extend(_processes_showing(TOKEN))  # git is running right now
-        path, _, query = self.path.partition("?")
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        env = {"PATH": os.environ["PATH"], "GIT_PROJECT_ROOT": str(self.root),
-               "GIT_HTTP_EXPORT_ALL": "1", "PATH_INFO": path, "QUERY_STRING": query,
-               "REQUEST_METHOD": self.command, "REMOTE_USER": "bot", "REMOTE_ADDR": "127.0.0.1",
-               "CONTENT_TYPE": self.headers.get("Content-Type", ""),
-               "CONTENT_LENGTH": str(len(body))}
-        env.update({"HTTP_" + k.upper().replace("-", "_"): v for k, v in self.headers.items()
-                    if k.lower() != "authorization"})
-        out = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True,
-                             check=True).stdout
-        sep = b"\r\n\r\n" if b"\r\n\r\n" in out else b"\n\n"
-        head, _, payload = out.partition(sep)
-        status, headers = 200, []
-        for line in head.decode().splitlines():
-            name, _, value = line.partition(":")
-            if name.lower() == "status":
-                status = int(value.split()[0])
-            elif name:
-                headers.append((name, value.strip()))
-        self.send_response(status)
-        for name, value in headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-
 def test_the_process_scan_would_see_a_leak() -> None:
     """The argv/environment scan used below does find a token where one is exposed."""
     child = subprocess.Popen(["sh", "-c", "sleep 30; true", "sh", TOKEN],
@@ -339,7 +280,7 @@ def test_the_process_scan_would_see_a_leak() -> None:
     wanted = {f"{child.pid}/cmdline", f"{child.pid}/environ"}
     deadline = time.monotonic() + 10
     try:
-        while not wanted <= set(found := _processes_showing(TOKEN)) \
+        while not wanted <= set(found := processes_showing(TOKEN)) \
                 and time.monotonic() < deadline:
             time.sleep(0.05)  # the shell may still be starting on a loaded machine
     finally:
@@ -348,34 +289,11 @@ def test_the_process_scan_would_see_a_leak() -> None:
     assert wanted <= set(found)
 
 
-def _processes_showing(secret: str) -> list[str]:
-    """Processes whose argv or environment contains `secret` (what `ps e` would show)."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        for part in ("cmdline", "environ"):
-            try:
-                if secret.encode() in (proc / part).read_bytes():
-                    found.append(f"{proc.name}/{part}")
-            except OSError:
-                pass
-    return found
-
-
 @pytest.fixture()
-def https_remote(tmp_path: Path, remote: tuple[Path, Path]) -> Iterator[tuple[str, type[_GitHttp]]]:
+def https_remote(tmp_path: Path, remote: tuple[Path, Path]) -> Iterator[tuple[str, type[GitHttp]]]:
     bare, _ = remote
-    handler = type("Handler", (_GitHttp,), {
-        "root": bare.parent, "usernames": [], "leaks": [],
-        "expected": "Basic " + base64.b64encode(f"x-access-token:{TOKEN}".encode()).decode()})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/{bare.name}", handler
-    server.shutdown()
-    server.server_close()
+    with serve_git_http(bare.parent, TOKEN) as (root, handler):
+        yield f"{root}/{bare.name}", handler
 
 
 def _token_file(tmp_path: Path, value: str) -> Path:
@@ -386,7 +304,7 @@ def _token_file(tmp_path: Path, value: str) -> Path:
 
 
 def test_token_authenticates_over_http(tmp_path: Path, remote: tuple[Path, Path],
-                                       https_remote: tuple[str, type[_GitHttp]]) -> None:
+                                       https_remote: tuple[str, type[GitHttp]]) -> None:
     """With --git-token-file, git authenticates through the askpass helper and fetches."""
     bare, _ = remote
     url, handler = https_remote
@@ -398,7 +316,7 @@ def test_token_authenticates_over_http(tmp_path: Path, remote: tuple[Path, Path]
 
 
 def test_token_never_leaks(tmp_path: Path, remote: tuple[Path, Path],
-                           https_remote: tuple[str, type[_GitHttp]],
+                           https_remote: tuple[str, type[GitHttp]],
                            monkeypatch: pytest.MonkeyPatch) -> None:
     """The token is in no process argv or environment, no cache file, no temp helper left."""
     url, handler = https_remote
@@ -420,7 +338,7 @@ def test_token_never_leaks(tmp_path: Path, remote: tuple[Path, Path],
 
 
 def test_wrong_token_is_a_scrubbed_source_error(tmp_path: Path, remote: tuple[Path, Path],
-                                                https_remote: tuple[str, type[_GitHttp]]) -> None:
+                                                https_remote: tuple[str, type[GitHttp]]) -> None:
     """A rejected token fails the fetch; neither message nor cause chain contains it."""
     url, _ = https_remote
     wrong = "glpat-WrongButStillSecret"
@@ -432,7 +350,7 @@ def test_wrong_token_is_a_scrubbed_source_error(tmp_path: Path, remote: tuple[Pa
 
 
 def test_missing_token_file_is_reported(tmp_path: Path,
-                                        https_remote: tuple[str, type[_GitHttp]]) -> None:
+                                        https_remote: tuple[str, type[GitHttp]]) -> None:
     """A token file that cannot be read is named in the error, before git runs."""
     url, _ = https_remote
     source = _source(tmp_path, url, token_file=tmp_path / "absent")
@@ -441,7 +359,7 @@ def test_missing_token_file_is_reported(tmp_path: Path,
 
 
 def test_no_token_fails_fast_instead_of_prompting(tmp_path: Path,
-                                                  https_remote: tuple[str, type[_GitHttp]]) -> None:
+                                                  https_remote: tuple[str, type[GitHttp]]) -> None:
     """Without credentials git does not hang on a terminal prompt: it fails at once."""
     url, _ = https_remote
     with pytest.raises(SourceError):

@@ -11,14 +11,17 @@ import os
 import shlex
 import stat
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from mlflow_gitops.core.errors import SourceError
 
 ALLOWED_PROTOCOLS = "file:git:http:https:ssh"  # never ext:: or fd::
+
+#: Opens a credentials session for one git call: (environment, `-c` options).
+Auth = Callable[[], AbstractContextManager[tuple[dict[str, str], list[str]]]]
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from git import Commit, Repo
 from git.exc import GitCommandError, GitError, InvalidGitRepositoryError, UnsafeProtocolError
 from gitdb.exc import BadName, BadObject
 from mlflow_gitops.adapters.git import cache
-from mlflow_gitops.adapters.git.auth import ALLOWED_PROTOCOLS, GitAuth
+from mlflow_gitops.adapters.git.auth import ALLOWED_PROTOCOLS, Auth, GitAuth
 from mlflow_gitops.adapters.uris import scrub as scrub_uris
 from mlflow_gitops.adapters.uris import secret_query_keys
 from mlflow_gitops.core.errors import ConfigError, SourceError
@@ -94,6 +94,11 @@ class GitSource:
         self._repo: Repo | None = None
         self._owner = cache.Owner(self.cache_dir)
         self._damaged: str | None = None  # why the next fetch must replace the cache
+
+    @property
+    def auth(self) -> Auth:
+        """Credentials for one git call against this remote (the proposals' clone uses them)."""
+        return self._credentials.session
 
     def __repr__(self) -> str:  # never shows credentials
         return f"GitSource(url={self.display_url!r}, branch={self.branch!r}, path={self.path!r})"

@@ -11,12 +11,13 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from mlflow_gitops.adapters.git.auth import Auth
 from mlflow_gitops.core.errors import ConfigError, SourceError
 from mlflow_gitops.desired.history import Revision
 
 
 class WorkTree:
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, auth: Auth | None = None):
         import git
 
         try:
@@ -28,6 +29,7 @@ class WorkTree:
         if self.repo.bare or self.repo.working_tree_dir is None:
             raise ConfigError(f"{folder} is a bare repository; run this in a clone")
         self.root = Path(self.repo.working_tree_dir).resolve()
+        self._auth = auth  # credentials for calls that reach a remote (the controller's)
 
     def relpath(self, path: Path) -> str:
         """`path` relative to the repository root, with forward slashes."""
@@ -35,6 +37,13 @@ class WorkTree:
             return PurePosixPath(path.resolve().relative_to(self.root)).as_posix()
         except ValueError:
             raise ConfigError(f"{path} is outside the repository at {self.root}") from None
+
+    def _remote_git(self, *args: str) -> str:
+        """A call that reaches a remote: with the credentials session when there is one."""
+        if self._auth is None:
+            return self._git(*args)
+        with self._auth() as (env, options):
+            return self._git(*options, *args, env={**os.environ, **env})
 
     def _git(self, *args: str, env: dict[str, str] | None = None, **kw: Any) -> str:
         import git
@@ -157,7 +166,8 @@ class WorkTree:
     def force_push(self, remote: str, branch: str) -> None:
         """Push `branch`, replacing the remote one (a proposal branch only ever holds one
         commit on its base, made by this tool)."""
-        self._git("push", "--quiet", "--force", remote, f"refs/heads/{branch}:refs/heads/{branch}")
+        self._remote_git("push", "--quiet", "--force", remote,
+                         f"refs/heads/{branch}:refs/heads/{branch}")
 
     def remote_branch_tip(self, remote: str, branch: str) -> str | None:
         """Fetch `branch` from where `remote` pushes to (into refs/remotes/) and return its
@@ -166,11 +176,11 @@ class WorkTree:
             where = self._git("remote", "get-url", "--push", remote)
         except SourceError:
             raise ConfigError(f"no git remote named '{remote}': pass --remote") from None
-        listed = self._git("ls-remote", "--heads", where, f"refs/heads/{branch}")
+        listed = self._remote_git("ls-remote", "--heads", where, f"refs/heads/{branch}")
         if not listed.strip():
             return None
-        self._git("fetch", "--quiet", where,
-                  f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}")
+        self._remote_git("fetch", "--quiet", where,
+                         f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}")
         return listed.split()[0]
 
     def push(self, remote: str, branch: str) -> None:
