@@ -75,7 +75,8 @@ def safe_ui_url(url: str | None) -> str | None:
         return None
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"--mlflow-ui-url {url!r}: expected http(s)://HOST[/PATH]")
+        raise ConfigError("--mlflow-ui-url: expected http(s)://HOST[/PATH] (the MLflow UI's "
+                          "address as a browser opens it)")
     if parts.username or parts.password:
         raise ConfigError("--mlflow-ui-url must not carry credentials: the page shows it in "
                           "links")

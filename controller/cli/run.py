@@ -155,7 +155,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from mlflow_gitops.adapters.http import HttpServer
     from mlflow_gitops.adapters.inbound import Inbound
     from mlflow_gitops.adapters.metrics import Metrics
-    from mlflow_gitops.adapters.page import Page
+    from mlflow_gitops.adapters.page import Page, safe_ui_url
     from mlflow_gitops.adapters.uris import credentials_in
     from mlflow_gitops.cli.common import build_registries
     from mlflow_gitops.loop.runner import Controller
@@ -166,6 +166,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     repo = args.repo or config.repo
     if not repo:
         usage_error(args.prog, "no repository: pass --repo-url URL or set repo: in --config")
+    ui_url = safe_ui_url(args.mlflow_ui_url or config.mlflow_ui_url)  # refused early, not late
     cache = Path(args.cache_dir) if args.cache_dir else Path(tempfile.mkdtemp(
         prefix="mlflow-gitops-"))
     secret = secret_from_file(args.webhook_secret_file) if args.webhook_secret_file else None
@@ -199,7 +200,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     elector = _elector(args, controller) if args.leader_elect else None
     controller.elector = elector
     page = Page(controller.page_data, repo_url=repo, repo_label=source.display_url,
-                branch=source.branch, mlflow_ui_url=args.mlflow_ui_url or config.mlflow_ui_url,
+                branch=source.branch, mlflow_ui_url=ui_url,
                 history=GitSource(repo, source.branch, source.path, cache / "repo",
                                   timeout=args.git_timeout))
     mlflow_secret = secret_from_file(args.mlflow_webhook_secret_file) \

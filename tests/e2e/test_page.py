@@ -119,3 +119,14 @@ def test_history_svg_draws_the_timeline_from_first_parent_history(tmp_path: Path
     assert only.code == 0 and "production" not in only.out
     missing = run_cli("history", "nobody", "-o", "svg", cwd=work)
     assert missing.code == 1 and missing.err.count("\n") == 1 and "never assigned" in missing.err
+
+
+def test_run_refuses_an_mlflow_ui_url_with_credentials_before_starting(tmp_path: Path) -> None:
+    """`run --mlflow-ui-url` with a password in it exits 1 with one line that does not
+    repeat the password, before touching git or the registry."""
+    out = run_cli("run", "--repo-url", f"file://{tmp_path}/none.git", "--cache-dir",
+                  str(tmp_path / "cache"), "--listen", "127.0.0.1:0", "--mlflow-ui-url",
+                  "https://admin:hunter2@mlflow.example.com", timeout=60,
+                  env={"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"})
+    assert out.code == 1 and out.err.count("\n") == 1
+    assert "credentials" in out.err and "hunter2" not in out.err
