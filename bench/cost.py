@@ -13,6 +13,7 @@ from typing import Any
 from mlflow_gitops.adapters.mlflow.registry import MlflowRegistry
 from mlflow_gitops.core.model import DesiredState
 from mlflow_gitops.loop.reconciler import PassResult, reconcile
+from mlflow_gitops.policy import evidence
 
 from bench.calls import ServerCalls, split
 from tests.support.counting_proxy import CountingProxy
@@ -24,6 +25,7 @@ class Run:
     reads: int
     writes: int
     changes: int = 0
+    records: int = 0  # the promotion policy's evidence tags written after the changes
 
 
 def one_pass(registry: MlflowRegistry, desired: DesiredState,
@@ -54,7 +56,8 @@ def changed(direct: MlflowRegistry, calls: ServerCalls, base: DesiredState,
         restore()
         calls.mark()
         seconds, result = one_pass(direct, commit, base)
-        runs.append(Run(seconds, *split(calls.since_mark()), changes=_applied(result)))
+        runs.append(Run(seconds, *split(calls.since_mark()), changes=_applied(result),
+                        records=_records(result)))
     restore()
     return runs
 
@@ -80,6 +83,11 @@ def _applied(result: PassResult) -> int:
     if not result.ok or result.applied is None:
         raise RuntimeError(f"bench: the reconcile failed: {result.plan.errors}")
     return len(result.applied.applied)
+
+
+def _records(result: PassResult) -> int:
+    applied = result.applied.applied if result.applied is not None else []
+    return sum(len(evidence.writes_for(a.change, a.commit, 0.0)) for a in applied)
 
 
 def _expect_converged(result: PassResult) -> None:

@@ -203,3 +203,44 @@ def test_a_copy_never_inherits_the_source_versions_records() -> None:
     tags = {"team": "risk", "gitops.applied.production": '{"commit": "c", "at": 1}',
             "gitops.left.staging": "1", "gitops.env.staging": "c"}
     assert copied_tags(tags) == {"team": "risk"}
+
+
+def test_from_evidence_belongs_to_the_very_version_not_to_a_name_a_file_maps() -> None:
+    """staging.yaml (no CODEOWNERS) maps the key `fraud` to another registered model whose
+    v1 holds Staging and soaked long: production's fraud v1 gets no evidence from it."""
+    from mlflow_gitops.core.model import ModelEntry
+
+    record = json.dumps({"commit": "c" * 40, "at": AT})
+    snapshot = live({"fraud": {1: "None"}, "other": {1: "Staging"}},
+                    tags={("other", 1): {"gitops.applied.staging": record}})
+    staging = replace(env("staging", "stage:Staging", {}), models=frozen_map(
+        {"fraud": ModelEntry(1, 10, registered_name="other")}))
+    production = replace(env("production", "alias:champion", {"fraud": 1}),
+                         promotion=Promotion("staging", None, ()))
+    check = make_policy(lambda: AT + 90 * 86400)(desired(staging, production),
+                                                 {"default": snapshot}, {})
+    assert check is not None
+    fraud = snapshot.model("fraud")
+    assert fraud is not None
+    verdict = check(production, "fraud", 1, fraud)
+    assert not verdict.allowed and "never in staging" in verdict.message
+    other = snapshot.model("other")
+    assert other is not None
+    assert check(replace(production, models=frozen_map({"other": ModelEntry(1, 10)})),
+                 "other", 1, other).allowed
+
+
+def test_a_record_of_another_environment_is_no_rollback() -> None:
+    """A version the controller applied to staging (or canary) has no exemption in
+    production: only production's own record proves it served there."""
+    record = json.dumps({"commit": "c" * 40, "at": AT})
+    snapshot = live({"m": {1: "None"}},
+                    tags={("m", 1): {"gitops.applied.staging": record,
+                                     "gitops.applied.canary": record}})
+    production = replace(env("production", "alias:champion", {"m": 1}),
+                         promotion=Promotion(None, None, (Gate(tag="ok", equals="yes"),)))
+    check = make_policy(lambda: AT + 60)(desired(production), {"default": snapshot}, {})
+    model = snapshot.model("m")
+    assert check is not None and model is not None
+    verdict = check(production, "m", 1, model)
+    assert not verdict.allowed and "tag ok is missing" in verdict.message
