@@ -30,7 +30,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 from mlflow_gitops.adapters.forge import parse_remote
 from mlflow_gitops.core.errors import ConfigError, GitOpsError
-from mlflow_gitops.core.model import ownership_tag
+from mlflow_gitops.core.model import DEFAULT_REGISTRY, ownership_tag
 from mlflow_gitops.desired.history import Revision, listed
 from mlflow_gitops.planning import overview, timeline_svg
 from mlflow_gitops.planning.overview import PageData
@@ -140,11 +140,15 @@ class Page:
             return None
         return self.commit_base + sha
 
-    def ui_model(self, name: str) -> str | None:
-        return f"{self.ui_url}/#/models/{quote(name, safe='')}" if self.ui_url else None
+    def ui_model(self, name: str, registry: str = DEFAULT_REGISTRY) -> str | None:
+        """The model's page in the MLflow UI: configured for the default registry only."""
+        if not self.ui_url or registry != DEFAULT_REGISTRY:
+            return None
+        return f"{self.ui_url}/#/models/{quote(name, safe='')}"
 
-    def ui_version(self, name: str, version: int) -> str | None:
-        base = self.ui_model(name)
+    def ui_version(self, name: str, version: int, registry: str = DEFAULT_REGISTRY
+                   ) -> str | None:
+        base = self.ui_model(name, registry)
         return f"{base}/versions/{version}" if base else None
 
     # -- pages ------------------------------------------------------------------------------
@@ -162,9 +166,12 @@ class Page:
 
     def _model(self, data: PageData, name: str) -> tuple[int, str]:
         rows = [r for r in data.rows if r.model == name]
-        live = None
-        for snapshot in data.snapshots.values():
-            live = live or snapshot.model(name)
+        live, registry = None, DEFAULT_REGISTRY
+        for candidate in sorted(data.snapshots, key=lambda r: (r != DEFAULT_REGISTRY, r)):
+            live = data.snapshots[candidate].model(name)
+            if live is not None:
+                registry = candidate  # the default registry's versions first
+                break
         if not rows and live is None:
             return 404, self.env.get_template("missing.html").render(
                 **self._common(data), model=name)
@@ -179,7 +186,7 @@ class Page:
         problems = [e for e in plan.errors if e.model == name] if plan else []
         recent = [r for r in data.recent if r.model == name]
         return 200, self.env.get_template("model.html").render(
-            **self._common(data), model=name, rows=rows, versions=versions,
+            **self._common(data), model=name, rows=rows, versions=versions, registry=registry,
             who=authors(tl) if tl else {}, svg=svg, history_error=history_error,
             pending=pending, problems=problems, recent=recent,
             changes=_changes(tl) if tl else [], ownership_prefix=ownership_tag(""))

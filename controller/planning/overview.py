@@ -63,6 +63,11 @@ class Row:
     model: str
     cells: tuple[ModelStatus | None, ...]  # one per column; None: not in that environment
 
+    @property
+    def registries(self) -> tuple[str, ...]:
+        """The registries this row's cells live on (the MLflow UI link is the default's)."""
+        return tuple(sorted({c.registry for c in self.cells if c is not None}))
+
 
 #: Least happy first: the order of the summary's counts.
 SEVERITY = ("Error", "Refused", "OutOfSync", "Held", "Waiting", "Synced")

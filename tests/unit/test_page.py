@@ -229,3 +229,19 @@ def test_columns_follow_the_promotion_pipeline() -> None:
                                         promotion=Promotion(from_env="qa")),
                     env("qa", "stage:Staging", {}), env("zz-shadow", "alias:shadow", {}))
     assert [e.name for e in pipeline(state)] == ["qa", "a-canary", "zz-shadow", "live"]
+
+
+def test_mlflow_ui_links_only_for_the_default_registry() -> None:
+    """The --mlflow-ui-url is the default registry's UI: a model that lives on another
+    registry gets no link to it, on the grid or on its page."""
+    state = desired(env("production", "stage:Production", {"remote": 1}, registry="prod"),
+                    commit=SHA)
+    snaps = {"prod": live({"remote": {1: "Production"}}, registry="prod")}
+    the_plan = plan(state, snaps)
+    d = PageData(rows=tuple(environment_status(state, snaps, the_plan)), desired=state,
+                 snapshots=snaps, plan=the_plan, last_seen_commit=SHA)
+    page = Page(lambda: d, mlflow_ui_url="https://mlflow.example.com")
+    for route in ("/", "/models/remote"):
+        code, html = render(page, route)
+        assert code == 200 and "mlflow.example.com" not in html
+    assert "in registry prod" in render(page, "/models/remote")[1]
