@@ -84,7 +84,7 @@ def parse_status_query(text: str) -> StatusQuery | str:
 def parse_listen(listen: str) -> tuple[str, int]:
     """`host:port`, `:port` (all interfaces) or `[v6addr]:port` → (host, port)."""
     host, sep, port = listen.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535:
+    if not sep or not re.fullmatch(r"[0-9]{1,5}", port) or int(port) > 65535:
         raise ConfigError(f"--listen {listen!r}: expected host:port, e.g. 0.0.0.0:8080")
     host = host.strip("[]") or "0.0.0.0"
     return host, int(port)

@@ -105,7 +105,9 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def _error(message: str) -> None:
-    print(f"mlflow-gitops: error: {message}", file=sys.stderr)
+    from mlflow_gitops.adapters.uris import scrub  # a URI's password never reaches stderr
+
+    print(f"mlflow-gitops: error: {scrub(message)}", file=sys.stderr)
 
 
 def add_path(parser: argparse.ArgumentParser, path_flag: bool = False) -> None:

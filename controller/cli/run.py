@@ -4,6 +4,7 @@ source, the registries, the HTTP server, leader election and signals around the 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import math
 import os
@@ -122,6 +123,18 @@ def _require_controller_extra() -> None:
               "pip install 'mlflow-gitops[controller]'")
 
 
+def _secret(flag: str, path: str | None) -> bytes | None:
+    """The secret in the file a flag names; a file that cannot be read is one line, exit 1."""
+    from mlflow_gitops.loop.webhook import secret_from_file
+
+    if not path:
+        return None
+    try:
+        return secret_from_file(path)
+    except OSError as exc:
+        fatal(f"{flag} {path}: cannot read it: {exc.strerror or exc}")
+
+
 def positive_seconds(text: str) -> float:
     """A duration flag: a finite number of seconds above zero (`0` would busy-loop or be
     silently replaced by a default; `-5` and `nan` make no sense)."""
@@ -159,7 +172,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from mlflow_gitops.adapters.uris import credentials_in
     from mlflow_gitops.cli.common import build_registries
     from mlflow_gitops.loop.runner import Controller
-    from mlflow_gitops.loop.webhook import secret_from_file
 
     redactor = logs.configure(args.log_format, args.log_level)
     config = load_config(args.config)
@@ -169,7 +181,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     ui_url = safe_ui_url(args.mlflow_ui_url or config.mlflow_ui_url)  # refused early, not late
     cache = Path(args.cache_dir) if args.cache_dir else Path(tempfile.mkdtemp(
         prefix="mlflow-gitops-"))
-    secret = secret_from_file(args.webhook_secret_file) if args.webhook_secret_file else None
+    secret = _secret("--webhook-secret-file", args.webhook_secret_file)
     if secret:
         redactor.add(secret)
     source = GitSource(repo, args.branch or config.branch, args.path or config.path,
@@ -181,8 +193,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     names = tuple(sorted(config.registries)) or ("default",)
     registries = build_registries(args.config, names)
     for rc in config.registries.values():
-        if rc.token_file and Path(rc.token_file).exists():
-            redactor.add(Path(rc.token_file).read_text().strip())
+        if rc.token_file:
+            with contextlib.suppress(OSError, UnicodeError):  # the registry says so later
+                redactor.add(Path(rc.token_file).read_text().strip())
     for rc in config.registries.values():  # http://alice:PW@host: PW is masked in every line
         for value in credentials_in(rc.tracking_uri):
             redactor.add(value)
@@ -203,10 +216,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 branch=source.branch, mlflow_ui_url=ui_url,
                 history=GitSource(repo, source.branch, source.path, cache / "repo",
                                   timeout=args.git_timeout))
-    mlflow_secret = secret_from_file(args.mlflow_webhook_secret_file) \
-        if args.mlflow_webhook_secret_file else None
-    sync_token = secret_from_file(args.sync_token_file).strip() \
-        if args.sync_token_file else None
+    mlflow_secret = _secret("--mlflow-webhook-secret-file", args.mlflow_webhook_secret_file)
+    sync_token = (_secret("--sync-token-file", args.sync_token_file) or b"").strip() or None
     for secret_value in (mlflow_secret, sync_token):
         if secret_value:
             redactor.add(secret_value)

@@ -148,6 +148,28 @@ def test_flags_that_make_no_sense_are_usage_errors(flags: list[str], words: str)
     assert result.err.count("\n") == 1 and words in result.err and "--help" in result.err
 
 
+def test_a_listen_address_with_odd_digits_is_one_line(tmp_path: Path) -> None:
+    """`--listen host:²` (a Unicode digit) is a one-line error, not an internal error."""
+    result = run_cli("run", "--repo-url", "file:///nowhere", "--listen", "127.0.0.1:²",
+                     "--cache-dir", str(tmp_path / "cache"), timeout=60,
+                     env={"MLFLOW_TRACKING_URI": "http://127.0.0.1:1"})
+    assert result.code == 1
+    assert "--listen '127.0.0.1:²': expected host:port" in result.err
+    assert "internal error" not in result.err and "Traceback" not in result.err
+
+
+def test_a_secret_file_that_cannot_be_read_is_one_line(tmp_path: Path) -> None:
+    """A missing or unreadable --webhook-secret-file is a one-line error, exit 1."""
+    for path in (tmp_path / "missing", tmp_path):
+        result = run_cli("run", "--repo-url", "file:///nowhere", "--listen", "127.0.0.1:0",
+                         "--webhook-secret-file", str(path),
+                         "--cache-dir", str(tmp_path / "cache"), timeout=60,
+                         env={"MLFLOW_TRACKING_URI": "http://127.0.0.1:1"})
+        assert result.code == 1
+        assert f"--webhook-secret-file {path}: cannot read it" in result.err
+        assert "internal error" not in result.err
+
+
 def test_a_token_in_a_git_url_query_is_refused_and_never_shown(tmp_path: Path) -> None:
     """`?access_token=` / `?private_token=` in --repo-url: exit 1, one line, no token."""
     for url in ("https://github.com/acme/envs.git?access_token=ghp_Leak123456",

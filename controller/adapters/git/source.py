@@ -32,6 +32,7 @@ from mlflow_gitops.adapters.uris import secret_query_keys
 from mlflow_gitops.core.errors import ConfigError, SourceError
 from mlflow_gitops.desired.history import Revision
 from mlflow_gitops.desired.loader import is_environment_file
+from mlflow_gitops.desired.yamlsource import MAX_BYTES
 
 REMOTE = "origin"
 _BRANCH_RE = re.compile(r"^(?!-)(?!.*\.\.)[^\s:~^?*\[\\]+(?<![./])$")
@@ -176,7 +177,9 @@ class GitSource:
         for blob in tree.blobs:
             if blob.mode & 0o170000 == _REGULAR_FILE and is_environment_file(blob.name):
                 key = f"{self.path}/{blob.name}" if self.path else blob.name
-                files[key] = blob.data_stream.read().decode("utf-8", "replace")
+                # One byte past the loader's limit is enough for it to say "too large";
+                # a hostile multi-gigabyte blob is never read whole.
+                files[key] = blob.data_stream.read(MAX_BYTES + 1).decode("utf-8", "replace")
         return dict(sorted(files.items()))
 
     def commit_time(self, sha: str) -> datetime:
@@ -197,8 +200,8 @@ class GitSource:
             for commit in repo.iter_commits(rev or self.ref, paths=relpath, max_count=max_count,
                                             **options):
                 try:
-                    text: str | None = (commit.tree / relpath).data_stream.read().decode(
-                        "utf-8", "replace")
+                    text: str | None = (commit.tree / relpath).data_stream.read(
+                        MAX_BYTES + 1).decode("utf-8", "replace")
                 except KeyError:
                     text = None
                 revisions.append(Revision(
