@@ -55,11 +55,11 @@ class _Facts:
         self.now = now
         self._runs: dict[tuple[str, str], RunFacts] = {}
         self._judging: set[str] = set()  # environments being judged (a `from` chain)
+        self._keys: dict[str, dict[str, str]] = {}  # environment → registered name → key
 
     def check(self, env: Environment, model: str, version: int, live: LiveModel) -> Verdict:
         raw = self.by_name.get(env.name, env)
-        key = next((k for k, e in raw.models.items() if (e.registered_name or k) == model),
-                   model)
+        key = self._key(raw, model)
         lv = live.versions.get(version)
         origin = None
         if lv is not None and crossregistry.origin(raw, self.by_name).registry != raw.registry:
@@ -81,6 +81,13 @@ class _Facts:
         facts = replace(facts, run=self._run(raw, lv, origin, origin_version), source=source,
                         origin_tags=origin_version.tags if origin_version is not None else {})
         return evaluate(env, model, version, live, facts)
+
+    def _key(self, raw: Environment, model: str) -> str:
+        """The key `raw`'s file lists registered model `model` under (indexed once)."""
+        if raw.name not in self._keys:
+            self._keys[raw.name] = {e.registered_name or k: k for k, e in
+                                    reversed(list(raw.models.items()))}
+        return self._keys[raw.name].get(model, model)
 
     # -- each fact -------------------------------------------------------------------------
 

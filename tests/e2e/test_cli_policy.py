@@ -49,8 +49,8 @@ def commit(repo: Path, files: dict[str, str], at: float, message: str) -> str:
 def test_backdated_commits_do_not_soak_and_the_recorded_apply_does(
         tmp_path: Path, mlflow_server: Any, mlflow_client: Any, unique: str) -> None:
     """Staging commits dated 30h ago count nothing: soak starts when `apply` put the version
-    into staging; the markdown gate table shows that record; a soak of a few seconds by the
-    recorded time is then promoted."""
+    into staging; `plan` and `diff` (the pull-request comment) show that record in the gate
+    table; a soak of a few seconds by the recorded time is then promoted."""
     a, b = f"soaked-{unique}", f"fresh-{unique}"
     for model in (a, b):
         logged_version(mlflow_client, model, {"accuracy": 0.95})
@@ -76,6 +76,11 @@ def test_backdated_commits_do_not_soak_and_the_recorded_apply_does(
     assert re.search(r"\| min_soak 1d \| ❌ fail \| \d+s in staging \(entered staging ",
                      planned.out)
     assert "| from staging | ✅ pass | holds stage Staging now |" in planned.out
+    # the pull-request comment gives the same verdict on the same registry
+    reviewed = run_cli("diff", "HEAD~1", "HEAD", "--repo", str(repo), "--output", "markdown",
+                       env=env)
+    assert re.search(rf"{a} v1 not promoted: \d+s in staging \(entered staging .*applied by "
+                     rf"commit {staged[:7]}, \d+s ago\) < min_soak 1d", reviewed.out)
     applied = run_cli("apply", folder, env=env)
     assert re.search(rf"{b} v1 not promoted: \d+s in staging", applied.err)
     assert "Traceback" not in applied.err
