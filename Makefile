@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: help setup test test-fast demo screenshot bench lint schema image clean
+.PHONY: help setup test test-fast demo screenshot registry registry-stop bench lint schema image clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -33,6 +33,12 @@ demo: $(STAMP)  ## local MLflow + local git remote + the controller: promote by 
 screenshot: $(STAMP)  ## regenerate docs/page.png and docs/page-model.png (README) from a live controller
 	$(BIN)/python examples/screenshot.py
 
+registry: $(STAMP)  ## a local MLflow on SQLite at 127.0.0.1:5000 with fraud-detector v1-v3 (README walkthrough)
+	@$(BIN)/python examples/registry.py start
+
+registry-stop:  ## stop the registry that make registry started
+	@$(BIN)/python examples/registry.py stop
+
 bench: $(STAMP)  ## measure reconcile cost at 1,000 models; writes BENCHMARKS.md
 	$(BIN)/python -m bench
 
@@ -51,4 +57,4 @@ image:  ## build the container image with docker or podman
 	else echo "make image: neither a running docker engine nor podman found" >&2; exit 1; fi
 
 clean:  ## remove the venv and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .registry .pytest_cache .mypy_cache .ruff_cache build *.egg-info

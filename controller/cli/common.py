@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 from mlflow_gitops.core.diagnostics import Diagnostic
 from mlflow_gitops.core.errors import ConfigError, GitOpsError
 from mlflow_gitops.core.model import DesiredState
+from mlflow_gitops.core.plan import Plan
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
@@ -88,7 +89,8 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         return handler(args)
     except Fatal as exc:
-        _error(str(exc))
+        if str(exc):
+            _error(str(exc))
         return exc.code
     except GitOpsError as exc:
         _error(str(exc))
@@ -196,17 +198,60 @@ def folder_commit(path: Path) -> str:
     return f"{sha}-dirty" if is_dirty(path) else sha
 
 
-def build_registries(config_path: str | None, names: tuple[str, ...]) -> dict[str, Any]:
+def build_registries(config_path: str | None, names: tuple[str, ...], one_shot: bool = True
+                     ) -> dict[str, Any]:
+    """The registries by name. A one-shot command does not retry a refused connection (a
+    person is waiting; the controller backs off on its own instead)."""
     from mlflow_gitops.adapters.config import load_config, registry_config
     from mlflow_gitops.adapters.mlflow.registry import MlflowRegistry, configure_http_defaults
 
+    if one_shot:
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
     configure_http_defaults()
     config = load_config(config_path)
     out = {}
     for name in names:
         rc = registry_config(config, name)
+        check_tracking_uri(rc.tracking_uri, name, config_path)
         out[name] = MlflowRegistry(rc.tracking_uri, name=name, token_file=rc.token_file)
     return out
+
+
+_SCHEMELESS_OK = ("databricks", "databricks-uc")
+
+
+def check_tracking_uri(uri: str, name: str, config_path: str | None) -> None:
+    """A URI MLflow can use: with a scheme (`http://`, `sqlite:///`, `file:`...), one of
+    MLflow's bare names (`databricks`), or an absolute path; not `host:port`."""
+    from urllib.parse import urlsplit
+
+    scheme = urlsplit(uri).scheme
+    if uri in _SCHEMELESS_OK or uri.startswith("/") or (scheme and "://" in uri) \
+            or scheme in ("file", "databricks", "databricks-uc"):
+        return
+    where = (f"tracking_uri of registry '{name}' in {config_path}" if config_path
+             else "MLFLOW_TRACKING_URI")
+    from mlflow_gitops.adapters.git.source import scrub
+
+    fatal(f"{where} is '{scrub(uri)}', which has no scheme: write it as "
+          f"http://{scrub(uri)} (or https://, sqlite:///PATH, file:PATH, databricks)")
+
+
+def report_unreachable(errors: Mapping[str, str], registries: Mapping[str, Any],
+                       config_path: str | None) -> None:
+    """One line per registry that could not be read, naming its URI (no credentials) and
+    where the URI comes from; exits 1 when no registry could be read."""
+    from mlflow_gitops.adapters.git.source import scrub
+
+    for name, message in sorted(errors.items()):
+        uri = scrub(registries[name].tracking_uri)
+        reason = message.removeprefix("registry unreachable: ")
+        where = (f"check tracking_uri of registry '{name}' in {config_path}" if config_path
+                 else "is it running? Check MLFLOW_TRACKING_URI")
+        _error(f"cannot reach registry '{name}' at {uri} ({reason}); {where}")
+    if errors and set(errors) >= set(registries):
+        raise Fatal("")
 
 
 def known_registries(config_path: str | None) -> list[str] | None:
@@ -234,6 +279,15 @@ def require_valid(loaded: tuple[DesiredState | None, list[Diagnostic]], what: st
             print(str(d), file=sys.stderr)
         fatal(f"{what}: {len(diagnostics)} problem(s); fix them first")
     return state
+
+
+def print_errors(plan: Plan) -> None:
+    """Per-model errors (with their gates) on stderr, before the summary on stdout."""
+    from mlflow_gitops.planning.render import render_errors
+
+    if plan.errors:
+        print(render_errors(plan), end="", file=sys.stderr, flush=True)
+    sys.stdout.flush()
 
 
 def print_table(rows: Sequence[tuple[str, ...]]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,11 @@ from mlflow_gitops.cli.common import (
     known_registries,
     load_desired,
     path_of,
+    print_errors,
     print_json,
     print_table,
     read_folder,
+    report_unreachable,
 )
 
 
@@ -64,6 +67,9 @@ def register(sub: Any) -> None:
     add_config(p)
     add_output(p)
     p.add_argument("--dry-run", action="store_true", help="plan only: make no writes")
+    p.add_argument("--allow-dirty", action="store_true",
+                   help="apply uncommitted edits of PATH too; their lineage tag is the "
+                   "commit with a -dirty suffix (default: refuse)")
     p.set_defaults(handler=cmd_apply)
 
     p = sub.add_parser("status", help="desired vs live per environment and model",
@@ -106,13 +112,23 @@ def _pass(args: argparse.Namespace, dry_run: bool, on_applied: Any = None) -> An
     from mlflow_gitops.loop.reconciler import reconcile
 
     path = Path(path_of(args))
-    desired = load_desired(path, commit=folder_commit(path),
+    commit = folder_commit(path)
+    if not dry_run and commit.endswith("-dirty") and not args.allow_dirty:
+        fatal(f"{path} has uncommitted changes: commit them first (each change is tagged "
+              "with the commit it came from), or pass --allow-dirty to apply them tagged "
+              f"{commit[:12]}…-dirty")
+    if not dry_run and commit.endswith("-dirty"):
+        print(f"mlflow-gitops: warning: applying uncommitted changes of {path}; lineage tag "
+              f"{commit[:12]}…-dirty", file=sys.stderr)
+    desired = load_desired(path, commit=commit,
                            known_registries=known_registries(args.config))
     registries = build_registries(args.config, desired.registries())
     result = reconcile(desired, registries, dry_run=dry_run, policy=local_policy(),
                        on_applied=on_applied)
-    for name, message in sorted(result.registry_errors.items()):
-        print(f"mlflow-gitops: registry '{name}' unreachable: {message}", file=sys.stderr)
+    report_unreachable(result.registry_errors, registries, args.config)
+    if result.registry_errors:  # said once above, not again for every model on it
+        result = replace(result, plan=replace(result.plan, errors=tuple(
+            e for e in result.plan.errors if e.registry not in result.registry_errors)))
     return result, registries
 
 
@@ -122,8 +138,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     result, registries = _pass(args, dry_run=True)
     metrics = collect_metrics(result.plan, result.snapshots, registries)
-    renderer = {"text": render_text, "json": render_json, "markdown": render_markdown}
-    print(renderer[args.output](result.plan, metrics), end="" if args.output != "json" else "\n")
+    if args.output == "text":
+        print_errors(result.plan)
+        print(render_text(result.plan, metrics, errors=False), end="")
+    elif args.output == "json":
+        print(render_json(result.plan, metrics))
+    else:
+        print(render_markdown(result.plan, metrics), end="")
     if not result.ok:
         return EXIT_ERROR
     if args.detailed_exitcode and result.plan.has_changes:
@@ -136,7 +157,11 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
     if args.dry_run:
         result, _ = _pass(args, dry_run=True)
-        print(render_json(result.plan) if args.output == "json" else render_text(result.plan))
+        if args.output == "json":
+            print(render_json(result.plan))
+        else:
+            print_errors(result.plan)
+            print(render_text(result.plan, errors=False), end="")
         return EXIT_OK if result.ok else EXIT_ERROR
 
     def progress(done: Any) -> None:
@@ -184,10 +209,14 @@ def cmd_status(args: argparse.Namespace) -> int:
                     "registry_errors": result.registry_errors})
     else:
         table = [("ENVIRONMENT", "TARGET", "MODEL", "DESIRED", "LIVE", "SYNC")]
+        shown = {r.environment for r in rows}
         for r in rows:
             table.append((r.environment, r.target, r.model,
                           f"v{r.desired}" if r.desired else "-",
                           ", ".join(f"v{v}" for v in r.live) or "-", r.sync))
+        for env in result.desired.environments:  # listed, so nobody wonders where it went
+            if env.name not in shown:
+                table.append((env.name, str(env.target), "(no models)", "-", "-", "Synced"))
         print_table(table)
         for r in rows:
             if r.message and r.sync != "Synced":
@@ -229,6 +258,11 @@ def _model_status(args: argparse.Namespace) -> int:
             table.append((f"v{v.version}", v.stage,
                           ", ".join(f"@{a}" for a in v.aliases) or "-",
                           ", ".join(v.serving_in) or "-",
-                          ", ".join(f"{e}@{c[:12]}" for e, c in v.environments) or "-"))
+                          ", ".join(f"{e}@{_short(c)}" for e, c in v.environments) or "-"))
         print_table(table)
     return EXIT_OK
+
+
+def _short(commit: str) -> str:
+    """A lineage commit as people read it: 12 characters, keeping the -dirty marker."""
+    return commit[:12] + ("-dirty" if commit.endswith("-dirty") else "")

@@ -18,10 +18,12 @@ from mlflow_gitops.cli.common import (
     fatal,
     hidden_alias,
     path_of,
+    print_json,
     require_valid,
     usage_error,
 )
 from mlflow_gitops.core.model import DesiredState, Environment
+from mlflow_gitops.core.plan import Plan
 
 
 def register(sub: Any) -> None:
@@ -39,9 +41,9 @@ def register(sub: Any) -> None:
         if name == "rollback":
             p.add_argument("--to-version", type=_version, metavar="N",
                            help="roll back to N instead of the version git history had before")
-            p.add_argument("--allow-emptying", action="store_true",
-                           help="go ahead even when the rolled-back version leaves another "
-                           "stage environment with no version of MODEL")
+        p.add_argument("--allow-emptying", action="store_true",
+                       help="go ahead even when the version leaves a Production environment "
+                       "with no version of MODEL (a version holds one stage)")
         default_branch = ("promote/MODEL-vN-to-ENV" if name == "promote"
                           else "rollback/MODEL-vN-in-ENV")
         p.add_argument("--branch", help=f"branch to create (default: {default_branch})")
@@ -146,41 +148,82 @@ def _propose(args: argparse.Namespace, version: int, kind: str) -> int:
             if (other.name != env.name and other.target.kind == "stage"
                     and other.registry == env.registry and entry and entry.version == version):
                 changed[other.file] = yamledit.remove_model(files[other.file], args.model)
-                moved_out.append(other.name)
+                moved_out.append(other)
+    verb = "promoting" if kind == "promote" else "rolling back"
+    for other in moved_out:
+        if other.target.value.lower() == "production" and not args.allow_emptying:
+            fatal(f"{verb} {args.model} in {env.name} to v{version} would also remove v{version} "
+                  f"from {other.name} (a version holds one stage), leaving {other.name} "
+                  f"without {args.model}; to do that deliberately pass --allow-emptying, or "
+                  f"first change {other.name}: mlflow-gitops rollback {args.model} "
+                  f"--env {other.name}")
     after = require_valid(load_texts({**files, **changed}, commit=base), "the edited files")
+    plan, plan_text, markdown = _plan_views(args, after, desired)
+    refusals = [e for e in plan.errors if e.model == args.model
+                and e.environment in {env.name, *(o.name for o in moved_out)}
+                and e.kind not in ("waiting", "held")]
+    if refusals and not args.force:
+        fatal(f"the plan refuses it: {refusals[0]}; no branch created (fix that, or pass "
+              "--force to create the branch anyway)")
     before = f"v{current}" if current else "unassigned"
     if kind == "promote":
         title = f"Promote {args.model} to v{version} in {env.name} ({before} → v{version})"
     else:
         title = f"Roll back {args.model} in {env.name}: {before} → v{version}"
-    body = "".join(f"\n{args.model} v{version} leaves {name}: a version holds one stage."
-                   for name in moved_out)
+    body = "".join(f"\n{args.model} v{version} leaves {o.name}: a version holds one stage."
+                   for o in moved_out)
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", args.model)
     branch = args.branch or (f"promote/{slug}-v{version}-to-{env.name}" if kind == "promote"
                              else f"rollback/{slug}-v{version}-in-{env.name}")
-    commit = tree.commit_on_new_branch(branch, base, changed, title + ("\n" + body if body
-                                                                        else ""))
-    print(f"Created branch {branch} (commit {commit[:12]}) from {base_branch}, which is "
-          "unchanged:")
-    print(f"  {env.file}: {args.model} {before} → v{version}")
-    for name in moved_out:
-        print(f"  {desired.by_name()[name].file}: {args.model} v{version} removed (it leaves "
-              f"{name}: a version holds one stage)")
-    plan_text, markdown = _plan_views(args, after, desired)
-    print("\nWhat merging would change:\n" + plan_text, end="")
+    forge_remote = _forge_remote(args, tree) if args.open_pr else None  # fail before pushing
+    reused = tree.branch_with(branch, base, changed)
+    commit = reused or tree.commit_on_new_branch(branch, base, changed,
+                                                 title + ("\n" + body if body else ""))
+    text = args.output == "text"
+    if text:
+        print(f"{'Reusing existing' if reused else 'Created'} branch {branch} (commit "
+              f"{commit[:12]}) from {base_branch}, which is unchanged:")
+        print(f"  {env.file}: {args.model} {before} → v{version}")
+        for o in moved_out:
+            print(f"  {o.file}: {args.model} v{version} removed (it leaves {o.name}: a version "
+                  "holds one stage)")
+        print("\nWhat merging would change:\n" + plan_text, end="")
     if args.push or args.open_pr:
         tree.push(args.remote, branch)
-        print(f"Pushed {branch} to {args.remote}.")
-    if args.open_pr:
+        if text:
+            print(f"Pushed {branch} to {args.remote}.")
+    url = None
+    if forge_remote is not None:
         from mlflow_gitops.adapters import forge
 
-        remote_url = tree.remote_url(args.remote)
-        token = forge.token_from(args.token_file, forge.parse_remote(remote_url,
-                                                                     args.api_url).kind)
+        remote_url, token = forge_remote
         url = forge.open_pull_request(remote_url, branch, base_branch, title,
                                       markdown + body, token, api_url=args.api_url)
-        print(f"Opened {url}")
+        if text:
+            print(f"Opened {url}")
+    if not text:
+        import json
+
+        from mlflow_gitops.planning.render import render_json
+
+        print_json({"branch": branch, "commit": commit, "base_branch": base_branch,
+                    "reused": reused is not None, "title": title,
+                    "edits": [{"file": env.file, "environment": env.name, "model": args.model,
+                               "old": current, "new": version}]
+                    + [{"file": o.file, "environment": o.name, "model": args.model,
+                        "old": version, "new": None} for o in moved_out],
+                    "pushed": bool(args.push or args.open_pr), "pull_request": url,
+                    "plan": json.loads(render_json(plan))})
     return EXIT_OK
+
+
+def _forge_remote(args: argparse.Namespace, tree: Any) -> tuple[str, str]:
+    """The remote's URL and the forge token, checked before anything is pushed."""
+    from mlflow_gitops.adapters import forge
+
+    remote_url: str = tree.remote_url(args.remote)
+    kind = forge.parse_remote(remote_url, args.api_url).kind
+    return remote_url, forge.token_from(args.token_file, kind)
 
 
 def _check_version(args: argparse.Namespace, env: Environment, model: str,
@@ -204,7 +247,7 @@ def _check_version(args: argparse.Namespace, env: Environment, model: str,
 
 
 def _plan_views(args: argparse.Namespace, after: DesiredState,
-                before: DesiredState) -> tuple[str, str]:
+                before: DesiredState) -> tuple[Plan, str, str]:
     """What merging the branch would change, as text for the terminal and markdown for the PR."""
     from mlflow_gitops.cli.policies import local_policy
     from mlflow_gitops.loop.reconciler import collect_metrics, reconcile
@@ -213,7 +256,8 @@ def _plan_views(args: argparse.Namespace, after: DesiredState,
     registries = build_registries(args.config, after.registries())
     result = reconcile(after, registries, previous=before, dry_run=True, policy=local_policy())
     metrics = collect_metrics(result.plan, result.snapshots, registries)
-    return render_text(result.plan, metrics), render_markdown(result.plan, metrics)
+    return (result.plan, render_text(result.plan, metrics),
+            render_markdown(result.plan, metrics))
 
 
 # --- shared -------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,11 +21,14 @@ from mlflow_gitops.cli.common import (
     fatal,
     hidden_alias,
     path_of,
+    print_errors,
     print_json,
     print_table,
+    report_unreachable,
     require_valid,
 )
 from mlflow_gitops.core.model import DesiredState
+from mlflow_gitops.core.plan import ModelError
 from mlflow_gitops.desired import history
 from mlflow_gitops.desired.history import Change
 
@@ -97,33 +101,49 @@ def cmd_diff(args: argparse.Namespace) -> int:
     after = require_valid(load_texts(merged_files, commit=head),
                    f"{folder} after merging {args.head} into {args.base}")
     registries = build_registries(args.config, after.registries())
-    result = reconcile(after, registries, previous=before_state, dry_run=True,
-                       policy=diff_policy(Path(args.repo), base))
-    metrics = collect_metrics(result.plan, result.snapshots, registries)
+    policy = diff_policy(Path(args.repo), base)
+    result = reconcile(after, registries, previous=before_state, dry_run=True, policy=policy)
+    report_unreachable(result.registry_errors, registries, args.config)
+    # A pull request answers for what it changes: problems BASE already has are not its own.
+    existing: set[tuple[str, str, str | None, str]] = set()
+    if before_state is not None:
+        base_plan = reconcile(before_state, registries, dry_run=True, policy=policy).plan
+        existing = {_error_key(e) for e in base_plan.errors}
+    plan = replace(result.plan, errors=tuple(
+        e for e in result.plan.errors
+        if _error_key(e) not in existing and e.registry not in result.registry_errors))
+    kept_back = len(result.plan.errors) - len(plan.errors)
+    metrics = collect_metrics(plan, result.snapshots, registries)
     edits = _edits(before_state, after)
     if args.output == "json":
         import json
 
-        data = json.loads(render_json(result.plan, metrics))
+        data = json.loads(render_json(plan, metrics))
         data["edits"] = edits
         print_json(data)
     elif args.output == "markdown":
         title = f"mlflow-gitops: merging `{args.head}` into `{args.base}`"
         lines = [f"- `{e['environment']}`: **{e['model']}** {_v(e['old'])} → {_v(e['new'])}"
                  for e in edits]
-        text = render_markdown(result.plan, metrics, title=title)
+        text = render_markdown(plan, metrics, title=title)
         head_line, rest = text.split("\n", 1)
         print(head_line + "\n\nEdits in this pull request:\n\n" + "\n".join(lines or ["- none"])
               + "\n" + rest, end="")
     else:
+        print_errors(plan)
         for e in edits:
             print(f"edit: {e['environment']}: {e['model']} {_v(e['old'])} → {_v(e['new'])}")
-        print(render_text(result.plan, metrics), end="")
-    for name, message in sorted(result.registry_errors.items()):
-        print(f"mlflow-gitops: registry '{name}' unreachable: {message}", file=sys.stderr)
-    if not result.ok:
+        print(render_text(plan, metrics, errors=False), end="")
+    if kept_back:
+        print(f"note: {kept_back} problem(s) that {args.base} already has are not shown "
+              f"(mlflow-gitops plan on {args.base} lists them)", file=sys.stderr)
+    if plan.errors or result.registry_errors:
         return EXIT_ERROR
-    return EXIT_CHANGES if args.detailed_exitcode and result.plan.has_changes else EXIT_OK
+    return EXIT_CHANGES if args.detailed_exitcode and plan.has_changes else EXIT_OK
+
+
+def _error_key(error: ModelError) -> tuple[str, str, str | None, str]:
+    return (error.registry, error.environment, error.model, error.message)
 
 
 def _edits(before: DesiredState | None, after: DesiredState) -> list[dict[str, Any]]:

@@ -191,7 +191,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     for value in source.secrets():
         redactor.add(value)
     names = tuple(sorted(config.registries)) or ("default",)
-    registries = build_registries(args.config, names)
+    registries = build_registries(args.config, names, one_shot=False)
     for rc in config.registries.values():
         if rc.token_file:
             with contextlib.suppress(OSError, UnicodeError):  # the registry says so later

@@ -17,8 +17,17 @@ _SYMBOL = {"promote": "+", "set_alias": "~", "archive": "-", "unstage": "-",
 
 
 def summary(plan: Plan) -> str:
+    """Terraform's summary line; models with errors are counted after it, never hidden
+    behind a bare "No changes."."""
+    failed = len({(e.registry, e.environment, e.model) for e in plan.errors})
+    tail = f" {failed} model{'s' if failed != 1 else ''} not changed: see the errors." \
+        if failed else ""
     if not plan.changes:
-        return "No changes." + (" (errors below)" if plan.errors else "")
+        return ("No changes." if not failed else "No changes to apply.") + tail
+    return _counts(plan) + tail
+
+
+def _counts(plan: Plan) -> str:
     n = plan.counts()
     parts = [f"{n['promote']} to promote", f"{n['archive']} to archive"]
     if n["unstage"]:
@@ -67,7 +76,19 @@ def _gate_line(g: GateResult) -> str:
         f" — {g.detail}" if g.detail else "")
 
 
-def render_text(plan: Plan, metrics: Metrics | None = None) -> str:
+def render_errors(plan: Plan) -> str:
+    """The per-model errors with their gates, one block (the CLI prints it on stderr)."""
+    lines: list[str] = []
+    for e in plan.errors:
+        lines.append(f"  error {e}")
+        for g in e.gates:
+            lines.append(f"      gate {_gate_line(g)}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def render_text(plan: Plan, metrics: Metrics | None = None, errors: bool = True) -> str:
+    """Changes, drift, then (unless `errors=False`, when the caller shows them apart) the
+    errors, and the summary line last."""
     lines: list[str] = []
     width = max((len(c.environment) for c in plan.changes), default=0)
     for change in plan.changes:
@@ -87,13 +108,10 @@ def render_text(plan: Plan, metrics: Metrics | None = None) -> str:
         for d in plan.drift:
             lines.append(f"  {d.file}:{d.line}: {d.environment}/{d.model}: git wants "
                          f"{d.desired}, live has {d.live}")
-    if plan.errors:
+    if plan.errors and errors:
         lines.append("")
         lines.append("Errors (these models are not changed):")
-        for e in plan.errors:
-            lines.append(f"  {e}")
-            for g in e.gates:
-                lines.append(f"      gate {_gate_line(g)}")
+        lines.append(render_errors(plan).rstrip("\n"))
     if lines:
         lines.append("")
     lines.append(summary(plan))

@@ -94,6 +94,8 @@ def environment_status(
         snapshot = snapshots.get(env.registry)
         env_error = errors.get((env.name, None))
         models = set(env.models) | {m for (e, m) in pending if e == env.name}
+        if not env.models and snapshot is not None:  # an empty file, a version still live
+            models |= {name for name, m in snapshot.models.items() if live_of(env, m)}
         for model in sorted(models):
             entry = env.models.get(model)
             live = live_of(env, snapshot.model(model) if snapshot else None)
@@ -106,6 +108,10 @@ def environment_status(
                 until = error.until if state == "Waiting" else None
             elif live == want and (env.name, model) not in pending:
                 state, message = "Synced", ""
+            elif entry is None and (env.name, model) not in pending:
+                state = "OutOfSync"
+                message = (f"live but not listed in {env.file} (sync.prune: false leaves it; "
+                           "list it, or set prune: true to remove it)")
             else:
                 state = "OutOfSync"
                 message = "pending: " + "; ".join(

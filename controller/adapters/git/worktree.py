@@ -108,15 +108,45 @@ class WorkTree:
         return revisions
 
     def merged_tree(self, base: str, head: str) -> str:
-        """The tree merging `head` into `base` would produce (git merge-tree, no checkout)."""
+        """The tree merging `head` into `base` would produce (git merge-tree, no checkout).
+        Needs git 2.38 (`merge-tree --write-tree`); exit 1 there means conflicts, anything
+        else is git failing, reported with its own words."""
         import git
 
+        version = git_version(self.repo)
+        if version < (2, 38):
+            raise ConfigError(f"diff needs git 2.38 or newer (merge-tree --write-tree); this "
+                              f"is git {'.'.join(map(str, version))}: upgrade git")
         try:
             out: str = self.repo.git.execute(["git", "merge-tree", "--write-tree", base, head])
         except git.GitCommandError as exc:
-            raise ConfigError(f"{head} does not merge cleanly into {base}: resolve the "
-                              "conflicts first") from exc
+            if exc.status == 1:
+                raise ConfigError(f"{head} does not merge cleanly into {base}: resolve the "
+                                  "conflicts first") from exc
+            detail = str(exc.stderr or "").strip().replace("stderr: ", "").strip("'\n ")
+            raise ConfigError(f"git merge-tree {base} {head} failed: "
+                              f"{detail.splitlines()[-1] if detail else exc}") from exc
         return out.splitlines()[0].strip()
+
+    def branch_with(self, branch: str, base: str, files: Mapping[str, str]) -> str | None:
+        """The tip of an existing `branch` if it is exactly `files` committed on `base` (a
+        retry after a failed push or pull request reuses it), else None."""
+        if not self.branch_exists(branch):
+            return None
+        tip = self.rev(branch)
+        try:
+            parent = self._git("rev-parse", f"{tip}^")
+        except SourceError:
+            return None
+        if parent != self.rev(base):
+            return None
+        changed = set(filter(None, self._git("diff", "--name-only", base, tip).splitlines()))
+        if changed != set(files):
+            return None
+        for path, text in files.items():
+            if self._git("show", f"{tip}:{path}", strip_newline_at_end=False) != text:
+                return None
+        return tip
 
     def commit_on_new_branch(self, branch: str, base: str, files: Mapping[str, str],
                              message: str) -> str:
@@ -197,3 +227,8 @@ def _stdin(folder: str, text: str) -> Any:
     path = Path(folder) / "blob"
     path.write_text(text)
     return open(path, "rb")  # noqa: SIM115 - GitPython reads and closes the stream
+
+
+def git_version(repo: Any) -> tuple[int, ...]:
+    """The installed git's version, e.g. (2, 43, 0)."""
+    return tuple(int(part) for part in repo.git.version_info)

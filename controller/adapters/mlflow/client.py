@@ -41,7 +41,7 @@ def call(fn: Callable[[], T]) -> T:
     except MlflowException as exc:
         raise translate(_scrubbed(exc)) from exc
     except OSError as exc:  # connection refused, DNS, TLS: requests' errors are OSErrors
-        raise TransientRegistryError(f"registry unreachable: {_scrubbed(exc)}") from exc
+        raise TransientRegistryError(f"registry unreachable: {short_reason(exc)}") from exc
     except ValueError as exc:  # a 200 that is not MLflow's JSON, e.g. a proxy's login page
         raise TransientRegistryError(
             f"the registry answered with something that is not MLflow JSON "
@@ -75,9 +75,39 @@ def search(fn: Callable[[], T], filter_string: str) -> T:
         raise
 
 
+#: What a failed connection comes down to, read from the (long) requests/urllib3 message.
+_REASONS = (
+    ("No connection adapters", "the tracking URI has no scheme (http://, https://, ...)"),
+    ("Connection refused", "connection refused"),
+    ("NameResolutionError", "host name not found"),
+    ("Name or service not known", "host name not found"),
+    ("Temporary failure in name resolution", "host name not found"),
+    ("CERTIFICATE_VERIFY_FAILED", "TLS certificate not trusted"),
+    ("timed out", "timed out"),
+    ("Timeout", "timed out"),
+    ("No route to host", "no route to host"),
+    ("Network is unreachable", "network unreachable"),
+    ("RemoteDisconnected", "the server closed the connection"),
+)
+
+
+def short_reason(exc: BaseException) -> str:
+    """One short phrase for a connection failure, never a URL or its credentials."""
+    text = str(exc)
+    for needle, reason in _REASONS:
+        if needle in text:
+            return reason
+    return type(exc).__name__
+
+
 def translate(exc: Any) -> RegistryError:
     code = getattr(exc, "error_code", "") or ""
-    message = scrub((str(getattr(exc, "message", exc)).splitlines() or [""])[0][:500])
+    text = str(getattr(exc, "message", exc))
+    if text.startswith("API request to") and "failed with exception" in text:
+        # MLflow's wrapper around a connection failure: the URL (credentials and all) and
+        # urllib3's internals, several hundred characters of them.
+        return TransientRegistryError(f"registry unreachable: {short_reason(exc)}")
+    message = scrub((text.splitlines() or [""])[0][:500])
     if code in _NOT_FOUND:
         return NotFound(message)
     if code in _INVALID:
