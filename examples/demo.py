@@ -133,13 +133,13 @@ def main() -> None:
         git(work, "config", "user.email", "demo@example.com")
         print(f"   remote {remote}: staging.yaml stages v1 (a commit dated 3 days ago)")
 
-        say("Starting the controller: mlflow-gitops run --repo file://… --interval 30")
+        say("Starting the controller: mlflow-gitops run --repo-url file://… --interval 30")
         (WORK / "webhook-secret").write_text(SECRET)
         port = free_port()
         env = {"MLFLOW_TRACKING_URI": server.uri}
         log = open(WORK / "controller.log", "w")  # noqa: SIM115 - closed in finally
         controller = subprocess.Popen(
-            [sys.executable, "-m", "mlflow_gitops.cli", "run", "--repo", f"file://{remote}",
+            [sys.executable, "-m", "mlflow_gitops.cli", "run", "--repo-url", f"file://{remote}",
              "--interval", "30", "--listen", f"127.0.0.1:{port}",
              "--cache-dir", str(WORK / "cache"), "--webhook-secret-file",
              str(WORK / "webhook-secret")],
@@ -182,15 +182,16 @@ def main() -> None:
             "here, 1h in environments/)")
         for path in (ROOT / "environments").iterdir():
             text = path.read_text()
-            if path.name == "production.yaml":
-                text = text.replace("min_soak: 1h ", f"min_soak: {SOAK}")
+            if path.name == "production.yaml":  # shipped with no models: v1 serves here
+                text = text.replace("min_soak: 1h ", f"min_soak: {SOAK}").replace(
+                    "models: {}", f"models:\n  {MODEL}: 1")
             (work / "environments" / path.name).write_text(text)
         git(work, "add", "-A")
         git(work, "commit", "-q", "-m", "Promote v1 to production, stage v2")
         publish("promotion", f"v1 waited until it had soaked {SOAK} in staging, then moved")
 
         say("Promoting v2 to production: a branch, and the plan a reviewer would see")
-        cli("promote", MODEL, "--version", "2", "--to", "production", "--push",
+        cli("promote", MODEL, "2", "--env", "production", "--push",
             cwd=work, env=env)
 
         say("Reviewer approves; merging the pull request into main")

@@ -64,8 +64,9 @@ def _register(uri: str) -> None:
 
     warnings.filterwarnings("ignore")
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
     from mlflow import MlflowClient
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # after the import that sets it up
 
     client = MlflowClient(uri, uri)
     if client.search_registered_models(f"name = '{MODEL}'"):

@@ -144,7 +144,7 @@ class WorkTree:
         if changed != set(files):
             return None
         for path, text in files.items():
-            if self._git("show", f"{tip}:{path}", strip_newline_at_end=False) != text:
+            if self._git("show", f"{tip}:{path}", strip_newline_in_stdout=False) != text:
                 return None
         return tip
 
