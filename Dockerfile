@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# mlflow-gitops controller image: `make image` builds it as mlflow-gitops:dev.
+# mlflow-gitops controller image: `make image` builds it as mlflow-gitops:<version>.
 #
 # Stage 1 installs the project and its runtime dependencies only (the registry client is
 # mlflow-skinny; no MLflow server, test or dev extras) into a virtualenv. Stage 2 copies that

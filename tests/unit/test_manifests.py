@@ -4,8 +4,12 @@ pinned Kubernetes version, offline, and holding the deployment's security promis
 from __future__ import annotations
 
 import copy
+import itertools
+import json
+import os
 import shutil
 import subprocess
+import tempfile
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -23,7 +27,14 @@ MANIFESTS = ROOT / "manifests"
 K8S_VERSION = "1.30"
 NAMESPACE = "mlflow-gitops"
 TREES = ["", "base", "overlays/example", "overlays/prometheus"]
-CRDS = {("monitoring.coreos.com/v1", "ServiceMonitor")}  # no upstream schema to check against
+COMPONENTS = ["prometheus", "alerts", "dashboard"]
+#: Every overlay with every combination of the components (docs/deployment.md documents
+#: listing any of them under `components:` of any overlay).
+COMBINATIONS = [(tree, combo) for tree in ("base", "overlays/example")
+                for n in range(1, len(COMPONENTS) + 1)
+                for combo in itertools.combinations(COMPONENTS, n)]
+CRDS = {("monitoring.coreos.com/v1", "ServiceMonitor"),  # no upstream schema to check against
+        ("monitoring.coreos.com/v1", "PrometheusRule")}
 SECRETS = {
     "mlflow-gitops-git": "/var/run/secrets/mlflow-gitops/git",
     "mlflow-gitops-webhook": "/var/run/secrets/mlflow-gitops/webhook",
@@ -35,13 +46,29 @@ Obj = dict[str, Any]
 
 @cache
 def render(tree: str) -> tuple[Obj, ...]:
+    return _kustomize(MANIFESTS / tree, f"manifests/{tree}")
+
+
+def _kustomize(folder: Path, shown: str) -> tuple[Obj, ...]:
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         pytest.skip("kubectl is not on PATH: cannot render manifests/ with `kubectl kustomize`")
-    done = subprocess.run([kubectl, "kustomize", str(MANIFESTS / tree)],
+    done = subprocess.run([kubectl, "kustomize", str(folder)],
                           capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, f"kubectl kustomize manifests/{tree} failed:\n{done.stderr}"
+    assert done.returncode == 0, f"kubectl kustomize {shown} failed:\n{done.stderr}"
     return tuple(doc for doc in yaml.safe_load_all(done.stdout) if doc)
+
+
+@cache
+def render_with(tree: str, components: tuple[str, ...]) -> tuple[Obj, ...]:
+    """A user's kustomization: `tree` as its resource plus these components."""
+    with tempfile.TemporaryDirectory() as tmp:
+        rel = os.path.relpath(MANIFESTS, tmp)
+        (Path(tmp) / "kustomization.yaml").write_text(yaml.safe_dump({
+            "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+            "resources": [f"{rel}/{tree}"],
+            "components": [f"{rel}/components/{c}" for c in components]}))
+        return _kustomize(Path(tmp), f"{tree} + {', '.join(components)}")
 
 
 def one(objs: tuple[Obj, ...], kind: str) -> Obj:
@@ -70,6 +97,25 @@ def test_every_rendered_object_validates_against_the_pinned_schemas(tree: str) -
         assert kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
 
 
+@pytest.mark.parametrize(("tree", "components"), COMBINATIONS)
+def test_every_overlay_and_component_combination_renders_and_validates(
+        tree: str, components: tuple[str, ...]) -> None:
+    """Any overlay plus any set of the components renders once (no duplicate objects) and
+    every built-in object validates; each component adds exactly its objects."""
+    objs = render_with(tree, components)
+    ids = [(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]) for o in objs]
+    assert len(ids) == len(set(ids))
+    for obj in objs:
+        if (obj["apiVersion"], obj["kind"]) not in CRDS:
+            assert kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+    added = sorted(o["kind"] for o in objs if o not in render(tree))
+    expected = {"prometheus": ["ServiceMonitor"], "alerts": ["PrometheusRule"],
+                "dashboard": ["ConfigMap"]}
+    assert added == sorted(k for c in components for k in expected[c])
+    assert all(o["metadata"].get("namespace") == NAMESPACE for o in objs
+               if o["kind"] != "Namespace")
+
+
 def test_the_validator_rejects_an_unknown_field() -> None:
     """Strict validation fails on a misspelt field, so the schema check is not vacuous."""
     deployment = copy.deepcopy(one(render(""), "Deployment"))
@@ -83,7 +129,7 @@ def test_top_level_kustomization_renders_the_base() -> None:
     assert render("") == render("base")
     kinds = sorted(o["kind"] for o in render(""))
     assert kinds == sorted(["Namespace", "ServiceAccount", "Role", "RoleBinding", "ConfigMap",
-                            "Deployment", "Service"])
+                            "Deployment", "Service", "PodDisruptionBudget", "NetworkPolicy"])
 
 
 def test_all_namespaced_objects_live_in_one_namespace() -> None:
@@ -170,7 +216,8 @@ def quantity(text: str) -> float:
 
 
 def test_rbac_is_exactly_leases_and_events_in_one_namespace() -> None:
-    """The Role grants only Lease get/create/update and Event create/patch, bound in-namespace."""
+    """The Role grants only what controller/adapters/kube.py calls: Lease get/create/update
+    and core/v1 Event create, bound in-namespace."""
     objs = render("")
     assert not [o for o in objs if o["kind"] in ("ClusterRole", "ClusterRoleBinding")]
     rules = {(group, resource, verb)
@@ -178,7 +225,7 @@ def test_rbac_is_exactly_leases_and_events_in_one_namespace() -> None:
              for group in rule["apiGroups"] for resource in rule["resources"]
              for verb in rule["verbs"]}
     expected = {("coordination.k8s.io", "leases", v) for v in ("get", "create", "update")}
-    expected |= {(g, "events", v) for g in ("", "events.k8s.io") for v in ("create", "patch")}
+    expected |= {("", "events", "create")}
     assert rules == expected
     assert not any("nonResourceURLs" in rule for rule in one(objs, "Role")["rules"])
     binding = one(objs, "RoleBinding")
@@ -246,9 +293,9 @@ def test_example_overlay_sets_repo_tracking_uri_and_image() -> None:
     assert one(render("overlays/example"), "Role") == one(render(""), "Role")
 
 
-def test_prometheus_overlay_adds_a_servicemonitor_for_the_service() -> None:
-    """The prometheus overlay adds a ServiceMonitor scraping /metrics on the Service's port."""
-    objs = render("overlays/prometheus")
+def test_prometheus_component_adds_a_servicemonitor_for_the_service() -> None:
+    """The prometheus component adds a ServiceMonitor scraping /metrics on the Service's port."""
+    objs = render_with("overlays/example", ("prometheus",))
     monitor = one(objs, "ServiceMonitor")
     service = one(objs, "Service")
     assert monitor["metadata"]["namespace"] == NAMESPACE
@@ -257,6 +304,78 @@ def test_prometheus_overlay_adds_a_servicemonitor_for_the_service() -> None:
     ports = {p["name"] for p in service["spec"]["ports"]}
     assert [(e["port"], e["path"]) for e in monitor["spec"]["endpoints"]] == [("http", "/metrics")]
     assert ports == {"http"}
+
+
+def _alert_groups() -> Obj:
+    rule = one(render_with("base", ("alerts",)), "PrometheusRule")
+    return {"groups": rule["spec"]["groups"]}
+
+
+def test_alerts_cover_stuck_states_no_pass_and_out_of_sync() -> None:
+    """The PrometheusRule alerts on stuck Error and Refused entries, no successful pass and
+    being out of sync too long, each on a metric the controller exports."""
+    rules = {r["alert"]: r["expr"] for g in _alert_groups()["groups"] for r in g["rules"]}
+    assert 'state="Error"' in rules["MlflowGitopsStuckInError"]
+    assert 'state="Refused"' in rules["MlflowGitopsStuckRefused"]
+    assert "mlflow_gitops_reconcile_total" in rules["MlflowGitopsNoSuccessfulPass"]
+    assert "mlflow_gitops_out_of_sync" in rules["MlflowGitopsOutOfSyncTooLong"]
+    from mlflow_gitops.adapters.metrics import RESULTS, STATES, Metrics
+
+    exported = Metrics().render()[0].decode()
+    for expr in rules.values():
+        for name in ("mlflow_gitops_entries", "mlflow_gitops_reconcile_total",
+                     "mlflow_gitops_out_of_sync", "mlflow_gitops_leader",
+                     "mlflow_gitops_invalid_commit"):
+            if name in expr:
+                assert f"# TYPE {name.removesuffix('_total')}" in exported, name
+    assert {"Error", "Refused"} <= set(STATES) and {"success", "refused"} <= set(RESULTS)
+
+
+def test_alert_rules_pass_promtool(tmp_path: Path) -> None:
+    """`promtool check rules` accepts the PrometheusRule's groups (skipped without promtool;
+    `make test` installs Debian's prometheus package for it)."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (apt-get install prometheus; make test does)")
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(yaml.safe_dump(_alert_groups()))
+    done = subprocess.run([promtool, "check", "rules", str(rules)], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SUCCESS: 6 rules found" in done.stdout
+
+
+def test_dashboard_is_a_grafana_configmap_the_sidecar_loads() -> None:
+    """The dashboard component is one ConfigMap labelled grafana_dashboard: "1" holding
+    dashboard JSON whose queries use the controller's metrics."""
+    objs = render_with("base", ("dashboard",))
+    [config] = [o for o in objs if o["kind"] == "ConfigMap"
+                and o["metadata"]["name"] == "mlflow-gitops-dashboard"]
+    assert config["metadata"]["labels"]["grafana_dashboard"] == "1"
+    dashboard = json.loads(config["data"]["mlflow-gitops.json"])
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    assert exprs and all("mlflow_gitops_" in e for e in exprs)
+
+
+def test_the_image_tag_is_the_release_version() -> None:
+    """The base deploys the image of its own release, never a moving tag like `dev`."""
+    from mlflow_gitops import __version__
+
+    assert container()["image"] == f"mlflow-gitops:{__version__}"
+
+
+def test_disruption_budget_keeps_one_replica_and_network_policy_admits_only_http() -> None:
+    """The PDB lets a drain take one replica at a time; the NetworkPolicy admits ingress
+    only to the http port (webhook and metrics) of the controller pods."""
+    objs = render("")
+    labels = one(objs, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    pdb = one(objs, "PodDisruptionBudget")
+    assert pdb["spec"]["maxUnavailable"] == 1
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    policy = one(objs, "NetworkPolicy")
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    assert policy["spec"]["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}]
 
 
 def test_deployment_args_parse_with_the_run_command() -> None:
