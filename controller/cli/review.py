@@ -91,7 +91,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
     tree = WorkTree(Path(args.repo))
     base, head = tree.rev(args.base), tree.rev(args.head)
-    merged = tree.merged_tree(base, head)
+    merged = tree.merged_tree(args.base, args.head)  # names, as the user wrote them, in errors
     folder = path_of(args).strip("/")
     merged_files = tree.files_at(merged, folder)
     if not merged_files:

@@ -4,6 +4,7 @@ exact command and pins its exit code and message."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -258,3 +259,45 @@ def test_a_mistyped_flag_exits_1_not_2(envs_dir: Path) -> None:
     assert result.code == 1
     assert result.err == ("mlflow-gitops plan: error: unrecognized arguments: --outptu "
                           "(see 'mlflow-gitops plan --help')\n")
+
+
+# --- 9: diff on an old git; failures that are not conflicts ------------------------------
+
+
+def test_diff_on_git_older_than_2_38_says_so(tmp_path: Path) -> None:
+    """With git 2.34 (Ubuntu 22.04) `diff` exits 1 saying it needs git 2.38, not "does not
+    merge cleanly". The old git is a wrapper that reports 2.34.1 and runs the real git."""
+    _, work = bare_remote(tmp_path, {"environments/staging.yaml":
+                                     HEADER + "target: {stage: Staging}\nmodels: {}\n"})
+    real = shutil.which("git")
+    assert real is not None
+    old_git = tmp_path / "old-git"
+    old_git.write_text('#!/bin/sh\nif [ "$1" = version ]; then echo "git version 2.34.1"; '
+                       f'else exec {real} "$@"; fi\n')
+    old_git.chmod(0o755)
+    result = run_cli("diff", "main", "main", cwd=work,
+                     env={"GIT_PYTHON_GIT_EXECUTABLE": str(old_git),
+                          "MLFLOW_TRACKING_URI": "http://127.0.0.1:9"})
+    assert result.code == 1
+    assert result.err == ("mlflow-gitops: error: diff needs git 2.38 or newer (merge-tree "
+                          "--write-tree); this is git 2.34.1: upgrade git\n")
+
+
+def test_diff_tells_a_conflict_from_a_bad_revision(tmp_path: Path) -> None:
+    """Conflicting branches are "does not merge cleanly"; an unknown revision says so."""
+    _, work = bare_remote(tmp_path, {"environments/staging.yaml":
+                                     HEADER + "target: {stage: Staging}\nmodels: {m: 1}\n"})
+    for branch, version in (("a", 2), ("b", 3)):
+        git(work, "checkout", "-q", "-b", branch, "main")
+        write_files(work, {"environments/staging.yaml":
+                           HEADER + f"target: {{stage: Staging}}\nmodels: {{m: {version}}}\n"})
+        commit_all(work, f"v{version}")
+    env = {"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}
+    conflict = run_cli("diff", "a", "b", cwd=work, env=env)
+    assert conflict.code == 1
+    assert conflict.err == ("mlflow-gitops: error: b does not merge cleanly into a: resolve "
+                            "the conflicts first\n")
+    unknown = run_cli("diff", "main", "no-such-branch", cwd=work, env=env)
+    assert unknown.code == 1
+    assert unknown.err == ("mlflow-gitops: error: unknown revision 'no-such-branch': give a "
+                           "branch, tag or commit\n")
