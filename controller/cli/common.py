@@ -213,29 +213,8 @@ def build_registries(config_path: str | None, names: tuple[str, ...], one_shot: 
     out = {}
     for name in names:
         rc = registry_config(config, name)
-        check_tracking_uri(rc.tracking_uri, name, config_path)
         out[name] = MlflowRegistry(rc.tracking_uri, name=name, token_file=rc.token_file)
     return out
-
-
-_SCHEMELESS_OK = ("databricks", "databricks-uc")
-
-
-def check_tracking_uri(uri: str, name: str, config_path: str | None) -> None:
-    """A URI MLflow can use: with a scheme (`http://`, `sqlite:///`, `file:`...), one of
-    MLflow's bare names (`databricks`), or an absolute path; not `host:port`."""
-    from urllib.parse import urlsplit
-
-    scheme = urlsplit(uri).scheme
-    if uri in _SCHEMELESS_OK or uri.startswith("/") or (scheme and "://" in uri) \
-            or scheme in ("file", "databricks", "databricks-uc"):
-        return
-    where = (f"tracking_uri of registry '{name}' in {config_path}" if config_path
-             else "MLFLOW_TRACKING_URI")
-    from mlflow_gitops.adapters.git.source import scrub
-
-    fatal(f"{where} is '{scrub(uri)}', which has no scheme: write it as "
-          f"http://{scrub(uri)} (or https://, sqlite:///PATH, file:PATH, databricks)")
 
 
 def report_unreachable(errors: Mapping[str, str], registries: Mapping[str, Any],

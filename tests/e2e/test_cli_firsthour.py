@@ -228,9 +228,10 @@ def test_a_tracking_uri_without_scheme_is_a_clear_error(tmp_path: Path, unique: 
     work = _repo(tmp_path, mlflow_client, model, f"models:\n  {model}: 1\n", "models: {}\n")
     result = _cli_as_user("plan", cwd=work, uri="localhost:5000")
     assert result.returncode == 1
-    assert result.stderr == ("mlflow-gitops: error: MLFLOW_TRACKING_URI is 'localhost:5000', "
-                             "which has no scheme: write it as http://localhost:5000 (or "
-                             "https://, sqlite:///PATH, file:PATH, databricks)\n")
+    assert result.stderr == ("mlflow-gitops: error: registry 'default': tracking URI "
+                             "'localhost:5000' has no scheme; write http://localhost:5000 for "
+                             "a tracking server, or sqlite:///path/mlflow.db or "
+                             "file:///path/mlruns for a local registry\n")
 
 
 # --- 7: status keeps an environment that lists no models --------------------------------
