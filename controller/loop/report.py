@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 
@@ -88,8 +89,13 @@ class Reporter:
     """Metrics, logs and Events for one controller; remembers what it already reported."""
 
     def __init__(self, metrics: MetricsPort, on_event: EventSink | None = None,
-                 feedback: Feedback | None = None) -> None:
+                 feedback: Feedback | None = None, heartbeat: float = 600.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.metrics = metrics
+        #: While nothing happens, one INFO line this often says the loop is alive.
+        self.heartbeat = heartbeat
+        self._clock = clock
+        self._last_info = clock()
         self.feedback = feedback
         self._on_event = on_event
         self._states: dict[Key, State] = {}  # each entry's state after the last pass
@@ -214,9 +220,23 @@ class Reporter:
         # wait or a lasting error must not log a line on every pass (failures of the pass
         # itself are logged by pass_failed, invalid commits by invalid_commit).
         quiet = not self.applied_count and not self.news
+        now = self._clock()
+        fields = {"reason": reason, "outcome": outcome, "commit": commit,
+                  "applied": self.applied_count}
+        if quiet and now - self._last_info >= self.heartbeat:
+            counts: dict[str, int] = {}
+            for state in self._states.values():
+                counts[state] = counts.get(state, 0) + 1
+            summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+            log.info("heartbeat: reconcile %s, nothing new (%s) at commit %s", outcome,
+                     summary or "no entries", (commit or "none")[:12],
+                     extra={"fields": {**fields, "heartbeat": True, "states": counts}})
+            self._last_info = now
+            return
+        if not quiet:
+            self._last_info = now
         log.log(logging.DEBUG if quiet else logging.INFO, "reconcile %s in %.2fs", outcome,
-                seconds, extra={"fields": {"reason": reason, "outcome": outcome,
-                                           "commit": commit, "applied": self.applied_count}})
+                seconds, extra={"fields": fields})
 
     def _event(self, reason: str, message: str, warning: bool = False) -> None:
         if self._on_event is None:

@@ -109,3 +109,23 @@ def test_next_until_is_the_earliest_wait() -> None:
              ModelError("default", "production", "b", "waiting", "y", "f", 2, until=500.0))
     assert next_until(environment_status(state, snap, Plan("c", errors=waits))) == 500.0
     assert next_until(environment_status(state, snap, Plan("c"))) is None
+
+
+def test_a_converged_controller_logs_a_heartbeat_and_nothing_else_at_info(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Quiet passes log at DEBUG, except one INFO heartbeat per interval (clock injected);
+    a pass that enters a state logs at INFO and restarts the interval."""
+    now = [0.0]
+    reporter = Reporter(Metrics(), heartbeat=600, clock=lambda: now[0])
+    caplog.set_level(logging.INFO, logger="mlflow_gitops.controller")
+    drifting = _pass()  # live v1, git wants v2, nothing applied: the same every pass
+    for minute in range(0, 25):
+        now[0] = minute * 60.0
+        reporter.pass_started()
+        reporter.result(drifting)
+        reporter.pass_finished("success", 0.01, "interval", "c0ffee1234567890")
+    info = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    heartbeat = "heartbeat: reconcile success, nothing new (1 OutOfSync) at commit c0ffee123456"
+    assert info == ["production/churn: OutOfSync: drift not applied (self_heal: false)",
+                    "reconcile success in 0.01s", heartbeat, heartbeat]  # minutes 0, 10, 20
+    assert all(r.levelno < logging.WARNING for r in caplog.records)
