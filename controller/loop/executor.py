@@ -64,8 +64,8 @@ def execute(
             except RegistryError as exc:
                 result.failed.append(ModelError(
                     registry_name, change.environment, model, "apply",
-                    f"{change.describe()} failed: {exc}; remaining changes of {model} skipped, "
-                    "retrying next reconcile", change.file, change.line))
+                    f"{change.describe()} failed: {exc}; remaining changes of {model} skipped",
+                    change.file, change.line))
                 break
             done = Applied(change, plan.commit, time.monotonic() - started)
             result.applied.append(done)

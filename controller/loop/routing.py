@@ -90,7 +90,7 @@ def route_across_registries(desired: DesiredState, previous: DesiredState | None
             errors.append(ModelError(
                 route.registry, env.name, route.model, "apply",
                 f"copying {route.key} v{route.file_version} from registry '{route.copy_from}' "
-                f"to '{route.registry}' failed: {exc}; retrying next reconcile",
+                f"to '{route.registry}' failed: {exc}",
                 env.file, env.model_line(route.key)))
             continue
         live[route.registry] = crossregistry.with_version(dest, made)
@@ -122,7 +122,7 @@ def _copy_source(route: crossregistry.Route, env: Environment,
         errors.append(ModelError(
             route.registry, env.name, route.model, "registry",
             f"registry '{route.copy_from}' (of environment '{from_env}') could not be read, "
-            f"so {number} cannot be copied to '{route.registry}'; retrying next reconcile",
+            f"so {number} cannot be copied to '{route.registry}'",
             *at))
         return None
     model = route.copy_from_model or route.key

@@ -55,7 +55,7 @@ def plan(
 def _unreachable(registry: str, envs: list[Environment]) -> list[ModelError]:
     return [
         ModelError(registry, env.name, model, "registry",
-                   f"registry '{registry}' could not be read; retrying next reconcile",
+                   f"registry '{registry}' could not be read",
                    env.file, entry.line)
         for env in envs for model, entry in env.models.items()
     ]

@@ -163,6 +163,6 @@ class _Facts:
             except KeyError:
                 facts = RunFacts(run_id, None, f"registry '{registry}' is not configured")
             except RegistryError as exc:
-                facts = RunFacts(run_id, None, f"{exc}; retrying next reconcile")
+                facts = RunFacts(run_id, None, f"{exc}")
             self._runs[(registry, run_id)] = facts
         return self._runs[(registry, run_id)]

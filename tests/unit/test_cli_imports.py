@@ -30,3 +30,10 @@ def test_help_of_every_command_loads_no_controller_libraries() -> None:
     prometheus_client, so the slim install can show all of it."""
     loaded = _modules_after("run", "--help")
     assert not loaded & {"kubernetes", "prometheus_client", "mlflow"}
+
+
+def test_no_message_promises_a_next_reconcile() -> None:
+    """Errors are shown by one-shot commands too, so none says "retrying next reconcile"
+    (the controller's retry is its own business: backoff and the next pass)."""
+    sources = [p.read_text() for p in (ROOT / "controller").rglob("*.py")]
+    assert not [s for s in sources if "retrying next reconcile" in s]
