@@ -33,6 +33,6 @@ def write_records(writes: Sequence[RecordWrite], registries: Mapping[str, Regist
                 dead.add(w.registry)
             errors.append(ModelError(
                 w.registry, w.environment, w.model, "apply",
-                f"{w.model} converged in {w.environment}, but recording it failed: {exc}; "
-                "retrying next reconcile", w.file, w.line))
+                f"{w.model} converged in {w.environment}, but recording it failed: {exc}",
+                w.file, w.line))
     return errors
