@@ -6,8 +6,8 @@ Event. It never changes the outcome."""
 from __future__ import annotations
 
 import logging
-from collections import Counter
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 
