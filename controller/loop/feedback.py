@@ -42,6 +42,27 @@ def touched(previous: DesiredState | None, desired: DesiredState) -> frozenset[s
     return frozenset(e.name for e in desired.environments if before.get(e.name) != _content(e))
 
 
+def changed_entries(previous: DesiredState | None, desired: DesiredState
+                    ) -> frozenset[Key] | None:
+    """The (environment, model) entries the commit changed (None: all, nothing to compare
+    with). A change the controller makes to any other entry is a heal of drift, whatever the
+    planner's bookkeeping calls it."""
+    if previous is None:
+        return None
+    before = previous.by_name()
+    out: set[Key] = set()
+    for env in desired.environments:
+        old = before.get(env.name)
+        same_env = old is not None and (old.target, old.registry, old.sync, old.promotion) == (
+            env.target, env.registry, env.sync, env.promotion)
+        for model in set(env.models) | set(old.models if old is not None else ()):
+            was = old.models.get(model) if old is not None else None
+            now = env.models.get(model)
+            if not same_env or (was.version if was else None) != (now.version if now else None):
+                out.add((env.name, model))
+    return frozenset(out)
+
+
 def when(until: float | None) -> str:
     if until is None:
         return ""
@@ -84,6 +105,7 @@ class Feedback:
         self.port = port
         self._commit: str | None = None
         self._touched: frozenset[str] = frozenset()
+        self._entries: frozenset[Key] | None = frozenset()  # what the commit changed
         self._changes: dict[str, list[str]] = {}  # environment → changes of this commit
         self._sent: OrderedDict[tuple[str, ...], None] = OrderedDict()
         self._drifting: frozenset[Key] = frozenset()
@@ -92,12 +114,16 @@ class Feedback:
         """A new commit is in force: its touched environments get statuses from now on."""
         self._commit = desired.commit
         self._touched = touched(previous, desired)
+        self._entries = changed_entries(previous, desired)
         self._changes = {}
+
+    def _from_git(self, environment: str, model: str) -> bool:
+        return self._entries is None or (environment, model) in self._entries
 
     def applying(self, done: Applied) -> None:
         """A change of the commit is being written: `pending` on its environment, once."""
         change = done.change
-        if change.reason == "drift" or done.commit != self._commit:
+        if done.commit != self._commit or not self._from_git(change.environment, change.model):
             return
         self._changes.setdefault(change.environment, []).append(change.describe())
         if change.environment in self._touched:
@@ -136,12 +162,12 @@ class Feedback:
             by_model.setdefault((done.change.environment, done.change.model), []).append(done)
         healed: set[Key] = set()
         for (env, model), dones in sorted(by_model.items()):
-            git = [d.change.describe() for d in dones if d.change.reason != "drift"]
+            git = [d.change.describe() for d in dones if self._from_git(env, model)]
             if git:
                 self._notify(Notification("applied", commit, env, model, "Synced",
                                           f"{env}/{model}: applied commit {commit[:12]}",
                                           changes=tuple(git)))
-            fixed = [d.change.describe() for d in dones if d.change.reason == "drift"]
+            fixed = [d.change.describe() for d in dones if not self._from_git(env, model)]
             if fixed:
                 healed.add((env, model))
                 self._drift((env, model), commit, "Synced",

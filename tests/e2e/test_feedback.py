@@ -68,7 +68,8 @@ def test_commit_statuses_and_notifications_for_merges(
     for env in ("production", "staging"):
         context = f"mlflow-gitops/{env}"
         wait_until(lambda c=context: [s["state"] for s in forge.statuses_for(both, c)]
-                   == ["pending", "success"], timeout=60, message=f"{context} statuses")
+                   == ["pending", "success"], timeout=90,
+                   message=f"{context} statuses (all: {forge.statuses})")
         success = forge.statuses_for(both, context)[1]
         assert success["description"] == \
             f"applied: {model} @{'champion' if env == 'production' else 'challenger'}: " \

@@ -128,3 +128,25 @@ def test_an_invalid_commit_fails_the_statuses_of_the_files_at_fault_once() -> No
         ("staging", "failure", "Invalid, not applied: environments/staging.yml:2: kind must "
          "be Environment")]
     assert [n.event for n in port.notes] == ["invalid_commit"]
+
+
+def test_what_the_commit_changed_is_applied_and_anything_else_is_a_healed_drift() -> None:
+    """Whatever the planner calls a change, one to an entry the commit changed is `applied`
+    and one to an entry it did not is a `drift` heal."""
+    before = desired(env("production", "alias:champion", {"a": 1, "b": 1}), commit="old")
+    after = desired(env("production", "alias:champion", {"a": 2, "b": 1}), commit=SHA)
+    port = Port()
+    feedback = Feedback(port)
+    feedback.desired_changed(before, after)
+    dones = [Applied(Change("default", "production", m, v, "set_alias", "drift",
+                            "environments/production.yaml", 10, alias="champion"), SHA, 0.01)
+             for m, v in (("a", 2), ("b", 1))]
+    for done in dones:
+        feedback.applying(done)
+    snap = {"default": live({"a": {2: "None"}, "b": {1: "None"}},
+                            {"a": {"champion": 2}, "b": {"champion": 1}})}
+    plan = Plan(SHA, tuple(d.change for d in dones))
+    feedback.result(PassResult(after, snap, plan, ApplyResult(plan, dones),
+                               status=tuple(environment_status(after, snap, Plan(SHA)))))
+    assert [(n.event, n.model) for n in port.notes] == [("applied", "a"), ("drift", "b")]
+    assert port.statuses[-1].description == "applied: a @champion: unset → v2"
