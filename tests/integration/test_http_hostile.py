@@ -3,6 +3,7 @@ HEAD, slowloris and more connections than it serves at once (issue 13)."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -11,6 +12,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mlflow_gitops.adapters.http import HttpServer
 from mlflow_gitops.adapters.logs import configure
 from mlflow_gitops.adapters.metrics import Metrics
@@ -124,3 +127,36 @@ def test_connections_beyond_the_cap_get_503_and_slots_come_back(server: HttpServ
     finally:
         for sock in idle:
             sock.close()
+
+
+_METHODS = st.sampled_from([b"GET", b"HEAD", b"POST", b"PUT", b"OPTIONS", b"BREW", b""])
+_PATHS = st.sampled_from([b"/healthz", b"/readyz", b"/metrics", b"/status", b"/webhook",
+                          b"/webhook/mlflow", b"/sync", b"/", b"/models/x", b"/%ff%00",
+                          b"/status?limit=\xff", b"//..//", b"*"])
+_HEADER = st.tuples(st.sampled_from([b"Content-Length", b"Host", b"X-Hub-Signature-256",
+                                     b"X-Gitlab-Token", b"Transfer-Encoding", b"Expect",
+                                     b"X-Mlflow-Signature", b"\xff\xfe"]),
+                    st.binary(max_size=30).filter(lambda v: b"\r" not in v and b"\n" not in v))
+
+
+@settings(max_examples=60, deadline=None)
+@given(_METHODS, _PATHS, st.lists(_HEADER, max_size=4), st.binary(max_size=64))
+def test_any_request_gets_an_answer_or_a_close_never_a_printed_traceback(
+        method: bytes, path: bytes, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    """Arbitrary methods, paths, header values and bodies: the server answers (or closes)
+    and keeps serving; nothing is printed raw to stderr."""
+    srv = HttpServer("127.0.0.1:0", ready=lambda: (True, "ok"), metrics=Metrics().render,
+                     status=lambda _query: {"ok": True}, on_webhook=lambda: None,
+                     webhook_secret=SECRET, deadline=2)
+    srv.start()
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err):
+            request = method + b" " + path + b" HTTP/1.0\r\n" + b"".join(
+                name + b": " + value + b"\r\n" for name, value in headers) + b"\r\n" + body
+            with contextlib.suppress(OSError):  # it may close on a request it cannot parse
+                _raw(srv, request, timeout=5)
+            assert _raw(srv, b"GET /healthz HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 200")
+    finally:
+        srv.stop()
+    assert "Traceback" not in err.getvalue()
