@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -182,3 +183,35 @@ def test_the_controller_proposes_a_registered_and_tagged_version_by_itself(
             assert TOKEN not in controller.logs()
         finally:
             controller.terminate()
+
+
+def test_a_version_not_soaked_yet_is_not_proposed_downstream(
+        tmp_path: Path, mlflow_server: Any, mlflow_client: Any, unique: str) -> None:
+    """Production (from staging, min_soak 1h) skips a version applied to staging just now,
+    saying how long it has soaked; staging, already at the newest, proposes nothing."""
+    model = f"prop-soak-{unique}"
+    mlflow_client.create_registered_model(model)
+    _version(mlflow_client, model, 0.95, passed=True)  # v1
+    _version(mlflow_client, model, 0.96, passed=True)  # v2
+    staging = STAGING.format(model=model).replace(f"  {model}: 1   #", f"  {model}: 2   #")
+    production = (
+        "apiVersion: mlflow-gitops/v1\nkind: Environment\ntarget: {stage: Production}\n"
+        "promotion: {from: staging, min_soak: 1h}\n"
+        "propose: {when: {tags: {validation_status: passed}}}\n"
+        f"models:\n  {model}: 1\n")
+    _, work = bare_remote(tmp_path, {"environments/staging.yaml": staging,
+                                     "environments/production.yaml": production})
+    env = {"MLFLOW_TRACKING_URI": mlflow_server.uri}
+    with warnings.catch_warnings():  # production serves v1 already (stages are deprecated)
+        warnings.simplefilter("ignore")
+        mlflow_client.transition_model_version_stage(model, "1", "Production")
+    applied = run_cli("apply", cwd=work, env=env)
+    assert applied.code == 0, applied.out + applied.err
+    result = run_cli("propose", "-o", "json", cwd=work, env=env)
+    assert result.code == 0, result.err
+    by_env = {p["environment"]: p for p in json.loads(result.out)["proposals"]}
+    assert by_env["staging"]["candidate"] is None and by_env["staging"]["skipped"] == []
+    assert by_env["production"]["candidate"] is None
+    (skipped,) = by_env["production"]["skipped"]
+    assert skipped["version"] == 2 and "min_soak 1h" in skipped["reason"]
+    assert git(work, "branch", "--list", "propose/*") == ""
