@@ -27,13 +27,14 @@ def parse_duration(text: str) -> int | None:
     return sum(int(g) * unit for g, unit in zip(match.groups(), _DURATION_UNITS, strict=True) if g)
 
 
-# Environment names become part of MLflow tag keys (`gitops.env.<name>` on versions,
-# `gitops.hold.<name>` on models). MLflow's own check (mlflow/utils/validation.py,
+# Environment names become part of MLflow tag keys (`gitops.env.<name>`, `gitops.applied.<name>`
+# and `gitops.left.<name>` on versions, `gitops.hold.<name>` and `gitops.converged.<name>` on
+# models). MLflow's own check (mlflow/utils/validation.py,
 # `_validate_tag_name`): `^[/\w.\- :]*$` (no ':' on Windows servers, so not here either),
 # the key must not change under posixpath.normpath, and keys are at most 250 characters.
 TAG_KEY_PATTERN = re.compile(r"^[/\w.\- ]*$")
 MAX_TAG_KEY_LENGTH = 250
-LONGEST_TAG_PREFIX = "gitops.hold."
+LONGEST_TAG_PREFIX = "gitops.converged."
 MAX_VERSION = 2**63 - 1  # MLflow stores versions as 64-bit integers
 
 

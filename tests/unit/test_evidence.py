@@ -162,6 +162,11 @@ def test_no_refused_reverted_or_unapplied_assignment_satisfies_from(
     # v3 put into Production by hand, archived by self-heal, then assign → revert → assign
     ("stage", [(1, None, True, None), (2, 1, True, None), (2, 1, True, 3), (2, 3, True, None),
                (2, 1, True, None), (2, 3, True, None)], 3),
+    # stage targets: staging → v2 never applied, then production → v2 (and v2 twice at once)
+    ("stage", [(1, None, True, None), (2, None, False, None), (1, 2, True, None),
+               (1, 2, True, None)], 2),
+    ("stage", [(1, None, True, None), (3, 1, True, None), (3, 3, True, None),
+               (3, 3, True, None)], 3),
     # the same with @champion moved to v3 by hand and moved back by self-heal
     ("alias", [(1, None, True, None), (1, 1, True, None), (1, 1, True, 3), (1, 3, True, None),
                (1, 1, True, None), (1, 3, True, None)], 3),
@@ -244,3 +249,15 @@ def test_a_record_of_another_environment_is_no_rollback() -> None:
     assert check is not None and model is not None
     verdict = check(production, "m", 1, model)
     assert not verdict.allowed and "tag ok is missing" in verdict.message
+
+
+def test_every_valid_environment_name_fits_the_evidence_tag_keys() -> None:
+    """The longest environment name validation accepts still makes MLflow-valid evidence tag
+    keys (at most 250 characters); one character more is refused up front."""
+    from mlflow_gitops.desired.schema import MAX_TAG_KEY_LENGTH, environment_name_problem
+
+    longest = next(n for n in range(MAX_TAG_KEY_LENGTH, 0, -1)
+                   if environment_name_problem("e" * n) is None)
+    for key in (evidence.applied_tag("e" * longest), evidence.left_tag("e" * longest)):
+        assert len(key) <= MAX_TAG_KEY_LENGTH
+    assert environment_name_problem("e" * (longest + 1)) is not None
