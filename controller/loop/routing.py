@@ -13,6 +13,7 @@ from mlflow_gitops.core.model import DesiredState, Environment, LiveVersion, Sna
 from mlflow_gitops.core.plan import ModelError
 from mlflow_gitops.core.ports import GateCheck, RegistryPort
 from mlflow_gitops.desired import crossregistry
+from mlflow_gitops.policy import controls
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,9 @@ def route_across_registries(desired: DesiredState, previous: DesiredState | None
         live[route.registry] = crossregistry.with_version(dest, pending)
         versions[where] = pending.version
         model = live[route.registry].model(route.model)
+        if (model is not None and controls.hold_of(model, env.name) is not None) \
+                or controls.is_rejected(pending) is not None:
+            continue  # held or rejected: no write at all; the planner reports why
         if not copy or (check is not None and env.promotion is not None and model is not None
                         and not check(env, route.model, pending.version, model).allowed):
             continue  # plan shows the placeholder; a refusal comes from the planner's check

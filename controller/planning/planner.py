@@ -18,6 +18,7 @@ from mlflow_gitops.core.model import (
 )
 from mlflow_gitops.core.plan import Action, Change, Drift, ModelError, Plan, Reason
 from mlflow_gitops.core.ports import GateCheck
+from mlflow_gitops.policy import controls
 
 
 def plan(
@@ -85,7 +86,8 @@ class _Context:
 
     def plan_model(self, model: str) -> None:
         live = self.snapshot.model(model) or LiveModel(model)
-        blocked = {env.name for env in self.envs if not self._exists(env, model, live)}
+        blocked = {env.name for env in self.envs
+                   if self._controlled(env, model, live) or not self._exists(env, model, live)}
         # Which stage each version is headed for, from environments that will act on it.
         moving = {
             env.models[model].version: env.name
@@ -150,6 +152,26 @@ class _Context:
         self.errors.append(ModelError(self.registry, env.name, model, "missing_version",
                                       f"{why} ({fix})", env.file, entry.line))
         return False
+
+    def _controlled(self, env: Environment, model: str, live: LiveModel) -> bool:
+        """A person's control keeps this environment's hands off the model: an emergency
+        hold (nothing applied or reverted), or a desired version that is rejected."""
+        hold = controls.hold_of(live, env.name)
+        entry = env.models.get(model)
+        if hold is not None:
+            if entry is not None:
+                self.errors.append(ModelError(
+                    self.registry, env.name, model, "held",
+                    controls.held_message(model, env.name, hold), env.file, entry.line))
+            return True
+        version = live.versions.get(entry.version) if entry is not None else None
+        rejection = controls.is_rejected(version) if version is not None else None
+        if entry is None or rejection is None:
+            return False
+        self.errors.append(ModelError(
+            self.registry, env.name, model, "gate",
+            controls.rejected_message(model, entry.version, rejection), env.file, entry.line))
+        return True
 
     def _changed(self, env: Environment, model: str) -> bool:
         """Did git change this entry since the last applied state?"""

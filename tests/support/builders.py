@@ -33,10 +33,12 @@ def desired(*envs: Environment, commit: str = "c0ffee") -> DesiredState:
 
 def live(models: dict[str, dict[int, str]], aliases: dict[str, dict[str, int]] | None = None,
          tags: dict[tuple[str, int], dict[str, str]] | None = None,
-         registry: str = "default") -> Snapshot:
+         registry: str = "default",
+         model_tags: dict[str, dict[str, str]] | None = None) -> Snapshot:
     out = {}
     for name, versions in models.items():
         out[name] = LiveModel(name, frozen_map({
             v: LiveVersion(name, v, stage, tags=frozen_map((tags or {}).get((name, v), {})))
-            for v, stage in versions.items()}), frozen_map((aliases or {}).get(name, {})))
+            for v, stage in versions.items()}), frozen_map((aliases or {}).get(name, {})),
+            frozen_map((model_tags or {}).get(name, {})))
     return Snapshot(registry, frozen_map(out))

@@ -47,3 +47,13 @@ def file_revisions(path: Path, rev: str = "HEAD", max_count: int = 200) -> list[
     if not tree.has_commits():
         return []
     return tree.file_log(relpath, rev, max_count, first_parent=True)
+
+
+def user_name() -> str | None:
+    """`git config user.name` where git is set up, else None."""
+    import git
+
+    try:
+        return str(git.Git().config("user.name")).strip() or None
+    except (git.GitCommandError, OSError):
+        return None

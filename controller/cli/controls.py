@@ -1,0 +1,202 @@
+"""Day-two controls without a pull request (SPEC §5): `hold` / `release` one model in one
+environment, and `reject` a bad version. Each is one tag write in the registry, so every
+replica and every `plan` sees it on its next read; the controller itself never writes them.
+
+Repeating a command is harmless, as with `kubectl cordon`: holding what is held, releasing
+what is not held, rejecting a rejected version (or undoing a rejection that is not there)
+changes nothing, says so, and exits 0."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import getpass
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from mlflow_gitops.cli.common import (
+    EXIT_OK,
+    add_config,
+    add_output,
+    build_registries,
+    fatal,
+    known_registries,
+    load_desired,
+    print_json,
+)
+from mlflow_gitops.core.errors import NotFound
+from mlflow_gitops.core.model import DEFAULT_REGISTRY, Environment, LiveModel
+from mlflow_gitops.core.ports import RegistryPort
+from mlflow_gitops.policy import controls
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("hold", help="emergency stop for one model in one environment",
+                       description="Put an emergency hold on MODEL in ENV: until `release`, "
+                       "the controller, plan and apply neither apply nor revert anything for "
+                       "it there (state Held), so a fix made by hand in the MLflow UI stays. "
+                       "Recorded as the registered-model tag gitops.hold.<ENV>; every replica "
+                       "sees it on its next pass, no git change needed.")
+    _common(p, with_env=True)
+    p.add_argument("--reason", required=True, help="why (shown in status, plan, PR comments)")
+    p.add_argument("--by", help="who (default: git config user.name, else $USER)")
+    p.set_defaults(handler=cmd_hold)
+
+    p = sub.add_parser("release", help="lift an emergency hold",
+                       description="Release the hold on MODEL in ENV: the next pass converges "
+                       "it to git again (reverting a manual fix unless git was changed too).")
+    _common(p, with_env=True)
+    p.set_defaults(handler=cmd_release)
+
+    p = sub.add_parser("reject", help="mark a version bad: no environment will promote it",
+                       description="Reject version N of MODEL (model-version tag "
+                       "gitops.rejected): no environment promotes it, not even as a rollback, "
+                       "and proposals skip it (state Refused with the reason). --undo lifts it.")
+    p.add_argument("model", metavar="MODEL", help="registered model name")
+    p.add_argument("--version", "-v", type=int, required=True, metavar="N")
+    p.add_argument("--reason", help="why (required unless --undo)")
+    p.add_argument("--by", help="who (default: git config user.name, else $USER)")
+    p.add_argument("--undo", action="store_true", help="lift the rejection")
+    p.add_argument("--registry", default=DEFAULT_REGISTRY,
+                   help="registry name from --config (default: default)")
+    add_config(p)
+    add_output(p)
+    p.set_defaults(handler=cmd_reject)
+
+
+def _common(p: argparse.ArgumentParser, with_env: bool) -> None:
+    p.add_argument("model", metavar="MODEL", help="model name as the environment file lists it")
+    p.add_argument("--env", "-e", required=with_env, metavar="ENV", help="environment name")
+    p.add_argument("--path", default="environments",
+                   help="folder of environment files (default: environments)")
+    add_config(p)
+    add_output(p)
+
+
+# --- hold / release ----------------------------------------------------------------------
+
+def cmd_hold(args: argparse.Namespace) -> int:
+    reason = " ".join(args.reason.split())
+    if not reason:
+        fatal("--reason is empty: say why, it is what on-call colleagues will read")
+    env, name, registry = _target(args)
+    current = _live(registry, name)
+    existing = controls.hold_of(current, env.name)
+    if existing is not None:
+        _say(args, f"{args.model} is already held in {env.name} {existing.describe()}; "
+             "nothing changed", env.name, name, existing, held=True)
+        return EXIT_OK
+    control = controls.make_control(_who(args.by), reason, time.time())
+    registry.set_model_tag(name, controls.hold_tag(env.name), control.to_json())
+    _say(args, f"{args.model} held in {env.name} {control.describe()}; the controller "
+         f"leaves it alone until `mlflow-gitops release {args.model} --env {env.name}`",
+         env.name, name, control, held=True)
+    return EXIT_OK
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    env, name, registry = _target(args)
+    existing = controls.hold_of(_live(registry, name), env.name)
+    if existing is None:
+        _say(args, f"{args.model} is not held in {env.name}; nothing changed", env.name, name,
+             None, held=False)
+        return EXIT_OK
+    registry.delete_model_tag(name, controls.hold_tag(env.name))
+    _say(args, f"{args.model} released in {env.name} (was held {existing.describe()}); the "
+         "next pass converges it to git", env.name, name, existing, held=False)
+    return EXIT_OK
+
+
+def _target(args: argparse.Namespace) -> tuple[Environment, str, RegistryPort]:
+    """The environment (from the files), the model's registered name there, its registry."""
+    state = load_desired(Path(args.path), known_registries=known_registries(args.config))
+    env = state.by_name().get(args.env)
+    if env is None:
+        known = ", ".join(sorted(state.by_name())) or "none"
+        fatal(f"environment '{args.env}' does not exist in {args.path} (known: {known})")
+    entry = env.models.get(args.model)
+    if entry is None and not env.sync.prune:
+        listed = ", ".join(sorted(env.models)) or "none"
+        fatal(f"{env.file}: model '{args.model}' is not listed in environment '{env.name}' "
+              f"(listed: {listed})")
+    name = entry.registered_name if entry is not None and entry.registered_name else args.model
+    registry: RegistryPort = build_registries(args.config, (env.registry,))[env.registry]
+    return env, name, registry
+
+
+def _live(registry: RegistryPort, name: str) -> LiveModel:
+    """The model's live state, or a one-line error when the registry does not have it."""
+    live = registry.snapshot().model(name)
+    if live is None:
+        fatal(f"registered model '{name}' does not exist in registry '{registry.name}'")
+    return live
+
+
+# --- reject ---------------------------------------------------------------------------------
+
+def cmd_reject(args: argparse.Namespace) -> int:
+    registry: RegistryPort = build_registries(args.config, (args.registry,))[args.registry]
+    live = _live(registry, args.model)
+    version = live.versions.get(args.version)
+    if version is None:
+        fatal(f"{args.model} v{args.version} does not exist in registry '{registry.name}'")
+    existing = controls.is_rejected(version)
+    label = f"{args.model} v{args.version}"
+    if args.undo:
+        if existing is None:
+            return _said(args, f"{label} is not rejected; nothing changed", None, False)
+        with contextlib.suppress(NotFound):  # undone by someone else meanwhile: same outcome
+            registry.delete_version_tag(args.model, args.version, controls.REJECTED_TAG)
+        return _said(args, f"{label} is no longer rejected (was rejected "
+                     f"{existing.describe()})", existing, False)
+    reason = " ".join((args.reason or "").split())
+    if not reason:
+        fatal("--reason is required: say why the version is bad")
+    if existing is not None:
+        return _said(args, f"{label} is already rejected {existing.describe()}; nothing "
+                     "changed", existing, True)
+    control = controls.make_control(_who(args.by), reason, time.time())
+    registry.set_version_tag(args.model, args.version, controls.REJECTED_TAG, control.to_json())
+    return _said(args, f"{label} rejected {control.describe()}; no environment will promote "
+                 "it, not even as a rollback", control, True)
+
+
+def _said(args: argparse.Namespace, text: str, control: controls.Control | None,
+          rejected: bool) -> int:
+    if args.output == "json":
+        print_json({"model": args.model, "version": args.version, "rejected": rejected,
+                    **_fields(control)})
+    else:
+        print(text)
+    return EXIT_OK
+
+
+# --- shared ----------------------------------------------------------------------------------
+
+def _say(args: argparse.Namespace, text: str, environment: str, name: str,
+         control: controls.Control | None, held: bool) -> None:
+    if args.output == "json":
+        print_json({"model": name, "environment": environment, "held": held,
+                    **_fields(control)})
+    else:
+        print(text)
+
+
+def _fields(control: controls.Control | None) -> dict[str, str]:
+    if control is None:
+        return {}
+    return {"by": control.by, "at": control.at, "reason": control.reason}
+
+
+def _who(by: str | None) -> str:
+    if by and by.strip():
+        return by.strip()
+    from mlflow_gitops.adapters.git.local import user_name
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = os.environ.get("USER", "")
+    return user_name() or user or "unknown"
