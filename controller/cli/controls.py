@@ -19,11 +19,14 @@ from typing import Any
 from mlflow_gitops.cli.common import (
     EXIT_OK,
     add_config,
+    add_env,
     add_output,
+    add_path,
     build_registries,
     fatal,
     known_registries,
     load_desired,
+    path_of,
     print_json,
 )
 from mlflow_gitops.core.errors import NotFound
@@ -38,24 +41,32 @@ def register(sub: Any) -> None:
                        "the controller, plan and apply neither apply nor revert anything for "
                        "it there (state Held), so a fix made by hand in the MLflow UI stays. "
                        "Recorded as the registered-model tag gitops.hold.<ENV>; every replica "
-                       "sees it on its next pass, no git change needed.")
-    _common(p, with_env=True)
+                       "sees it on its next pass, no git change needed.",
+                       examples=['mlflow-gitops hold fraud-detector --env production '
+                                 '--reason "rolled back by hand, INC-42"'])
+    _common(p)
     p.add_argument("--reason", required=True, help="why (shown in status, plan, PR comments)")
     p.add_argument("--by", help="who (default: git config user.name, else $USER)")
     p.set_defaults(handler=cmd_hold)
 
     p = sub.add_parser("release", help="lift an emergency hold",
                        description="Release the hold on MODEL in ENV: the next pass converges "
-                       "it to git again (reverting a manual fix unless git was changed too).")
-    _common(p, with_env=True)
+                       "it to git again (reverting a manual fix unless git was changed too). "
+                       "Releasing what is not held says so and exits 0.",
+                       examples=["mlflow-gitops release fraud-detector --env production"])
+    _common(p)
     p.set_defaults(handler=cmd_release)
 
     p = sub.add_parser("reject", help="mark a version bad: no environment will promote it",
                        description="Reject version N of MODEL (model-version tag "
                        "gitops.rejected): no environment promotes it, not even as a rollback, "
-                       "and proposals skip it (state Refused with the reason). --undo lifts it.")
+                       "and proposals skip it (state Refused with the reason). --undo lifts it.",
+                       examples=['mlflow-gitops reject fraud-detector --version 7 '
+                                 '--reason "leaks PII"',
+                                 "mlflow-gitops reject fraud-detector --version 7 --undo"])
     p.add_argument("model", metavar="MODEL", help="registered model name")
-    p.add_argument("--version", "-v", type=int, required=True, metavar="N")
+    p.add_argument("--version", "-v", type=int, required=True, metavar="N",
+                   help="the version to reject")
     p.add_argument("--reason", help="why (required unless --undo)")
     p.add_argument("--by", help="who (default: git config user.name, else $USER)")
     p.add_argument("--undo", action="store_true", help="lift the rejection")
@@ -66,11 +77,10 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=cmd_reject)
 
 
-def _common(p: argparse.ArgumentParser, with_env: bool) -> None:
+def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help="model name as the environment file lists it")
-    p.add_argument("--env", "-e", required=with_env, metavar="ENV", help="environment name")
-    p.add_argument("--path", default="environments",
-                   help="folder of environment files (default: environments)")
+    add_path(p, path_flag=True)
+    add_env(p)
     add_config(p)
     add_output(p)
 
@@ -111,11 +121,12 @@ def cmd_release(args: argparse.Namespace) -> int:
 
 def _target(args: argparse.Namespace) -> tuple[Environment, str, RegistryPort]:
     """The environment (from the files), the model's registered name there, its registry."""
-    state = load_desired(Path(args.path), known_registries=known_registries(args.config))
+    path = path_of(args)
+    state = load_desired(Path(path), known_registries=known_registries(args.config))
     env = state.by_name().get(args.env)
     if env is None:
         known = ", ".join(sorted(state.by_name())) or "none"
-        fatal(f"environment '{args.env}' does not exist in {args.path} (known: {known})")
+        fatal(f"environment '{args.env}' does not exist in {path} (known: {known})")
     entry = env.models.get(args.model)
     if entry is None and not env.sync.prune:
         listed = ", ".join(sorted(env.models)) or "none"

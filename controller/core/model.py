@@ -67,11 +67,27 @@ class Gate:
 
 
 @dataclass(frozen=True)
+class Window:
+    """A freeze (`deny`) or release (`allow`) window: it starts at each time the cron matches,
+    on the wall clock of `timezone`, and lasts `duration_seconds` of elapsed time."""
+
+    kind: Literal["allow", "deny"]
+    cron: str
+    duration_seconds: int
+    timezone: str = "UTC"
+    line: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.kind} '{self.cron}' for {self.duration_seconds}s ({self.timezone})"
+
+
+@dataclass(frozen=True)
 class Promotion:
     from_env: str | None = None
     min_soak_seconds: int | None = None
     gates: tuple[Gate, ...] = ()
     line: int = 0
+    windows: tuple[Window, ...] = ()
 
 
 @dataclass(frozen=True)

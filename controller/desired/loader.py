@@ -23,6 +23,7 @@ from mlflow_gitops.core.model import (
     Propose,
     SyncOptions,
     Target,
+    Window,
     frozen_map,
 )
 from mlflow_gitops.desired import schema
@@ -180,6 +181,16 @@ def _to_environment(
                 for i, g in enumerate(p.gates)
             ),
             line=parsed.line_of(("promotion",)),
+            windows=tuple(
+                Window(
+                    kind="allow" if w.allow is not None else "deny",
+                    cron=w.allow if w.allow is not None else w.deny or "",
+                    duration_seconds=schema.parse_duration(w.duration) or 0,
+                    timezone=w.timezone,
+                    line=parsed.line_of(("promotion", "windows", i)),
+                )
+                for i, w in enumerate(p.windows)
+            ),
         )
     propose = None
     if spec.propose is not None:

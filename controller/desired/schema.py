@@ -141,6 +141,71 @@ class GateSpec(_Strict):
         return self
 
 
+def cron_problem(expression: str) -> str | None:
+    """Why `expression` is not a five-field cron (minute hour day month weekday), or None."""
+    from croniter import CroniterError, croniter
+
+    fields = expression.split()
+    if len(fields) != 5 and not (len(fields) == 1 and fields[0].startswith("@")):
+        return (f"cron '{expression}' needs five fields (minute hour day-of-month month "
+                "day-of-week), e.g. '0 17 * * FRI'")
+    if not croniter.is_valid(expression):
+        return f"cron '{expression}' is not valid: write e.g. '0 17 * * FRI' or '30 8 * * 1-5'"
+    try:
+        croniter(expression).get_next()
+    except (CroniterError, ValueError, OverflowError):
+        return f"cron '{expression}' never matches a date (e.g. 30 February)"
+    return None
+
+
+def timezone_problem(name: str) -> str | None:
+    """Why `name` is not an IANA time zone (e.g. Europe/Berlin), or None."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return f"timezone '{name}' is not an IANA time zone: write e.g. UTC or Europe/Berlin"
+    return None
+
+
+class WindowSpec(_Strict):
+    """A freeze (`deny`) or release (`allow`) window: a cron for each start, how long it
+    lasts, and the time zone the cron is read in."""
+
+    allow: str | None = Field(None, description="cron of each allow window's start")
+    deny: str | None = Field(None, description="cron of each deny window's start")
+    duration: str = Field(..., description="how long each window lasts, e.g. 64h, 30m")
+    timezone: str = Field("UTC", description="IANA time zone of the cron, e.g. Europe/Berlin")
+
+    @field_validator("allow", "deny")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None and (problem := cron_problem(value)):
+            raise ValueError(problem)
+        return value
+
+    @field_validator("duration")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        if not parse_duration(value):
+            raise ValueError(f"duration '{value}' is not a duration: write e.g. 64h, 30m or 1d12h")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        if problem := timezone_problem(value):
+            raise ValueError(problem)
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> WindowSpec:
+        if (self.allow is None) == (self.deny is None):
+            raise ValueError("a window needs exactly one of 'allow' or 'deny' (its start cron)")
+        return self
+
+
 class PromotionSpec(_Strict):
     from_: str | None = Field(
         None, alias="from", description="the environment a version must come through"
@@ -149,6 +214,9 @@ class PromotionSpec(_Strict):
         None, description="how long it must have been in `from`, e.g. 24h, 90m, 1d12h"
     )
     gates: list[GateSpec] = Field(default_factory=list)
+    windows: list[WindowSpec] = Field(
+        default_factory=list,
+        description="freeze (deny) and release (allow) windows; deny wins over allow")
 
     @field_validator("min_soak")
     @classmethod
@@ -262,4 +330,11 @@ def json_schema() -> dict[str, Any]:
         "pattern": r"^([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$",
         "description": "how long it must have been in `from`, e.g. 24h, 90m, 1d12h",
     }
+    window = schema["$defs"]["WindowSpec"]
+    window["properties"]["duration"] = {
+        "type": "string",
+        "pattern": r"^([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$",
+        "description": "how long each window lasts, e.g. 64h, 30m",
+    }
+    window["oneOf"] = [{"required": ["allow"]}, {"required": ["deny"]}]
     return schema

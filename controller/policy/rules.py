@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from mlflow_gitops.core.model import Environment, Gate, LiveModel, frozen_map
 from mlflow_gitops.core.plan import GateResult, Verdict
+from mlflow_gitops.policy import windows
 from mlflow_gitops.policy.evidence import Stint, applied_tag, describe, when
 from mlflow_gitops.policy.units import duration
 
@@ -100,6 +101,8 @@ def evaluate(env: Environment, model: str, version: int, live_model: LiveModel,
             results.append(_soak(facts.source, promotion.min_soak_seconds, facts.now))
     for gate in promotion.gates:
         results.append(_metric(gate, facts.run) if gate.metric else _tag(gate, tags))
+    if promotion.windows:
+        results.append(_window(env.name, windows.check(promotion.windows, facts.now)))
     gates = tuple(r for r, _, _ in results)
     failed = [(why, until) for r, why, until in results if not r.passed]
     if failed:
@@ -189,6 +192,21 @@ def _soak(source: FromFacts, min_soak: int, now: float) -> _Check:
     else:
         until = None
     return result, why, until
+
+
+def _window(env: str, window: windows.WindowCheck) -> _Check:
+    """Freeze/release windows: closed waits until the opening (None: no opening ahead, so a
+    new commit is needed and the promotion is refused rather than waiting)."""
+    if window.open:
+        return GateResult("window", True, "open", "outside deny, inside allow windows"), "", None
+    zone = window.blocking[0].timezone if window.blocking else "UTC"
+    opens = windows.when(window.opens_at, zone) if window.opens_at is not None \
+        else "at no time found ahead (the windows leave no gap within a year)"
+    actual = window.reason()
+    result = GateResult("window", False, actual, "outside deny, inside allow windows",
+                        f"opens {opens}")
+    return (result, f"promotions into {env} are frozen ({actual}); the window opens {opens}",
+            window.opens_at)
 
 
 def _metric(gate: Gate, run: RunFacts) -> _Check:

@@ -23,8 +23,8 @@ def test_hold_stops_apply_for_that_environment_and_release_lets_it_converge(
     make_model(mlflow_client, other, 2, {1: "Production"})
     stage_env(envs_dir, "production", "Production", {held: 2, other: 2})
     env = {"MLFLOW_TRACKING_URI": mlflow_server.uri}
-    hold = run_cli("hold", held, "--env", "production", "--reason", "bad latency",
-                   "--by", "ann", "--path", str(envs_dir), env=env)
+    hold = run_cli("hold", held, str(envs_dir), "--env", "production", "--reason",
+                   "bad latency", "--by", "ann", env=env)
     assert hold.code == 0, hold.err
     assert f"{held} held in production by ann at " in hold.out
     tag = json.loads(mlflow_client.get_registered_model(held).tags[hold_tag("production")])
@@ -42,12 +42,11 @@ def test_hold_stops_apply_for_that_environment_and_release_lets_it_converge(
     again = run_cli("hold", held, "--env", "production", "--reason", "other", "--path",
                     str(envs_dir), env=env)
     assert again.code == 0 and "already held in production by ann" in again.out
-    released = run_cli("release", held, "--env", "production", "--path", str(envs_dir),
-                       env=env)
+    released = run_cli("release", held, str(envs_dir), "--env", "production", env=env)
     assert released.code == 0 and f"{held} released in production" in released.out
     assert run_cli("apply", str(envs_dir), env=env).code == 0
     assert stages_of(mlflow_client, held) == {1: "Archived", 2: "Production"}
-    twice = run_cli("release", held, "--env", "production", "--path", str(envs_dir), env=env)
+    twice = run_cli("release", held, str(envs_dir), "--env", "production", env=env)
     assert twice.code == 0 and "is not held in production; nothing changed" in twice.out
 
 
