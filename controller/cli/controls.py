@@ -139,7 +139,7 @@ def _target(args: argparse.Namespace) -> tuple[Environment, str, RegistryPort]:
 
 def _live(registry: RegistryPort, name: str) -> LiveModel:
     """The model's live state, or a one-line error when the registry does not have it."""
-    live = registry.snapshot().model(name)
+    live = registry.snapshot((name,)).model(name)
     if live is None:
         fatal(f"registered model '{name}' does not exist in registry '{registry.name}'")
     return live

@@ -8,10 +8,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from mlflow_gitops.core.plan import Change, GateResult, Plan
+from mlflow_gitops.planning.status import state_of
 
 #: (registry, model, version) → metrics of the version's source run.
 Metrics = Mapping[tuple[str, str, int], Mapping[str, float]]
 
+#: A PR comment's marker per state: a freeze or a hold is not a failure (SPEC §4b).
+_STATE_ICON = {"Waiting": ":hourglass:", "Held": ":pause_button:", "Refused": ":no_entry:"}
 _SYMBOL = {"promote": "+", "set_alias": "~", "archive": "-", "unstage": "-",
            "delete_alias": "-"}
 
@@ -145,7 +148,9 @@ def render_markdown(plan: Plan, metrics: Metrics | None = None,
     if plan.errors:
         out += ["#### Not applied", ""]
         for e in plan.errors:
-            out.append(f"- :x: `{e.file}:{e.line}` {e.message}")
+            state = state_of(e)
+            out.append(f"- {_STATE_ICON.get(state, ':x:')} **{state}** `{e.file}:{e.line}` "
+                       f"{e.message}")
         out.append("")
         for e in plan.errors:
             if e.gates:

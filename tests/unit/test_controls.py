@@ -87,3 +87,25 @@ def test_a_rejected_alias_target_is_refused_and_other_environments_proceed() -> 
                      env("staging", "stage:Staging", {"m": 1})), {"default": snap})
     assert [(c.environment, c.action) for c in p.changes] == [("staging", "promote")]
     assert [(e.environment, e.kind) for e in p.errors] == [("champion", "gate")]
+
+
+def test_pr_comment_marks_held_waiting_and_refused_by_state_not_as_failures() -> None:
+    """The markdown plan (the PR comment) names each state with its own marker and message."""
+    from mlflow_gitops.core.plan import ModelError, Plan
+    from mlflow_gitops.planning.render import render_markdown
+
+    def error(kind: str, message: str) -> ModelError:
+        return ModelError("default", "production", "m", kind, message,  # type: ignore[arg-type]
+                          "environments/production.yaml", 6)
+
+    text = render_markdown(Plan("abc", errors=(
+        error("held", "m is held in production by ann"),
+        error("waiting", "frozen; the window opens 2026-12-07 09:00 CET (08:00 UTC)"),
+        error("gate", "m v1 is rejected by bob"),
+        error("missing_version", "m v9 does not exist"))))
+    assert "- :pause_button: **Held** `environments/production.yaml:6` m is held in " \
+           "production by ann" in text
+    assert "- :hourglass: **Waiting** `environments/production.yaml:6` frozen; the window " \
+           "opens 2026-12-07 09:00 CET (08:00 UTC)" in text
+    assert "- :no_entry: **Refused** `environments/production.yaml:6` m v1 is rejected" in text
+    assert "- :x: **Error** `environments/production.yaml:6` m v9 does not exist" in text
