@@ -20,7 +20,10 @@ from mlflow_gitops.core.model import Window
 
 #: How far ahead to look for an opening; a window that never opens within it waits anyway.
 HORIZON_SECONDS = 366 * 86400
-_STEPS = 10_000  # enough for a year of alternating windows; the search never loops forever
+#: Jumps from one window's edge to the next while searching for an opening: enough for any
+#: sane calendar (daily windows for a year), and a bound on what a hostile file costs a pass
+#: (a deny every minute that lasts a minute would otherwise be searched minute by minute).
+_STEPS = 500
 
 
 @dataclass(frozen=True)
@@ -51,8 +54,8 @@ def check(windows: tuple[Window, ...], now: float) -> WindowCheck:
 
 def opens_at(windows: tuple[Window, ...], now: float) -> float | None:
     """The first time at or after `now` when promotions may go ahead (None: not within a
-    year). Jumps from a blocking deny window's end to the next allow window's start until
-    neither blocks."""
+    year, or not found within the search's bound). Jumps from a blocking deny window's end
+    to the next allow window's start until neither blocks."""
     t = now
     allows = [w for w in windows if w.kind == "allow"]
     for _ in range(_STEPS):

@@ -83,6 +83,13 @@ def test_a_window_never_opening_within_a_year_has_no_opening_time() -> None:
     assert not result.open and result.opens_at is None
 
 
+def test_back_to_back_deny_windows_are_searched_a_bounded_number_of_steps() -> None:
+    """A deny every minute lasting a minute leaves no gap: blocked with no opening time (the
+    search stops at its bound instead of walking a year minute by minute)."""
+    result = check((deny("* * * * *", 60),), utc(2026, 12, 2, 12, 0, 30))
+    assert not result.open and result.opens_at is None
+
+
 def test_berlin_spring_forward_start_in_the_skipped_hour_begins_an_hour_later() -> None:
     """On 2026-03-29 Berlin skips 02:00-03:00: a 02:30 start begins at 03:30 CEST (01:30 UTC)."""
     window = deny("30 2 * * *", H, "Europe/Berlin")
