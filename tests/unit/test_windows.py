@@ -151,12 +151,10 @@ def _env(*windows: Window, gates: tuple = ()):  # type: ignore[no-untyped-def]
                        models=frozen_map({"m": ModelEntry(2, line=12)}))
 
 
-def _live(owned: bool = False):  # type: ignore[no-untyped-def]
-    from mlflow_gitops.core.model import LiveModel, LiveVersion, frozen_map, ownership_tag
+def _live():  # type: ignore[no-untyped-def]
+    from mlflow_gitops.core.model import LiveModel, LiveVersion, frozen_map
 
-    tags = {ownership_tag("production"): "abc"} if owned else {}
-    return LiveModel("m", frozen_map({2: LiveVersion("m", 2, run_id=None,
-                                                     tags=frozen_map(tags))}))
+    return LiveModel("m", frozen_map({2: LiveVersion("m", 2, run_id=None)}))
 
 
 def test_a_promotion_inside_a_deny_window_waits_until_it_opens() -> None:
@@ -189,11 +187,14 @@ def test_a_window_with_another_failed_gate_is_refused_not_waiting() -> None:
 
 
 def test_a_rollback_is_never_blocked_by_a_window() -> None:
-    """A version production held before (held_before, tag and no git) goes in during a freeze."""
+    """A version the controller's record says production served before goes in during a
+    freeze (the policy's rollback evidence, `served`)."""
+    from mlflow_gitops.policy.evidence import Stint
     from mlflow_gitops.policy.rules import PolicyFacts, evaluate
 
-    verdict = evaluate(_env(FRIDAY_FREEZE), "m", 2, _live(owned=True),
-                       PolicyFacts(now=utc(2026, 12, 4, 17, 30), version=2))
+    served = Stint("production", "abc1234", entered=utc(2026, 11, 1), left=utc(2026, 11, 20))
+    verdict = evaluate(_env(FRIDAY_FREEZE), "m", 2, _live(),
+                       PolicyFacts(now=utc(2026, 12, 4, 17, 30), version=2, served=served))
     assert verdict.allowed and "rollback" in verdict.note
 
 
