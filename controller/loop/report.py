@@ -113,14 +113,12 @@ class Reporter:
 
     def desired_changed(self, previous: DesiredState | None, desired: DesiredState) -> None:
         """A new commit's desired state is in force from this pass on."""
-        if self.feedback is not None:
-            self.feedback.desired_changed(previous, desired)
+        self._feedback(lambda f: f.desired_changed(previous, desired))
 
     def invalid_commit(self, sha: str, diagnostics: Sequence[Diagnostic],
                        kept: str | None) -> None:
         self.metrics.invalid_commit(True)
-        if self.feedback is not None:
-            self.feedback.invalid(sha, diagnostics)
+        self._feedback(lambda f: f.invalid(sha, diagnostics))
         for d in diagnostics[:LOG_FIRST]:
             log.error("invalid commit %s: %s", sha[:12], d, extra={"fields": {
                 "commit": sha, "file": d.file, "line": d.line,
@@ -167,8 +165,7 @@ class Reporter:
                 "state": state_of(error), "file": error.file, "line": error.line}})
         _log_rest("problems", [state_of(e) for _, e in fresh[LOG_FIRST:]])
         self._loose = set(loose)
-        if self.feedback is not None:
-            self.feedback.result(result)
+        self._feedback(lambda f: f.result(result))
         for name, message in result.registry_errors.items():
             log.error("registry %s unreachable: %s", name, message,
                       extra={"fields": {"registry": name}})
@@ -192,8 +189,7 @@ class Reporter:
         """One change was written (called by the executor as it goes)."""
         self.applied_count += 1
         self.recent.add(done)
-        if self.feedback is not None:
-            self.feedback.applying(done)
+        self._feedback(lambda f: f.applying(done))
         c = done.change
         before = c.from_stage if c.alias is None else (
             f"v{c.previous_version}" if c.previous_version else "unset")
@@ -237,6 +233,15 @@ class Reporter:
             self._last_info = now
         log.log(logging.DEBUG if quiet else logging.INFO, "reconcile %s in %.2fs", outcome,
                 seconds, extra={"fields": fields})
+
+    def _feedback(self, call: Callable[[Feedback], None]) -> None:
+        """Feedback is for people; a bug in it must never fail or stop a pass."""
+        if self.feedback is None:
+            return
+        try:
+            call(self.feedback)
+        except Exception:  # noqa: BLE001
+            log.exception("commit status / notification bookkeeping failed; reconciling goes on")
 
     def _event(self, reason: str, message: str, warning: bool = False) -> None:
         if self._on_event is None:
