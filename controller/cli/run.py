@@ -201,6 +201,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             redactor.add(value)
     for variable in ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_PASSWORD"):
         redactor.add(os.environ.get(variable, ""))
+    budget = _write_budget(args)
     metrics = Metrics()
     feedback = build_feedback(config, repo, redactor.add)
     proposer = _proposer(args, source, cache, registries, redactor.add) if args.propose \
@@ -209,7 +210,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         source, registries, metrics,
         interval=args.interval if args.interval is not None else config.interval, policy=_policy(),
         known_registries=list(names),
-        on_event=_events(args) if args.events else None, feedback=feedback, proposer=proposer)
+        on_event=_events(args) if args.events else None, feedback=feedback, proposer=proposer,
+        write_budget=budget)
     elector = _elector(args, controller) if args.leader_elect else None
     controller.elector = elector
     page = Page(controller.page_data, repo_url=repo, repo_label=source.display_url,
@@ -244,11 +246,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         "repo": source.display_url, "branch": source.branch, "path": source.path,
         "interval": controller.interval, "registries": list(names),
         "leader_election": elector is not None, "identity": args.identity}})
+    finished = False
     try:
-        controller.loop()
+        finished = _run_until_stopped(controller, budget)
     finally:
         if elector is not None:
-            elector.stop(release=True, timeout=5)
+            # A call still in flight keeps the lease until it expires: never two writers.
+            elector.stop(release=finished, timeout=5)
         server.stop()
         if feedback is not None:
             feedback.stop(timeout=5)  # what is due goes out; retries still waiting do not
@@ -275,6 +279,55 @@ def _proposer(args: argparse.Namespace, source: Any, cache: Path, registries: An
     return ControllerProposer(source.url, source.branch, source.path, cache / "proposals",
                               source.auth, registries, local_policy(),
                               Forge(source.url, token, args.forge_api_url))
+
+
+SHUTDOWN_SECONDS = 15.0  # SIGTERM to exit, whatever the registry or git does (grace: 60 s)
+
+
+def _run_until_stopped(controller: Any, budget: float) -> bool:
+    """Run the loop in a worker thread until it returns; after SIGTERM wait at most
+    SHUTDOWN_SECONDS (or one write's whole budget, if longer) for the pass in flight. No
+    write starts once stopping, so what may still run then is a read, which is abandoned.
+    True when the loop finished."""
+    import threading
+
+    worker = threading.Thread(target=controller.loop, name="reconcile-loop", daemon=True)
+    worker.start()
+    while worker.is_alive() and not controller.trigger.stopped:
+        worker.join(0.5)  # short joins: the signal handler runs on this (the main) thread
+    worker.join(max(SHUTDOWN_SECONDS, budget + 2))
+    if worker.is_alive():
+        log.warning("exiting with a registry or git read still in flight after %.0fs",
+                    max(SHUTDOWN_SECONDS, budget + 2))
+        return False
+    return True
+
+
+def _write_budget(args: argparse.Namespace) -> float:
+    """One registry call's whole timeout; with leader election it must fit in the lease."""
+    from mlflow_gitops.adapters.mlflow.registry import fit_http_to, write_budget
+    from mlflow_gitops.core.errors import ConfigError
+    from mlflow_gitops.loop.leader import JITTER
+    from mlflow_gitops.loop.runner import LEASE_MARGIN
+
+    try:
+        budget = write_budget()
+    except ConfigError as exc:
+        fatal(str(exc))
+    if args.leader_elect:
+        room = args.lease_duration - JITTER * args.retry_period - LEASE_MARGIN
+        if budget >= room:
+            fitted = fit_http_to(room)
+            if fitted is None:
+                fatal(f"a registry call may take up to {budget:g}s (MLFLOW_HTTP_REQUEST_TIMEOUT"
+                      " x attempts + backoff), but the lease leaves only "
+                      f"{max(room, 0):g}s between renewals: raise --lease-duration (now "
+                      f"{args.lease_duration}) or lower MLFLOW_HTTP_REQUEST_TIMEOUT")
+            log.warning("a registry call could take %gs, longer than the lease allows (%gs): "
+                        "using MLFLOW_HTTP_REQUEST_TIMEOUT=%s with no retries (%gs)", budget,
+                        room, os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT"), fitted)
+            budget = fitted
+    return budget
 
 
 _REASONS = {"/webhook": "webhook", "/webhook/mlflow": "mlflow webhook", "/sync": "sync"}

@@ -1,7 +1,10 @@
 """Apply a Plan through registry ports: one write per change plus its ownership tag.
 
 A model is the unit of isolation: the first failed call stops that model's remaining
-changes (never half-applied further) while every other model still converges."""
+changes (never half-applied further) while every other model still converges. A registry
+that stops answering (a transient error) is the exception: its remaining models are skipped
+at once, reported as one error, instead of each paying the timeouts again. When `may_write`
+says no (shutting down, lost the lease, too little lease left), nothing more is written."""
 
 from __future__ import annotations
 
@@ -29,6 +32,8 @@ class ApplyResult:
     plan: Plan
     applied: list[Applied] = field(default_factory=list)
     failed: list[ModelError] = field(default_factory=list)
+    #: Registries that stopped answering during the pass: name → the error.
+    unreachable: dict[str, str] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[ModelError]:
@@ -49,29 +54,51 @@ def execute(
     """`may_write` is asked before every write (leader election: a replica that lost its lease
     must stop at once, not at the end of the pass); when it says no, nothing more is written."""
     result = ApplyResult(plan=plan)
-    for (registry_name, model), group in groupby(plan.changes, key=lambda c: (c.registry, c.model)):
+    changes = plan.changes
+    for (registry_name, model), group in groupby(changes, key=lambda c: (c.registry, c.model)):
+        if registry_name in result.unreachable:
+            continue  # counted in the one error that stopped this registry
         registry = registries[registry_name]
         for change in group:
             if may_write is not None and not may_write():
+                left = len(changes) - len(result.applied)
                 result.failed.append(ModelError(
                     registry_name, change.environment, model, "apply",
-                    f"{change.describe()} not applied: this replica is no longer the leader",
-                    change.file, change.line))
-                break
+                    f"{change.describe()} not applied: this replica may not write now "
+                    f"(shutting down, or no longer the leader with time to spare); {left} "
+                    "changes left for the next reconcile", change.file, change.line))
+                return result
             started = time.monotonic()
             try:
                 _write(registry, change, plan.commit)
             except RegistryError as exc:
-                result.failed.append(ModelError(
-                    registry_name, change.environment, model, "apply",
-                    f"{change.describe()} failed: {exc}; remaining changes of {model} skipped",
-                    change.file, change.line))
+                result.failed.append(_failure(changes, change, exc, result))
                 break
             done = Applied(change, plan.commit, time.monotonic() - started)
             result.applied.append(done)
             if on_applied is not None:
                 on_applied(done)
     return result
+
+
+def _failure(changes: tuple[Change, ...], change: Change, exc: RegistryError,
+             result: ApplyResult) -> ModelError:
+    """The error for a failed write; a transient one also marks the registry unreachable."""
+    model = change.model
+    if not exc.transient:
+        return ModelError(change.registry, change.environment, model, "apply",
+                          f"{change.describe()} failed: {exc}; remaining changes of {model} "
+                          "skipped", change.file, change.line)
+    result.unreachable[change.registry] = str(exc)
+    rest = [c for c in changes[changes.index(change) + 1:]
+            if c.registry == change.registry and c.model != model]
+    others = len({c.model for c in rest})
+    skipped = (f"; the remaining {len(rest)} changes of {others} other models in registry "
+               f"'{change.registry}' are skipped this pass") if rest else ""
+    return ModelError(change.registry, change.environment, model, "registry",
+                      f"{change.describe()} failed: {exc}; registry '{change.registry}' "
+                      f"stopped answering{skipped}", change.file,
+                      change.line)
 
 
 def _write(registry: RegistryPort, change: Change, commit: str) -> None:

@@ -135,6 +135,17 @@ class LeaderElector:
             fresh = self._clock() - self._renewed_at < self.config.renew_deadline
             return self._leading and fresh
 
+    def lease_remaining(self) -> float:
+        """Seconds this replica may still write before another could take the Lease over: our
+        lease duration from the start of our last successful renewal (0 when not leading).
+        A write should start only when it fits, whole, inside this."""
+        with self._lock:
+            if not self._leading:
+                return 0.0
+            left = self._renewed_at + self.config.lease_duration - self._clock()
+            fresh = self._clock() - self._renewed_at < self.config.renew_deadline
+            return max(0.0, left) if fresh else 0.0
+
     @property
     def leader(self) -> str:
         """The holder we last observed ("" when none)."""

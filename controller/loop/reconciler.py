@@ -90,7 +90,9 @@ def reconcile(
     if records:
         writes = converged.record_writes(routed.desired, routed.snapshots, the_plan,
                                          (a.change for a in applied.applied), applied.errors)
-        applied.failed.extend(write_records(writes, registries, may_write))
+        applied.failed.extend(write_records(writes, registries, may_write,
+                                           skip=frozenset(applied.unreachable)))
+    registry_errors = {**registry_errors, **applied.unreachable}
     if not applied.applied and not routed.copies:
         return PassResult(desired, routed.snapshots, the_plan, applied, registry_errors,
                           tuple(environment_status(routed.desired, routed.snapshots, the_plan)),

@@ -30,6 +30,9 @@ from mlflow_gitops.planning.status import next_until
 
 log = logging.getLogger("mlflow_gitops.controller")
 
+LEASE_MARGIN = 0.5  # seconds of lease a write must have beyond its whole timeout
+RENEWAL_WAIT = 3.0  # how long a write waits for a renewal before giving up this pass
+
 
 class Elector(Protocol):
     """Leader election as the loop sees it (mlflow_gitops.loop.leader.LeaderElector)."""
@@ -42,6 +45,10 @@ class Elector(Protocol):
     @property
     def leader(self) -> str:
         """The holder last observed; "" before the first look at the lease or when free."""
+        ...
+
+    def lease_remaining(self) -> float:
+        """Seconds this replica may still write before another could take over (0: none)."""
         ...
 
     @property
@@ -57,7 +64,7 @@ class Controller:
                  known_registries: list[str] | None = None,
                  elector: Elector | None = None, rng: random.Random | None = None,
                  on_event: EventSink | None = None, feedback: FeedbackPort | None = None,
-                 proposer: ProposerPort | None = None):
+                 proposer: ProposerPort | None = None, write_budget: float = 0.0):
         self.source = source
         self.registries = registries
         self.metrics = metrics
@@ -73,6 +80,9 @@ class Controller:
         self._backoff = Backoff(rng=self._rng)
         self.proposer = proposer
         self._proposed: list[str] = []  # the last round's lines: logged again only on change
+        #: The longest one registry write may take, retries included (seconds): a write
+        #: starts only while the lease has comfortably more than this left.
+        self.write_budget = write_budget
 
     @property
     def state(self) -> ControllerState:
@@ -80,7 +90,30 @@ class Controller:
 
     def run_pass(self, reason: str) -> bool:
         """One reconcile pass; False when it failed in a way worth backing off for."""
-        return self.cycle.run(reason, may_write=lambda: self.leading)
+        return self.cycle.run(reason, may_write=self.may_write)
+
+    def may_write(self) -> bool:
+        """Asked before every write: never while stopping, never by a standby, and never
+        unless the lease has comfortably more time left than the write's whole timeout (a
+        renewal due any moment is waited for, briefly)."""
+        if self.trigger.stopped:
+            return False
+        if self.elector is None:
+            return True
+        need = self.write_budget + LEASE_MARGIN
+        deadline = time.monotonic() + RENEWAL_WAIT
+        while self.elector.is_leader and not self.trigger.stopped:
+            left = self.elector.lease_remaining()
+            if left > need:
+                return True
+            if time.monotonic() >= deadline:
+                log.warning("not writing: the lease has %.1fs left, less than a write may take "
+                            "(%.1fs plus %.0fs margin)", left, self.write_budget, LEASE_MARGIN,
+                            extra={"fields": {"lease_remaining": round(left, 2),
+                                              "write_budget": self.write_budget}})
+                return False
+            time.sleep(0.05)
+        return False
 
     # -- the loop ---------------------------------------------------------------------------
 

@@ -169,3 +169,18 @@ def test_an_event_lands_on_the_named_object(api) -> None:
     assert event["reason"] == "Promoted" and event["type"] == "Normal"
     assert event["source"] == {"component": "mlflow-gitops"}
 
+
+
+def test_lease_remaining_is_what_the_leader_may_still_use(
+        elector: Callable[[str], LeaderElector]) -> None:
+    """The leader reports at most the lease duration left, renewed as it goes; a standby and
+    a stopped leader report none, so no write starts there."""
+    a = elector("a")
+    wait_for(lambda: a.is_leader, 3)
+    b = elector("b")
+    for _ in range(10):
+        assert LEASE - 2 * RETRY - 0.3 < a.lease_remaining() <= LEASE
+        time.sleep(RETRY / 2)
+    assert b.lease_remaining() == 0.0
+    a.stop(release=True, timeout=5)
+    assert a.lease_remaining() == 0.0

@@ -26,6 +26,7 @@ class CountingProxy:
         self.upstream_port = parts.port or 80
         self.counts: Counter[tuple[str, str]] = Counter()
         self.write_delay = 0.0  # seconds each write waits before it is forwarded
+        self.down = False  # True: drop every request unanswered (a registry that died)
         self.refuse_in = refuse_in
         self.authorizations: set[str | None] = set()  # Authorization headers seen
         self._lock = threading.Lock()
@@ -40,6 +41,9 @@ class CountingProxy:
             def _forward(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
+                if proxy.down:  # even on a kept-alive connection: close it, answer nothing
+                    self.close_connection = True
+                    return
                 path = self.path.split("?")[0]
                 with proxy._lock:
                     proxy.counts[(self.command, path)] += 1

@@ -25,7 +25,8 @@ class MemoryRegistry:
     tags: dict[tuple[str, int], dict[str, str]] = field(default_factory=dict)
     model_tags: dict[str, dict[str, str]] = field(default_factory=dict)
     calls: list[tuple] = field(default_factory=list)  # type: ignore[type-arg]
-    fail_on: set[str] = field(default_factory=set)  # models whose writes fail
+    fail_on: set[str] = field(default_factory=set)  # models whose writes fail (unreachable)
+    reject: set[str] = field(default_factory=set)  # models whose writes are refused
 
     @classmethod
     def from_snapshot(cls, snapshot: Snapshot) -> MemoryRegistry:
@@ -57,6 +58,8 @@ class MemoryRegistry:
     def _check(self, model: str, version: int | None = None) -> None:
         if model in self.fail_on:
             raise TransientRegistryError(f"injected failure for {model}")
+        if model in self.reject:
+            raise InvalidRequest(f"injected refusal for {model}")
         if model not in self.stages or (version is not None and version not in self.stages[model]):
             raise NotFound(f"{model} v{version} not found")
 

@@ -45,11 +45,11 @@ def test_a_half_applied_commit_is_finished_after_a_restart() -> None:
     registry = MemoryRegistry.from_snapshot(live({m: {1: "Production", 2: "None"}
                                                   for m in ("a", "b", "c")}))
     reconcile(_prod({"a": 1, "b": 1, "c": 1}, "c1"), {"default": registry}, records=True)
-    registry.fail_on.add("b")
+    registry.reject.add("b")
     reconcile(_prod({"a": 2, "b": 2, "c": 2}, "c2"), {"default": registry}, records=True)
     assert (_recorded(registry, "a"), _recorded(registry, "b"), _recorded(registry, "c")) == \
         (2, 1, 2)
-    registry.fail_on.clear()
+    registry.reject.clear()
     registry.stages["a"] = {1: "Production", 2: "Archived"}  # a manual change meanwhile
     # A restart: nothing in memory, only the registry.
     result = reconcile(_prod({"a": 2, "b": 2, "c": 2}, "c2"), {"default": registry},

@@ -27,10 +27,10 @@ def test_each_change_writes_its_lineage_tag() -> None:
 
 
 def test_a_failing_model_stops_only_its_own_changes() -> None:
-    """A failed call skips the rest of that model's changes while other models converge."""
+    """A refused call skips the rest of that model's changes while other models converge."""
     snapshot = live({"a": {1: "Production", 2: "None"}, "b": {1: "Production", 2: "None"}})
     registry = MemoryRegistry.from_snapshot(snapshot)
-    registry.fail_on.add("a")
+    registry.reject.add("a")
     result = execute(plan(desired(env("production", "stage:Production", {"a": 2, "b": 2})),
                           {"default": snapshot}), {"default": registry})
     assert [(e.model, e.kind) for e in result.failed] == [("a", "apply")]
@@ -49,3 +49,22 @@ def test_losing_leadership_stops_all_writes_at_once() -> None:
                      may_write=lambda: next(answers))
     assert [c[:2] for c in registry.calls] == [("tag", "a"), ("transition", "a"), ("tag", "a")]
     assert "no longer the leader" in result.failed[0].message
+    assert len(result.failed) == 1, "one error for the whole stop, not one per model"
+
+
+def test_a_registry_that_stops_answering_cuts_its_models_short_at_once() -> None:
+    """After the first transient failure the registry's remaining models are skipped with no
+    further call, reported once; another registry's models still converge."""
+    models = {f"m{i}": {1: "None"} for i in range(5)}
+    dead = MemoryRegistry.from_snapshot(live(models))
+    alive = MemoryRegistry.from_snapshot(live({"x": {1: "None"}}, registry="other"))
+    dead.fail_on.update(models)
+    state = desired(env("staging", "stage:Staging", dict.fromkeys(models, 1)),
+                    env("prod", "stage:Staging", {"x": 1}, registry="other"))
+    result = execute(plan(state, {"default": dead.snapshot(), "other": alive.snapshot()}),
+                     {"default": dead, "other": alive})
+    assert dead.calls == []
+    assert [(e.model, e.kind) for e in result.failed] == [("m0", "registry")]
+    assert "remaining 4 changes of 4 other models" in result.failed[0].message
+    assert set(result.unreachable) == {"default"}
+    assert alive.stages == {"x": {1: "Staging"}}

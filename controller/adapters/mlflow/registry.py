@@ -23,12 +23,63 @@ VERSION_PAGE = 10000  # the server's default (cap 200,000) for search_model_vers
 
 
 
+#: MLflow's HTTP client settings for a controller (mlflow.environment_variables): each call
+#: may take at most timeout × attempts plus the backoff between them (`write_budget`), which
+#: has to fit inside the leader lease and the shutdown grace period.
+HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",  # seconds per attempt (MLflow reads an int)
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",  # two attempts in all
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",  # an int for MLflow
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
+    # A server's Retry-After would let it stretch one call past any bound: ignore it.
+    "MLFLOW_HTTP_RESPECT_RETRY_AFTER_HEADER": "false",
+}
+_BACKOFF_CAP = 120.0  # urllib3's DEFAULT_BACKOFF_MAX
+
+
 def configure_http_defaults() -> None:
     """MLflow retries a failed call for minutes by default; a controller wants to fail fast
     and back off itself. Users can still override through the same variables."""
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+    for name, value in HTTP_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+
+
+def fit_http_to(seconds: float) -> float | None:
+    """Lower MLflow's retries, then its timeout, until one call's whole budget fits in
+    `seconds` (leader election: a write must end inside the lease); the new budget, or None
+    when not even one attempt of one second fits."""
+    if write_budget() < seconds:
+        return write_budget()
+    timeout = int(seconds) if seconds >= 1 else 0
+    if timeout < 1:
+        return None
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+    if write_budget() >= seconds:
+        os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(timeout if timeout < seconds
+                                                        else timeout - 1)
+    budget = write_budget()
+    return budget if 0 < budget < seconds else None
+
+
+def write_budget() -> float:
+    """The longest one registry call may take with the current settings, in seconds:
+    timeout × attempts + the backoff (with jitter) before each retry."""
+    def number(name: str) -> float:
+        raw = os.environ.get(name, HTTP_DEFAULTS[name])
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not a number") from None
+        if value < 0 or value != value or value == float("inf"):
+            raise ConfigError(f"{name}={raw!r} must be a finite number >= 0")
+        return value
+
+    timeout = number("MLFLOW_HTTP_REQUEST_TIMEOUT")
+    retries = int(number("MLFLOW_HTTP_REQUEST_MAX_RETRIES"))
+    factor = number("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR")
+    jitter = number("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER")
+    backoff = sum(min(_BACKOFF_CAP, factor * 2 ** i) + jitter for i in range(retries))
+    return timeout * (retries + 1) + backoff
 
 
 class MlflowRegistry:
