@@ -143,7 +143,7 @@ class Controller:
                 delay = 5.0
                 continue
             ok = self.run_pass(reason or "interval")
-            if ok and self.proposer is not None and self.leading:
+            if ok and self.proposer is not None and self.leading and not self.trigger.stopped:
                 self.propose()
             delay = self.interval * self._rng.uniform(0.9, 1.1) if ok else self._backoff.failed()
             if ok:
