@@ -60,7 +60,11 @@ class Redactor(logging.Filter):
         return scrub(text)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = self.redact(record.getMessage())
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a bad format string must not lose the line
+            message = f"{record.msg} {record.args}"
+        record.msg = self.redact(message)
         record.args = None
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):

@@ -80,3 +80,29 @@ def test_config_refuses_query_tokens_and_bad_intervals_with_a_line(tmp_path: Pat
         with pytest.raises(ConfigError) as caught:
             load_config(str(path))
         assert f"{path}{words}" in str(caught.value) and "LeakLeak" not in str(caught.value)
+
+
+def test_the_json_log_masks_uri_passwords_and_survives_bad_format_strings() -> None:
+    """No secret registered: a URI password is still masked; a bad format string still logs."""
+    import io
+    import json
+    import logging
+
+    from mlflow_gitops.adapters.logs import configure
+
+    root = logging.getLogger()
+    saved = list(root.handlers), root.level, {h: list(h.filters) for h in root.handlers}
+    out = io.StringIO()
+    configure("json", "INFO", stream=out)
+    try:
+        logging.getLogger("t").error("call to http://alice:Xy9Secret@h:5000/api failed")
+        logging.getLogger("t").error("bad %d", "text")
+    finally:
+        for handler in root.handlers[:]:
+            if handler not in saved[0]:
+                root.removeHandler(handler)
+        for handler, kept in saved[2].items():
+            handler.filters[:] = kept
+        root.setLevel(saved[1])
+    lines = [json.loads(line)["message"] for line in out.getvalue().splitlines()]
+    assert lines == ["call to http://***@h:5000/api failed", "bad %d ('text',)"]
