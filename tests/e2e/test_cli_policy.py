@@ -125,7 +125,7 @@ def test_rollback_needs_the_record_that_the_version_served(
     mlflow_client.delete_model_version_tag(name, "1", "gitops.applied.production")
     assert "gitops.env.production" in mlflow_client.get_model_version(name, "1").tags
     refused = run_cli("plan", folder, env=env)
-    assert refused.code == 1 and "accuracy 0.91 < min 0.95" in refused.out
+    assert refused.code == 1 and "accuracy 0.91 < min 0.95" in refused.err  # errors: stderr
     mlflow_client.set_model_version_tag(name, "1", "gitops.applied.production", record)
 
     planned = run_cli("plan", folder, env=env)
@@ -149,8 +149,8 @@ def test_a_version_never_in_staging_is_refused_by_plan_and_apply(
     env = {"MLFLOW_TRACKING_URI": mlflow_server.uri}
     planned = run_cli("plan", str(folder), env=env)
     assert planned.code == 1
-    assert f"production.yaml:11: {name} v2 not promoted: never in staging" in planned.out
+    assert f"production.yaml:11: {name} v2 not promoted: never in staging" in planned.err
     assert "gate FAIL  from staging: never there (required in staging (stage Staging))" \
-        in planned.out
+        in planned.err
     assert run_cli("apply", str(folder), env=env).code == 1
     assert stages_of(mlflow_client, name) == {1: "Staging", 2: "None"}
