@@ -154,8 +154,12 @@ class Feedback:
             rows_by_env.setdefault(row.environment, []).append(row)
         if commit == self._commit and not result.registry_errors:
             for env in sorted(self._touched):
-                self._status(environment_status(commit, env, rows_by_env.get(env, []),
-                                                self._changes.get(env, [])))
+                status = environment_status(commit, env, rows_by_env.get(env, []),
+                                            self._changes.get(env, []))
+                if self._entries is None and status.word == "Synced" and \
+                        env not in self._changes:
+                    continue  # after a start: never overwrite what the last run said
+                self._status(status)
         applied = result.applied.applied if result.applied is not None else []
         by_model: dict[Key, list[Applied]] = {}
         for done in applied:
