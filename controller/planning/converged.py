@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 
 from mlflow_gitops.core.model import DesiredState, Environment, ModelEntry, Snapshot, frozen_map
 from mlflow_gitops.core.plan import Change, ModelError, Plan
+from mlflow_gitops.policy import controls
 
 RECORD_PREFIX = "gitops.converged."
 
@@ -117,6 +118,8 @@ def record_writes(desired: DesiredState, snapshots: Mapping[str, Snapshot], plan
             live = snapshot.model(model)
             if live is None or (env.name, model) in failed or (env.name, model) in pending:
                 continue
+            if controls.hold_of(live, env.name) is not None:
+                continue  # held: no write of any kind for it until released
             entry = env.models.get(model)
             want = Record(entry.version, _target(env)) if entry is not None else None
             if entry is not None and entry.version not in live.versions:

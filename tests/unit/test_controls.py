@@ -109,3 +109,26 @@ def test_pr_comment_marks_held_waiting_and_refused_by_state_not_as_failures() ->
            "opens 2026-12-07 09:00 CET (08:00 UTC)" in text
     assert "- :no_entry: **Refused** `environments/production.yaml:6` m v1 is rejected" in text
     assert "- :x: **Error** `environments/production.yaml:6` m v9 does not exist" in text
+
+
+def test_a_held_model_gets_no_write_call_of_any_kind_in_a_whole_pass() -> None:
+    """A pass with records on (self_heal: false) makes no call for a held model, listed or
+    just removed from the file, while an unheld one is applied and recorded."""
+    from mlflow_gitops.loop.reconciler import reconcile
+    from mlflow_gitops.planning.converged import record_key
+
+    from tests.support.memory_registry import MemoryRegistry
+
+    registry = MemoryRegistry.from_snapshot(live(
+        {"held": {1: "Production", 2: "None"}, "gone": {1: "Production"},
+         "free": {1: "Production", 2: "None"}},
+        tags={("gone", 1): {"gitops.env.production": "c0"}},
+        model_tags={"held": {hold_tag("production"): HOLD},
+                    "gone": {hold_tag("production"): HOLD,
+                             record_key("production"): '{"version": 1, "target": '
+                                                       '"stage:Production"}'}}))
+    state = desired(env("production", "stage:Production", {"held": 2, "free": 2},
+                        self_heal=False), commit="c1")
+    reconcile(state, {"default": registry}, records=True)
+    touched = {call[1] for call in registry.calls}
+    assert touched == {"free"}
