@@ -4,7 +4,9 @@ leftovers of a killed git never stop it, and /readyz says when git cannot be rea
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -95,3 +97,43 @@ def test_readyz_is_503_with_the_reason_while_git_cannot_be_read(
     assert proc.get("/readyz")[0] == 200
     assert json.loads(proc.get("/status")[1])["last_error"] is None
     assert proc.terminate() == 0
+
+
+def test_a_full_disk_is_reported_and_frees_itself(
+        tmp_path: Path, mlflow_server: Any, mlflow_client: Any, unique: str,
+        controllers: list[ControllerProcess]) -> None:
+    """With the git cache on a 3 MB tmpfs, a commit too big for it turns /readyz 503 naming
+    the full disk; once the big commit is force-pushed away the cache has room again, /readyz
+    is 200 and the next commit is applied."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(disk)],
+                             capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        model = f"disk-{unique}"
+        make_model(mlflow_client, model, 3)
+        bare, work = bare_remote(tmp_path, env_files(model, production=1, staging=2))
+        good = git(work, "rev-parse", "HEAD")
+        proc = start(controllers, tmp_path, bare.as_uri(), mlflow_server.uri,
+                     "--cache-dir", str(disk), interval=0.5)
+        wait_until(lambda: proc.get("/readyz")[0] == 200, message="ready")
+
+        (work / "big.bin").write_bytes(os.urandom(5 * 1024 * 1024))
+        commit_all(work, "a file too big for the cache")
+        git(work, "push", "-q", "origin", "HEAD:main")
+        code, body = wait_until(lambda: (r := proc.get("/readyz"))[0] == 503 and r,
+                                message="readyz 503 while the disk is full")
+        assert "full" in body.decode()
+        assert not [p for p in (disk / "repo" / "objects").rglob("tmp_*")]
+
+        git(work, "reset", "-q", "--hard", good)
+        write_files(work, env_files(model, 2, 3))
+        sha = commit_all(work, "the big file is gone; promote v2")
+        git(work, "push", "-q", "--force", "origin", "HEAD:main")
+        wait_until(lambda: synced_at(proc, sha), timeout=30, message="applied after the purge")
+        assert proc.get("/readyz")[0] == 200
+        assert proc.terminate() == 0
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
