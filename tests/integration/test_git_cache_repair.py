@@ -189,3 +189,17 @@ def test_a_full_disk_frees_itself_once_the_big_commit_is_gone(
     git(work, "push", "-q", "--force", "origin", "HEAD:main")
     assert source.fetch() == after
     assert source.read_environment_files(after)[PROD].endswith("version: 5}}\n")
+
+
+def test_a_reader_sharing_the_cache_follows_the_fresh_clone(tmp_path: Path) -> None:
+    """The web page reads history through a second GitSource on the same cache; after the
+    controller's source replaced a broken cache, that reader opens the new one."""
+    bare, work = bare_remote(tmp_path, FILES)
+    cache = tmp_path / "cache"
+    source, reader = _source(cache, bare), _source(cache, bare)
+    sha = source.fetch()
+    assert reader.file_history(PROD)[0].sha == sha
+    (cache / "config").write_text("[core\n garbage")
+    newer = _push(work, {PROD: "models: {churn: {version: 6}}\n"}, "sixth")
+    assert source.fetch() == newer
+    assert reader.file_history(PROD)[0].sha == newer

@@ -95,6 +95,7 @@ class GitSource:
         self._repo: Repo | None = None
         self._owner = cache.Owner(self.cache_dir)
         self._damaged: str | None = None  # why the next fetch must replace the cache
+        self._opened: tuple[int, int] | None = None  # the cache folder the repo was opened in
 
     @property
     def auth(self) -> Auth:
@@ -234,9 +235,19 @@ class GitSource:
     # -- the cache ------------------------------------------------------------------------
 
     def _open(self) -> Repo:
+        if self._repo is not None and self._identity() != self._opened:
+            self.close()  # another GitSource on this cache replaced it with a fresh clone
         if self._repo is None:
             self._repo = self._open_at(self.cache_dir)
+            self._opened = self._identity()
         return self._repo
+
+    def _identity(self) -> tuple[int, int] | None:
+        try:
+            found = self.cache_dir.stat()
+        except OSError:
+            return None
+        return found.st_dev, found.st_ino
 
     def _open_at(self, folder: Path) -> Repo:
         try:
