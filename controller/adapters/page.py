@@ -93,8 +93,10 @@ class Page:
     def __init__(self, data: Callable[[], PageData], *, repo_url: str | None = None,
                  repo_label: str = "", branch: str = "", mlflow_ui_url: str | None = None,
                  history: HistoryReader | None = None,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None,
+                 history_wait: float = 3.0) -> None:
         self.data = data
+        self.history_wait = history_wait  # seconds a model page waits for a history read
         self.headers = HEADERS
         self.commit_base = commit_link_base(repo_url)
         self.repo_label = repo_label
@@ -130,7 +132,9 @@ class Page:
             code, body = 200, self._index(data)
         else:
             code, body = self._model(data, unquote(route[len("/models/"):]))
-        body = body.replace("@@RENDER_MS@@", f"{(time.perf_counter() - started) * 1000:.0f}")
+        head, sep, tail = body.rpartition("@@RENDER_MS@@")  # the footer's, after any name
+        if sep:
+            body = head + f"{(time.perf_counter() - started) * 1000:.0f}" + tail
         return code, body.encode("utf-8"), HTML
 
     # -- links ------------------------------------------------------------------------------
@@ -192,12 +196,18 @@ class Page:
             changes=_changes(tl) if tl else [], ownership_prefix=ownership_tag(""))
 
     def _timeline(self, data: PageData, model: str) -> tuple[Timeline | None, str | None]:
+        """The model's timeline, or why there is none yet. A first read of a big history
+        runs in the background; the page does not wait for it longer than `history_wait`."""
         commit = data.last_seen_commit
         if self.history is None or data.desired is None or commit is None:
             return None, None
         files = {env.name: env.file for env in overview.pipeline(data.desired)}
         key = (commit, model)
-        with self._lock:
+        self.warm(data)
+        if not self._lock.acquire(timeout=self.history_wait):
+            return None, ("the git history of this commit is still being read (once per "
+                          "commit): reload in a few seconds")
+        try:
             cached = self._cache.get(key)
             if cached is not None:
                 self._cache.move_to_end(key)
@@ -205,12 +215,14 @@ class Page:
             try:
                 revisions = self._history_at(commit, files)
             except GitOpsError as exc:
-                return None, str(exc)
+                return None, f"the git history could not be read: {exc}"
             result = timeline(model, files, revisions, self._parse)
             self._cache[key] = result
             while len(self._cache) > CACHE_SIZE:
                 self._cache.popitem(last=False)
             return result, None
+        finally:
+            self._lock.release()
 
     def warm(self, data: PageData) -> None:
         """Read and parse the history of `data`'s commit in the background (once per

@@ -85,7 +85,10 @@ def test_page_shows_every_environment_and_model_with_its_state_in_chromium(
     shot = chromium.screenshot(proc.url + "/", tmp_path / "page.png")
     assert shot.stat().st_size > 10_000
 
-    page = chromium.Dom(chromium.dump_dom(proc.url + "/models/" + quote(fraud, safe="")))
+    model_url = proc.url + "/models/" + quote(fraud, safe="")
+    page = wait_until(lambda: (lambda d: d if d.find("g", **{"class": "segment"}) else None)(
+        chromium.Dom(chromium.dump_dom(model_url))), timeout=60,
+        message="the timeline (its history is read once per commit, in the background)")
     assert [a["data-version"] for a in page.find("tr") if a.get("data-version")] == [
         "3", "2", "1"]
     bars = [(a["data-env"], a["data-version"]) for a in page.find("g", **{"class": "segment"})]
@@ -93,7 +96,7 @@ def test_page_shows_every_environment_and_model_with_its_state_in_chromium(
                     ("production", "2")]
     assert {(a["data-env"], a["data-state"]) for a in page.find("div", **{"class": "card"})
             } == {("production", "Synced"), ("staging", "Synced")}
-    chromium.screenshot(proc.url + "/models/" + quote(fraud, safe=""), tmp_path / "model.png")
+    chromium.screenshot(model_url, tmp_path / "model.png")
 
     bad = chromium.Dom(chromium.dump_dom(proc.url + "/models/" + quote(hostile, safe="")))
     assert bad.tags.get("img", 0) == 0 and hostile in bad.text

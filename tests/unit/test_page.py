@@ -245,3 +245,30 @@ def test_mlflow_ui_links_only_for_the_default_registry() -> None:
         code, html = render(page, route)
         assert code == 200 and "mlflow.example.com" not in html
     assert "in registry prod" in render(page, "/models/remote")[1]
+
+
+def test_a_slow_first_history_read_does_not_hold_the_model_page() -> None:
+    """While the history of a new commit is read in the background, a model page answers
+    within `history_wait` and says so; once read, the timeline is there."""
+    import threading
+    import time
+
+    gate = threading.Event()
+
+    class Slow(History):
+        def file_history(self, *args: object, **kwargs: object) -> list[Revision]:
+            gate.wait(10)
+            return super().file_history(*args, **kwargs)  # type: ignore[arg-type]
+
+    page = Page(lambda: data({"fraud": (2, 3)}), history=Slow(), clock=lambda: NOW,
+                history_wait=0.2)
+    started = time.monotonic()
+    code, html = render(page, "/models/fraud")
+    assert code == 200 and time.monotonic() - started < 5
+    assert "still being read" in html and "<svg" not in html
+    gate.set()
+    deadline = time.monotonic() + 10
+    while "<svg" not in html and time.monotonic() < deadline:
+        time.sleep(0.05)
+        html = render(page, "/models/fraud")[1]
+    assert "<svg" in html
