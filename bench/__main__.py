@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import os
 import sys
 import time
@@ -35,6 +34,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--polling-merges", type=int, default=5)
     p.add_argument("--interval", type=float, default=5.0, help="polling --interval")
     p.add_argument("--reconciles", type=int, default=50, help="passes before reading RSS")
+    p.add_argument("--skip-scale", action="store_true",
+                   help="skip 6 (the 5,000/20,000-model registries) and 7 (processes)")
     p.add_argument("--workdir", type=Path, default=ROOT / ".bench")
     p.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md",
                    help="where to write the report ('-' for none)")
@@ -54,8 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     import mlflow
     from mlflow import MlflowClient
     from mlflow_gitops.adapters.mlflow.registry import MODEL_PAGE, VERSION_PAGE, MlflowRegistry
+    from mlflow_gitops.adapters.mlflow.search import chunks
 
-    from bench import baseline, breakdown, coldstart, cost, latency, report, seed
+    from bench import baseline, breakdown, coldstart, cost, latency, process, report, scale, seed
     from bench.calls import ServerCalls, split
     from bench.fleet import Fleet
     from bench.runtime import RuntimeVenv
@@ -151,14 +153,22 @@ def main(argv: list[str] | None = None) -> int:
             (envs / Path(rel).name).write_text(text)
         res.validate_example = coldstart.measure(ROOT / "environments", runs=10)
         res.validate_fleet = coldstart.measure(envs, runs=5)
+        if not args.skip_scale:
+            say(f"7. whole processes: plan of {process.PLANNED} models vs the per-model loop")
+            res.process = process.plan_vs_loop(work, server.uri, python or sys.executable,
+                                               pythonpath or str(ROOT), args.repeats)
     finally:
         proxy.stop()
         server.stop()
+    if not args.skip_scale:
+        assert res.process is not None
+        say("7. apply and plan against sqlite:/// (no server)")
+        process.sqlite_apply(args.workdir / "work", res.process, args.changed_repeats)
+        res.scale = scale.measure(args.workdir, args.repeats, say)
     res.total_seconds = time.monotonic() - started
     LOAD.append(os.getloadavg()[0])
     res.load = (min(LOAD), max(LOAD))
-    res.bound = (math.ceil(res.registry_models / MODEL_PAGE)
-                 + math.ceil(res.registry_versions / VERSION_PAGE))
+    res.bound = 2 * len(list(chunks(fleet.names())))  # name IN chunks, both searches
     print(report.table(res))
     if str(args.output) != "-":
         args.output.write_text(report.markdown(res))

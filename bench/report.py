@@ -13,6 +13,8 @@ from bench.coldstart import ColdStart
 from bench.cost import Run
 from bench.fleet import Fleet
 from bench.latency import ControllerFigures
+from bench.process import ProcessFigures
+from bench.scale import ScaleFigures
 from bench.seed import PROCESSES
 from bench.stats import median, percentile
 
@@ -41,6 +43,8 @@ class Results:
     breakdown: Breakdown | None = None
     import_rss: tuple[float, float, float] = (0.0, 0.0, 0.0)  # runtime venv: bare, ours, +mlflow
     dev_import_rss: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    scale: ScaleFigures | None = None
+    process: ProcessFigures | None = None
     load: tuple[float, float] = (0.0, 0.0)  # lowest and highest 1-minute load average seen
     total_seconds: float = 0.0
     date: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime(
@@ -114,8 +118,8 @@ class Results:
         c = self.controller
         writes = self.changed_writes
         out = [
-            (f"converged reconcile reads ≤ ceil(models/{self.model_page}) + "
-             f"ceil(versions/{self.version_page}) = {self.bound}",
+            (f"converged reconcile reads ≤ 2 × the `name IN` chunks of {self.fleet.models:,} "
+             f"names = {self.bound}",
              f"{self.ours_reads}", 0 < self.ours_reads <= self.bound),
             ("converged reconcile writes = 0", f"{self.ours_writes}", self.ours_writes == 0),
             ("converged reconcile ≥ 10× faster than the per-model loop",
@@ -123,9 +127,11 @@ class Results:
             ("writes after the commit = changes + their lineage tags + evidence records",
              f"{max(writes)} = {self.changes} + {self.changes} + {self.records}",
              all(r.writes == 2 * r.changes + r.records for r in self.changed)),
-            ("webhook merge-to-applied p95 ≤ 1 s", f"{self.webhook(95):.2f} s",
-             self.webhook(95) <= 1.0),
+            (f"webhook merge-to-applied p95 ≤ 0.5 s at {self.fleet.models:,} managed models "
+             f"(n = {len(c.webhook_latencies)} ≥ 20)", f"{self.webhook(95):.2f} s",
+             self.webhook(95) <= 0.5 and len(c.webhook_latencies) >= 20),
         ]
+        out += self._scale_targets()
         if self.validate_example is not None:
             v = self.validate_example
             out.append(("`validate` cold start ≤ 0.3 s (the repository's example files), "
@@ -142,6 +148,30 @@ class Results:
         out.append(("controller RSS ≤ 150 MB",
                     f"{c.rss_mib:.0f} MiB after {c.passes} passes, in {c.runtime}",
                     c.rss_mib * 1.048576 <= 150))
+        return out
+
+
+    def _scale_targets(self) -> list[tuple[str, str, bool]]:
+        out: list[tuple[str, str, bool]] = []
+        sc, pr = self.scale, self.process
+        if sc is not None:
+            first, last = sc.sizes[0], sc.sizes[-1]
+            out += [
+                (f"converged pass, {sc.managed} of {first.registered:,} models managed: "
+                 "≤ 4 read calls", f"{first.pass_reads}", 0 < first.pass_reads <= 4),
+                (f"… ≤ 10% of the time of reading the whole {first.registered:,}-model "
+                 "registry", f"{sc.ratio(first):.1%}", sc.ratio(first) <= 0.10),
+                (f"… cost flat from {first.registered:,} to {last.registered:,} registered "
+                 "models: same read calls, time within 25%",
+                 f"{first.pass_reads} → {last.pass_reads} calls, time × {sc.flat:.2f}",
+                 first.pass_reads == last.pass_reads and sc.flat <= 1.25),
+            ]
+        if pr is not None:
+            out.append(("whole-process `plan` of 300 models ≤ 0.08 × the per-model loop "
+                        "process", f"{pr.ratio:.3f}", pr.ratio <= 0.08))
+            out.append(("`apply` against sqlite:/// works",
+                        "yes" if pr.sqlite_error is None else f"no: {pr.sqlite_error}",
+                        pr.sqlite_error is None))
         return out
 
 
@@ -190,11 +220,39 @@ def rows(r: Results) -> list[tuple[str, str, str, str]]:
         (f"5. controller RSS after {c.dev_passes} reconcile(s), dev venv (full mlflow, "
          "pandas): the polling controller", f"{c.dev_rss_mib:.0f} MiB", "", ""),
     ]
+    out += _scale_rows(r)
     if r.validate_example is not None and r.validate_fleet is not None:
         out.append((f"5. `validate` cold start, the repo's example (median of "
                     f"{r.validate_example.runs})", _s(r.validate_example.seconds), "", ""))
         out.append((f"5. `validate` cold start, the {n:,}-model files (median of "
                     f"{r.validate_fleet.runs})", _s(r.validate_fleet.seconds), "", ""))
+    return out
+
+
+def _scale_rows(r: Results) -> list[tuple[str, str, str, str]]:
+    out: list[tuple[str, str, str, str]] = []
+    if r.scale is not None:
+        for size in r.scale.sizes:
+            out.append((
+                f"6. converged pass, {r.scale.managed} managed of {size.registered:,} "
+                f"registered models (median of {len(size.pass_seconds)}) / reading the whole "
+                "registry (every page of both searches)",
+                f"{_s(median(size.pass_seconds))}, {size.pass_reads} read calls",
+                f"{_s(median(size.full_seconds))}, {size.full_calls} calls, "
+                f"{size.full_bytes / 1e6:.0f} MB", f"{r.scale.ratio(size):.1%}"))
+    p = r.process
+    if p is not None:
+        out.append((f"7. whole-process `plan` of 300 models, exec to exit (median of "
+                    f"{len(p.plan_seconds)}) / the per-model loop as a process",
+                    f"{_s(median(p.plan_seconds))} ({p.plan_mlflow_modules} mlflow modules "
+                    "imported)", f"{_s(median(p.loop_seconds))} (median of "
+                    f"{len(p.loop_seconds)})", f"{p.ratio:.3f}"))
+        if p.sqlite_error is None:
+            out.append((f"7. `apply` against sqlite:/// ({p.sqlite_changes} changes, 100 "
+                        f"models, no server), exec to exit (median of "
+                        f"{len(p.sqlite_apply_seconds)}); then `plan`",
+                        f"{_s(median(p.sqlite_apply_seconds))}; plan "
+                        f"{_s(median(p.sqlite_plan_seconds))}", "", ""))
     return out
 
 

@@ -5,9 +5,9 @@ tag, not by reading the whole registry). Pure: desired state in, read sets out."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from mlflow_gitops.core.model import DesiredState
+from mlflow_gitops.core.model import DesiredState, Environment, ModelEntry, frozen_map
 from mlflow_gitops.desired import crossregistry
 
 
@@ -39,3 +39,45 @@ def read_sets(desired: DesiredState) -> dict[str, ReadSet]:
             names.setdefault(route.copy_from, set()).add(route.copy_from_model or route.key)
     return {registry: ReadSet(frozenset(models), frozenset(owned.get(registry, ())))
             for registry, models in names.items()}
+
+
+# -- a new commit first: the entries it changed, before the full drift check ---------------
+
+def changed_models(previous: DesiredState, desired: DesiredState) -> frozenset[str] | None:
+    """The model keys whose entries changed between the last applied state and a new commit
+    (so a pass can apply them first, reading only those models); None when the commit
+    changed more than entries (an environment added, removed or reconfigured, or a model
+    removed from a pruning environment): only a full pass is right then."""
+    before = previous.by_name()
+    if set(before) != {env.name for env in desired.environments}:
+        return None
+    keys: set[str] = set()
+    for env in desired.environments:
+        old = before[env.name]
+        if _settings(old) != _settings(env):
+            return None
+        gone = set(old.models) - set(env.models)
+        if gone and env.sync.prune:
+            return None
+        keys |= gone
+        keys.update(key for key, entry in env.models.items()
+                    if _entry(old.models.get(key)) != _entry(entry))
+    return frozenset(keys)
+
+
+def focus(desired: DesiredState, keys: frozenset[str]) -> DesiredState:
+    """`desired` with only the entries of `keys` in every environment (so `from` and
+    cross-registry copies still see their source entries) and prune off: the models left
+    out are not removed, only not looked at in this pass."""
+    return replace(desired, environments=tuple(
+        replace(env, models=frozen_map({k: e for k, e in env.models.items() if k in keys}),
+                sync=replace(env.sync, prune=False, allow_empty=True))
+        for env in desired.environments))
+
+
+def _settings(env: Environment) -> Environment:
+    return replace(env, models=frozen_map(), line=0)
+
+
+def _entry(entry: ModelEntry | None) -> tuple[int, str | None] | None:
+    return None if entry is None else (entry.version, entry.registered_name)

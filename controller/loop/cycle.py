@@ -17,6 +17,7 @@ from mlflow_gitops.core.errors import GitOpsError, SourceError
 from mlflow_gitops.core.model import DesiredState
 from mlflow_gitops.core.ports import PolicyFactory, RegistryPort
 from mlflow_gitops.desired.loader import load_texts
+from mlflow_gitops.desired.managed import changed_models, focus
 from mlflow_gitops.loop.reconciler import PassResult, reconcile
 from mlflow_gitops.loop.report import Reporter, pass_outcome
 
@@ -61,6 +62,7 @@ class Cycle:
         self._policy = policy
         self._known = known_registries
         self._desired: DesiredState | None = None  # last good desired state
+        self._passed: DesiredState | None = None  # desired state of the last full pass
 
     def run(self, reason: str, may_write: Callable[[], bool]) -> bool:
         """One reconcile pass; False when it failed in a way worth backing off for."""
@@ -80,6 +82,7 @@ class Cycle:
             if self._desired is None:
                 outcome = "invalid"
             else:
+                self._commit_first(may_write)
                 result = reconcile(self._desired, self.registries, policy=self._policy,
                                    on_applied=self.reporter.applied, may_write=may_write,
                                    records=True)
@@ -102,6 +105,20 @@ class Cycle:
         self.state.last_pass_at = _now()
         self.reporter.pass_finished(outcome, seconds, reason, self.state.last_seen_commit)
         return not transient
+
+    def _commit_first(self, may_write: Callable[[], bool]) -> None:
+        """A new commit's changed entries are applied first, reading only their models, so
+        merge-to-applied does not wait for the drift check of every managed model (the full
+        pass right after does that, as on every interval). Its outcome is the full pass's
+        to report: whatever this one could not apply, that one retries and records."""
+        desired, before = self._desired, self._passed
+        if desired is None or before is None or before.commit == desired.commit:
+            return
+        keys = changed_models(before, desired)
+        if not keys:
+            return
+        reconcile(focus(desired, keys), self.registries, policy=self._policy,
+                  on_applied=self.reporter.applied, may_write=may_write, records=True)
 
     def _load(self, sha: str) -> None:
         if self._desired is not None and self._desired.commit == sha:
@@ -137,6 +154,7 @@ class Cycle:
             return True
         self.state.synced_once = True
         self.state.last_applied_commit = result.desired.commit
+        self._passed = result.desired
         return False
 
     def _first_error(self) -> str | None:

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 
 def add_models(database: Path, names: Sequence[str], versions: int = 1,
-               source: str = "s3://bucket/unmanaged") -> None:
-    """Register `names` (each with `versions` READY versions, stage None) in one transaction;
-    names that already exist are left as they are."""
+               source: str = "s3://bucket/unmanaged", stages: Mapping[int, str] | None = None,
+               aliases: Mapping[str, int] | None = None) -> None:
+    """Register `names` (each with `versions` READY versions, in `stages` or None, and
+    `aliases`) in one transaction; names that already exist are left as they are."""
+    stage = dict(stages or {})
     now = int(time.time() * 1000)
     with sqlite3.connect(database, timeout=30) as db:
         workspace = "workspace" in {row[1] for row in db.execute(
@@ -27,5 +29,10 @@ def add_models(database: Path, names: Sequence[str], versions: int = 1,
         db.executemany(
             f"INSERT OR IGNORE INTO model_versions (name, version, creation_time, "
             f"last_updated_time, current_stage, source, status, storage_location{extra}) "
-            f"VALUES (?, ?, ?, ?, 'None', ?, 'READY', ?{value})",
-            [(n, v, now, now, source, source) for n in names for v in range(1, versions + 1)])
+            f"VALUES (?, ?, ?, ?, ?, ?, 'READY', ?{value})",
+            [(n, v, now, now, stage.get(v, "None"), source, source)
+             for n in names for v in range(1, versions + 1)])
+        db.executemany(
+            f"INSERT OR IGNORE INTO registered_model_aliases (alias, version, name{extra}) "
+            f"VALUES (?, ?, ?{value})",
+            [(a, v, n) for n in names for a, v in (aliases or {}).items()])

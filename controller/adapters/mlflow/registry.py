@@ -11,8 +11,9 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
-from mlflow_gitops.adapters.mlflow import client, search, stores
+from mlflow_gitops.adapters.mlflow import client, rest, search, stores
 from mlflow_gitops.adapters.mlflow.client import Stores, call
+from mlflow_gitops.adapters.mlflow.rest import RestReader
 from mlflow_gitops.adapters.uris import without_credentials
 from mlflow_gitops.core.errors import ConfigError, InvalidRequest, NotFound
 from mlflow_gitops.core.model import DEFAULT_REGISTRY, LiveVersion, Snapshot, frozen_map
@@ -100,21 +101,39 @@ class MlflowRegistry:
         self._version_page = version_page
         self._use_in = name_in
         self._searcher: search.Searcher
+        self._stores: tuple[Any, Any] | None = None
+        self._reader: RestReader | None = None
         if stores.is_rest(tracking_uri):
-            from mlflow.store.model_registry.rest_store import RestStore as RegistryStore
-            from mlflow.store.tracking.rest_store import RestStore as TrackingStore
-
-            self._registry: Any = RegistryStore(self._creds)
-            self._tracking: Any = TrackingStore(self._creds)
+            # Reads need no `mlflow` import (adapters.mlflow.rest); writes import it lazily.
+            default = name == DEFAULT_REGISTRY
+            if rest.simple_auth() or not default:
+                self._reader = RestReader(self.tracking_uri, token_file, mlflow_env=default)
             self._searcher = _RestSearcher(self)
         else:
             if token_file:
                 raise ConfigError(
                     f"registry '{name}': token_file applies to http(s):// tracking URIs only; "
                     "MLflow's own configuration authenticates "
-                    f"{stores.shown(tracking_uri).split(':', 1)[0]} URIs")
-            self._registry, self._tracking = stores.open_stores(tracking_uri, name)
-            self._searcher = stores.StoreSearcher(self._registry)
+                    f"{tracking_uri.split(':', 1)[0]} URIs")
+            self._stores = stores.open_stores(tracking_uri, name)
+            self._searcher = stores.StoreSearcher(self._stores[0])
+
+    @property
+    def _registry(self) -> Any:
+        return self._mlflow_stores()[0]
+
+    @property
+    def _tracking(self) -> Any:
+        return self._mlflow_stores()[1]
+
+    def _mlflow_stores(self) -> tuple[Any, Any]:
+        """MLflow's registry and tracking stores; for http(s), RestStores made on first use."""
+        if self._stores is None:
+            from mlflow.store.model_registry.rest_store import RestStore as RegistryStore
+            from mlflow.store.tracking.rest_store import RestStore as TrackingStore
+
+            self._stores = (RegistryStore(self._creds), TrackingStore(self._creds))
+        return self._stores
 
     def __repr__(self) -> str:  # never shows credentials
         return f"MlflowRegistry(name={self.name!r}, uri={self.display_uri!r})"
@@ -150,9 +169,11 @@ class MlflowRegistry:
         return found
 
     def _get(self, endpoint: str, params: dict[str, Any], filter_string: str) -> Any:
-        """One GET of a search endpoint, as plain JSON. RestStore would turn each page into
+        """One GET of the REST API as plain JSON. RestStore would turn each page into
         protobuf messages and then entities, which at 1,000 models costs the client about as
         much time as the server spends answering (BENCHMARKS.md)."""
+        if self._reader is not None:
+            return self._reader.get(endpoint, params, " IN (" in filter_string)
         from mlflow.utils.rest_utils import http_request, verify_rest_response
 
         path = f"/api/2.0/mlflow/{endpoint}"
@@ -166,8 +187,11 @@ class MlflowRegistry:
         return client.search(fetch, filter_string)
 
     def run_metrics(self, run_id: str) -> Mapping[str, float]:
-        run = call(lambda: self._tracking.get_run(run_id))
-        return dict(run.data.metrics)
+        if isinstance(self._searcher, _RestSearcher):
+            run = self._get("runs/get", {"run_id": run_id}, "").get("run", {})
+            return {m["key"]: float(m["value"]) for m in run.get("data", {}).get("metrics", ())}
+        found = call(lambda: self._tracking.get_run(run_id))
+        return dict(found.data.metrics)
 
     # -- writes: one call each -----------------------------------------------------------------
 
