@@ -77,6 +77,7 @@ def import_rss_mib(python: str, pythonpath: str | None) -> tuple[float, float, f
         "out.append(rss())\n"
         "import mlflow_gitops.adapters.mlflow.registry as m\n"
         "m.MlflowRegistry('http://127.0.0.1:1')\n"
+        "import mlflow.store.model_registry.rest_store, mlflow.store.tracking.rest_store\n"
         "out.append(rss())\n"
         "print(json.dumps(out))\n")
     env = {**os.environ, **({"PYTHONPATH": pythonpath} if pythonpath else {})}

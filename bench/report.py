@@ -379,6 +379,23 @@ def markdown(r: Results) -> str:
         "median of several runs after one warm-up (page cache warm, `.pyc` compiled); "
         "`python -X importtime` of the same command lists the modules it imports, and none "
         "may be `mlflow`.",
+        "- **6.** Two more registries (`.bench/scale-<size>/`, reused while their parameters "
+        "match): the same 100 managed models (5 versions, Production/Staging/@champion as "
+        "above) among 5,000 and 20,000 registered models; the unmanaged ones (2 versions "
+        "each) are written straight into the server's SQLite database "
+        "(`tests/support/bulk_seed.py`). Per size: the converged `reconcile()` in-process "
+        "(one warm-up, then the median), its calls counted by the CountingProxy in one more "
+        "run, and, side by side, reading the whole registry as a pass did before "
+        "(every page of both searches over HTTP, JSON parsed, not turned into objects).",
+        "- **7.** Whole processes, exec to exit, in the same interpreter and venv as the "
+        "webhook controller: `python -m mlflow_gitops.cli plan` of the first 300 fleet models "
+        "(`--detailed-exitcode`) against the server above, and a process running the "
+        "per-model loop of 3. over the same 300 models (`from mlflow import MlflowClient` "
+        "included, as a user's script would). `python -X importtime` of the plan counts the "
+        "`mlflow` modules it imported. Then `mlflow-gitops apply` of a commit changing 10 of "
+        "100 models (30 changes) and a converged `plan`, against `sqlite:///…` with no server "
+        "(dev venv: the SQL store needs the full `mlflow`), each run on a fresh copy of the "
+        "seeded database.",
         "",
     ]
     return "\n".join(parts)

@@ -233,6 +233,27 @@ def report_unreachable(errors: Mapping[str, str], registries: Mapping[str, Any],
         raise Fatal("")
 
 
+def stageless_registries(config_path: str | None) -> list[str]:
+    """Configured registries without stages (Unity Catalog), told by their tracking URI."""
+    from mlflow_gitops.adapters.config import load_config
+    from mlflow_gitops.adapters.mlflow.stores import has_stages
+
+    try:
+        registries = load_config(config_path).registries
+    except ConfigError as exc:
+        fatal(str(exc))
+    return sorted(name for name, rc in registries.items() if not has_stages(rc.tracking_uri))
+
+
+def check_stages(desired: DesiredState, config_path: str | None) -> None:
+    """A stage environment on a registry without stages: every such file:line, exit 1."""
+    from mlflow_gitops.desired.stageless import stage_problems
+
+    problems = stage_problems(desired, stageless_registries(config_path))
+    if problems:
+        report_invalid(problems)
+
+
 def known_registries(config_path: str | None) -> list[str] | None:
     """Registry names the desired state may use; None (unchecked) without a config file."""
     if not config_path:

@@ -16,6 +16,7 @@ from mlflow_gitops.cli.common import (
     add_output,
     add_path,
     build_registries,
+    check_stages,
     fatal,
     folder_commit,
     known_registries,
@@ -26,6 +27,7 @@ from mlflow_gitops.cli.common import (
     print_table,
     read_folder,
     report_unreachable,
+    stageless_registries,
 )
 
 
@@ -91,6 +93,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     files = read_folder(Path(path_of(args)))
     state, diagnostics = load_texts(files, known_registries=known_registries(args.config))
+    if state is not None:
+        from mlflow_gitops.desired.stageless import stage_problems
+
+        diagnostics = stage_problems(state, stageless_registries(args.config))
+        state = None if diagnostics else state
     if args.output == "json":
         print_json({"valid": state is not None, "files": sorted(files),
                     "diagnostics": [d.to_dict() for d in diagnostics]})
@@ -122,6 +129,7 @@ def _pass(args: argparse.Namespace, dry_run: bool, on_applied: Any = None) -> An
               f"{commit[:12]}…-dirty", file=sys.stderr)
     desired = load_desired(path, commit=commit,
                            known_registries=known_registries(args.config))
+    check_stages(desired, args.config)
     registries = build_registries(args.config, desired.registries())
     result = reconcile(desired, registries, dry_run=dry_run, policy=local_policy(),
                        on_applied=on_applied)

@@ -68,3 +68,20 @@ def test_a_tracking_uri_without_a_scheme_is_one_line_with_the_fix(tmp_path: Path
     lines = result.err.strip().splitlines()
     assert len(lines) == 1 and "no scheme" in lines[0], result.err
     assert "http://127.0.0.1:5000" in lines[0] and "sqlite:///" in lines[0]
+
+
+def test_a_stage_environment_on_unity_catalog_is_a_validation_error(tmp_path: Path) -> None:
+    """With a `databricks-uc` registry (aliases, no stages), `validate` and `plan` refuse a
+    stage environment with its file:line and the fix, before contacting any registry."""
+    folder = tmp_path / "environments"
+    folder.mkdir()
+    (folder / "production.yaml").write_text(
+        HEADER + "target:\n  stage: Production\nmodels:\n  fraud-detector: 2\n")
+    (folder / "champion.yaml").write_text(
+        HEADER + "target:\n  alias: champion\nmodels:\n  fraud-detector: 2\n")
+    for command in ("validate", "plan"):
+        result = run_cli(command, str(folder), env={"MLFLOW_TRACKING_URI": "databricks-uc"})
+        assert result.code == 1, result.out
+        assert f"{folder / 'production.yaml'}:3: target stage Production: registry " \
+               "'default' has no stages (Unity Catalog); use `alias: <name>`" in result.err
+        assert "champion.yaml" not in result.err and "Traceback" not in result.err
