@@ -47,9 +47,14 @@ def changed_models(previous: DesiredState, desired: DesiredState) -> frozenset[s
     """The model keys whose entries changed between the last applied state and a new commit
     (so a pass can apply them first, reading only those models); None when the commit
     changed more than entries (an environment added, removed or reconfigured, or a model
-    removed from a pruning environment): only a full pass is right then."""
+    removed from a pruning environment) or an environment does not self-heal: only a full
+    pass is right then."""
     before = previous.by_name()
     if set(before) != {env.name for env in desired.environments}:
+        return None
+    if any(not env.sync.self_heal for env in desired.environments):
+        # Its records (planning.converged) are kept for the whole environment by the full
+        # pass: a pass over some of its models would take the others for models that left.
         return None
     keys: set[str] = set()
     for env in desired.environments:

@@ -31,7 +31,8 @@ def test_changed_models_are_the_entries_a_commit_changed_not_moved_lines() -> No
 
 
 def test_a_commit_that_changes_more_than_entries_needs_a_full_pass() -> None:
-    """An added environment, a changed target, or a removal where prune acts: no subset."""
+    """An added environment, a changed target, a removal where prune acts, or an environment
+    that does not self-heal (its records are kept whole): no subset."""
     base = desired(env("production", "stage:Production", {"a": 1, "b": 1}, prune=True))
     assert changed_models(base, desired(*base.environments,
                                         env("staging", "stage:Staging", {"a": 1}))) is None
@@ -39,6 +40,9 @@ def test_a_commit_that_changes_more_than_entries_needs_a_full_pass() -> None:
                                             {"a": 1, "b": 1}, prune=True))) is None
     assert changed_models(base, desired(env("production", "stage:Production", {"a": 1},
                                             prune=True))) is None
+    manual = desired(env("production", "stage:Production", {"a": 1}, self_heal=False))
+    assert changed_models(manual, desired(env("production", "stage:Production", {"a": 2},
+                                              self_heal=False))) is None
 
 
 def test_focus_keeps_the_keys_in_every_environment_and_turns_prune_off() -> None:
