@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"4. webhook: {args.merges} merges, then passes up to {args.reconciles} for RSS")
         if runtime.ready():
             res.controller.runtime = "the runtime venv (mlflow-skinny)"
-            python, pythonpath = runtime.python, str(ROOT)
+            python, pythonpath = runtime.python, runtime.pythonpath
         else:
             say(f"{runtime.error}: the webhook controller runs in the dev venv instead")
             python = pythonpath = None

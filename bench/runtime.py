@@ -1,6 +1,7 @@
-"""A venv with the controller's runtime dependencies only (`[project] dependencies`, so
-mlflow-skinny, as in the container image), kept under .bench/ and rebuilt when that list
-changes. The controller's memory is measured there, as deployed: the dev venv carries the
+"""A venv with the controller's runtime dependencies only (`[project] dependencies` and the
+`controller` extra, so mlflow-skinny, as in the container image), kept under .bench/ and
+rebuilt when that list changes. The controller's memory is measured there, as deployed:
+the dev venv carries the
 full `mlflow` (needed to run the server), and importing it there pulls pandas, numpy and
 more into the controller process. The controller's code comes from this checkout through
 PYTHONPATH, so the venv never goes stale."""
@@ -8,6 +9,7 @@ PYTHONPATH, so the venv never goes stale."""
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -21,7 +23,11 @@ def dependencies(root: Path) -> list[str] | None:
     except ImportError:
         return None
     with (root / "pyproject.toml").open("rb") as fh:
-        return list(tomllib.load(fh)["project"]["dependencies"])
+        project = tomllib.load(fh)["project"]
+    # `run` needs the controller extra (metrics, leader election) besides the slim install.
+    extra = [d for d in project["optional-dependencies"]["controller"]
+             if not d.startswith("mlflow-gitops")]
+    return [*project["dependencies"], *extra]
 
 
 class RuntimeVenv:
@@ -34,6 +40,17 @@ class RuntimeVenv:
         self.stamp = self.path / f".installed-{digest[:16]}"
         self.proc: subprocess.Popen[bytes] | None = None
         self.error: str | None = None if deps else "cannot read pyproject.toml without tomllib"
+
+    @property
+    def pythonpath(self) -> str:
+        """This checkout on PYTHONPATH: the package's source folder `controller/` imports
+        as `mlflow_gitops` through a symlink, and the root gives `bench` and `tests`."""
+        link = self.path.parent / "pythonpath" / "mlflow_gitops"
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if not link.is_symlink() or link.resolve() != (self.root / "controller").resolve():
+            link.unlink(missing_ok=True)
+            link.symlink_to(self.root / "controller")
+        return f"{link.parent}{os.pathsep}{self.root}"
 
     @property
     def python(self) -> str:
