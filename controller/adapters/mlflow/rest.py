@@ -16,8 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mlflow_gitops.adapters.mlflow.client import InRefused
-from mlflow_gitops.adapters.uris import scrub
+from mlflow_gitops.adapters.mlflow.client import InRefused, short_reason
 from mlflow_gitops.core.errors import (
     InvalidRequest,
     NotFound,
@@ -96,9 +95,7 @@ class RestReader:
             response = self._session.get(f"{self._uri}/api/2.0/mlflow/{endpoint}",
                                          params=params, timeout=self._timeout, **self._auth())
         except requests.RequestException as exc:
-            raise TransientRegistryError(
-                f"registry unreachable: {type(exc).__name__}: "
-                f"{scrub(_first_line(exc))}") from None
+            raise TransientRegistryError(f"registry unreachable: {short_reason(exc)}") from None
         try:
             body = response.json()
         except ValueError:
@@ -125,7 +122,3 @@ def error(status: int, body: Any, uses_in: bool = False) -> RegistryError:
     if code in _INVALID or (not code and status in (400, 401, 403)):
         return InvalidRequest(text)
     return TransientRegistryError(text)
-
-
-def _first_line(exc: Exception) -> str:
-    return (str(exc).splitlines() or [""])[0][:300]
