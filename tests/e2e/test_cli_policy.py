@@ -46,6 +46,10 @@ def commit(repo: Path, files: dict[str, str], at: float, message: str) -> str:
     return git(repo, "rev-parse", "HEAD")
 
 
+#: A duration as the policy writes it ("45s", "1m", "1h2m"): a loaded machine may pass a minute.
+DUR = r"(?:\d+[dhms])+"
+
+
 def test_backdated_commits_do_not_soak_and_the_recorded_apply_does(
         tmp_path: Path, mlflow_server: Any, mlflow_client: Any, unique: str) -> None:
     """Staging commits dated 30h ago count nothing: soak starts when `apply` put the version
@@ -70,19 +74,19 @@ def test_backdated_commits_do_not_soak_and_the_recorded_apply_does(
 
     planned = run_cli("plan", folder, "--output", "markdown", env=env)
     assert f"#### production: {a} v1" not in planned.out
-    assert re.search(rf"production.yaml:12` {a} v1 not promoted: \d+s in staging \(entered "
+    assert re.search(rf"production.yaml:12` {a} v1 not promoted: {DUR} in staging \(entered "
                      rf"staging \d{{4}}-\d\d-\d\d \d\d:\d\d UTC, applied by commit "
-                     rf"{staged[:7]}, \d+s ago\) < min_soak 1d", planned.out)
-    assert re.search(r"\| min_soak 1d \| ❌ fail \| \d+s in staging \(entered staging ",
+                     rf"{staged[:7]}, {DUR} ago\) < min_soak 1d", planned.out)
+    assert re.search(rf"\| min_soak 1d \| ❌ fail \| {DUR} in staging \(entered staging ",
                      planned.out)
     assert "| from staging | ✅ pass | holds stage Staging now |" in planned.out
     # the pull-request comment gives the same verdict on the same registry
     reviewed = run_cli("diff", "HEAD~1", "HEAD", "--repo", str(repo), "--output", "markdown",
                        env=env)
-    assert re.search(rf"{a} v1 not promoted: \d+s in staging \(entered staging .*applied by "
-                     rf"commit {staged[:7]}, \d+s ago\) < min_soak 1d", reviewed.out)
+    assert re.search(rf"{a} v1 not promoted: {DUR} in staging \(entered staging .*applied by "
+                     rf"commit {staged[:7]}, {DUR} ago\) < min_soak 1d", reviewed.out)
     applied = run_cli("apply", folder, env=env)
-    assert re.search(rf"{b} v1 not promoted: \d+s in staging", applied.err)
+    assert re.search(rf"{b} v1 not promoted: {DUR} in staging", applied.err)
     assert "Traceback" not in applied.err
     assert stages_of(mlflow_client, a) == {1: "Staging", 2: "Staging"}
 
