@@ -114,7 +114,7 @@ def test_odd_requests_and_a_password_in_the_tracking_uri(
                  env={"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"})
     status = wait_until(lambda: (s := proc.status())["registry_errors"] and s,
                         message="the registry error shows in /status")
-    assert "http://***@127.0.0.1" in json.dumps(status)
+    assert password not in json.dumps(status)  # the message may name the URI, never PW
 
     for method in (b"HEAD /healthz", b"HEAD /readyz", b"HEAD /status", b"HEAD /metrics"):
         head, _, body = _raw(proc, method + b" HTTP/1.0\r\n\r\n").partition(b"\r\n\r\n")
