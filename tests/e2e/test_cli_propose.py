@@ -215,3 +215,34 @@ def test_a_version_not_soaked_yet_is_not_proposed_downstream(
     (skipped,) = by_env["production"]["skipped"]
     assert skipped["version"] == 2 and "min_soak 1h" in skipped["reason"]
     assert git(work, "branch", "--list", "propose/*") == ""
+
+
+def test_rejected_and_held_versions_give_no_proposal_and_say_why(
+        tmp_path: Path, mlflow_server: Any, mlflow_client: Any, unique: str) -> None:
+    """A rejected version is skipped with the rejection's reason; while the model is held in
+    the environment, nothing is proposed there and propose says it is held."""
+    model = f"prop-rej-{unique}"
+    _, work = _seed(tmp_path, mlflow_client, model)
+    env = {"MLFLOW_TRACKING_URI": mlflow_server.uri}
+    _version(mlflow_client, model, 0.95, passed=True)  # v1, assigned
+    _version(mlflow_client, model, 0.96, passed=True)  # v2
+    rejected = run_cli("reject", model, "--version", "2", "--reason", "leaks PII", env=env)
+    assert rejected.code == 0, rejected.err
+    result = run_cli("propose", "-o", "json", cwd=work, env=env)
+    assert result.code == 0, result.err
+    (proposal,) = json.loads(result.out)["proposals"]
+    assert proposal["candidate"] is None
+    assert "leaks PII" in proposal["skipped"][0]["reason"]
+
+    _version(mlflow_client, model, 0.97, passed=True)  # v3 would qualify, but:
+    held = run_cli("hold", model, "--env", "staging", "--reason", "incident 42",
+                   cwd=work, env=env)
+    assert held.code == 0, held.err
+    result = run_cli("propose", "-o", "json", cwd=work, env=env)
+    (proposal,) = json.loads(result.out)["proposals"]
+    assert proposal["candidate"] is None
+    assert "incident 42" in proposal["skipped"][0]["reason"]
+    released = run_cli("release", model, "--env", "staging", cwd=work, env=env)
+    assert released.code == 0, released.err
+    result = run_cli("propose", cwd=work, env=env)
+    assert f"staging/{model}: proposed v3 (v1 → v3)" in result.out
