@@ -1,3 +1,5 @@
-"""Adapters: the only modules that do I/O (MLflow, git, Kubernetes, HTTP, forges). Each wraps
-its client library's errors into mlflow_gitops.core.errors with the cause chained, so the pure core
-(model, desired, planner, plan, render, policy) never imports a client library."""
+"""Adapters: the only modules that do I/O (MLflow, git, Kubernetes, HTTP, forges, metrics,
+logs). Rule: each implements a port of `core.ports` or serves the CLI, wraps its client
+library's errors into `core.errors` with the cause chained, and never lets a credential reach
+an error, a log line or `/status`; everything below (loop, planning, policy, desired, core)
+imports no client library."""
