@@ -82,10 +82,13 @@ class Cycle:
             if self._desired is None:
                 outcome = "invalid"
             else:
-                self._commit_first(may_write)
-                result = reconcile(self._desired, self.registries, policy=self._policy,
-                                   on_applied=self.reporter.applied, may_write=may_write,
-                                   records=True)
+                first = self._commit_first(may_write)
+                if first is not None and first.registry_errors:
+                    result = first  # a registry stopped answering: no drift check against it
+                else:
+                    result = reconcile(self._desired, self.registries, policy=self._policy,
+                                       on_applied=self.reporter.applied, may_write=may_write,
+                                       records=True)
                 transient = self._record(result)
                 outcome = pass_outcome(result)
                 if self.state.invalid_commit:
@@ -106,19 +109,20 @@ class Cycle:
         self.reporter.pass_finished(outcome, seconds, reason, self.state.last_seen_commit)
         return not transient
 
-    def _commit_first(self, may_write: Callable[[], bool]) -> None:
+    def _commit_first(self, may_write: Callable[[], bool]) -> PassResult | None:
         """A new commit's changed entries are applied first, reading only their models, so
         merge-to-applied does not wait for the drift check of every managed model (the full
         pass right after does that, as on every interval). Its outcome is the full pass's
-        to report: whatever this one could not apply, that one retries and records."""
+        to report: whatever this one could not apply, that one retries and records, unless
+        a registry stopped answering here: then this result is the pass's (cut short)."""
         desired, before = self._desired, self._passed
         if desired is None or before is None or before.commit == desired.commit:
-            return
+            return None
         keys = changed_models(before, desired)
         if not keys:
-            return
-        reconcile(focus(desired, keys), self.registries, policy=self._policy,
-                  on_applied=self.reporter.applied, may_write=may_write, records=True)
+            return None
+        return reconcile(focus(desired, keys), self.registries, policy=self._policy,
+                         on_applied=self.reporter.applied, may_write=may_write, records=True)
 
     def _load(self, sha: str) -> None:
         if self._desired is not None and self._desired.commit == sha:
