@@ -109,6 +109,9 @@ class Feedback:
         self._changes: dict[str, list[str]] = {}  # environment → changes of this commit
         self._sent: OrderedDict[tuple[str, ...], None] = OrderedDict()
         self._drifting: frozenset[Key] = frozenset()
+        #: Every change written since the last result, by any phase of the pass (a new
+        #: commit's changes are applied before the full pass, which then applies nothing).
+        self._written: list[Applied] = []
 
     def desired_changed(self, previous: DesiredState | None, desired: DesiredState) -> None:
         """A new commit is in force: its touched environments get statuses from now on."""
@@ -123,6 +126,7 @@ class Feedback:
     def applying(self, done: Applied) -> None:
         """A change of the commit is being written: `pending` on its environment, once."""
         change = done.change
+        self._written.append(done)
         if done.commit != self._commit or not self._from_git(change.environment, change.model):
             return
         self._changes.setdefault(change.environment, []).append(change.describe())
@@ -160,7 +164,7 @@ class Feedback:
                         env not in self._changes:
                     continue  # after a start: never overwrite what the last run said
                 self._status(status)
-        applied = result.applied.applied if result.applied is not None else []
+        applied, self._written = self._written, []
         by_model: dict[Key, list[Applied]] = {}
         for done in applied:
             by_model.setdefault((done.change.environment, done.change.model), []).append(done)
