@@ -63,7 +63,7 @@ registry-stop:  ## stop the registry that make registry started
 bench: $(STAMP)  ## measure reconcile cost at 1,000 models; writes BENCHMARKS.md
 	$(BIN)/python -m bench
 
-lint: $(STAMP)  ## ruff, mypy and the import-linter contract (pure core does no I/O)
+lint: $(STAMP)  ## ruff, mypy --strict and the import-linter contracts (CI runs it before make test)
 	$(BIN)/ruff check controller tests bench examples
 	@mkdir -p build/typecheck && ln -sfn ../../controller build/typecheck/mlflow_gitops
 	$(BIN)/mypy

@@ -155,8 +155,7 @@ class Reporter:
         # A problem with no row (an environment-wide error of an environment without
         # models): once per distinct problem, as the rows are.
         keys = set(self._states)
-        loose = {str(e): e for e in result.errors if (e.environment, e.model) not in keys
-                 and (e.environment, None) not in keys}
+        loose = {str(e): e for e in result.errors if (e.environment, e.model) not in keys}
         fresh = [(text, error) for text, error in loose.items() if text not in self._loose]
         self.news += len(fresh)
         for text, error in fresh[:LOG_FIRST]:

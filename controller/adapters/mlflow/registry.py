@@ -79,7 +79,7 @@ def write_budget() -> float:
     retries = int(number("MLFLOW_HTTP_REQUEST_MAX_RETRIES"))
     factor = number("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR")
     jitter = number("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER")
-    backoff = sum(min(_BACKOFF_CAP, factor * 2 ** i) + jitter for i in range(retries))
+    backoff = sum(min(_BACKOFF_CAP, factor * 2.0 ** i) + jitter for i in range(retries))
     return timeout * (retries + 1) + backoff
 
 
