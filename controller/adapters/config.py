@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from mlflow_gitops.adapters.uris import scrub, secret_query_keys
 from mlflow_gitops.core.errors import ConfigError
@@ -66,6 +67,52 @@ class NotificationConfig(BaseModel):
         return self
 
 
+class VerificationSourceConfig(BaseModel):
+    """A server `verify:` checks may query (SPEC §4c): exactly one of a Prometheus base URL
+    or an HTTP JSON endpoint. Operators name them here; environment files only use the names."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prometheus: str | None = Field(None, description="base URL, e.g. http://prometheus:9090")
+    http: str | None = Field(None, description="URL answering JSON; {model}, {version} and "
+                             "{environment} are filled in, URL-encoded")
+    json_path: str | None = Field(None, description="http: where the number is, e.g. "
+                                  "$.error_rate (a check's path: overrides it)")
+    token_file: str | None = Field(None, description="file holding a bearer token")
+    timeout: float = Field(5.0, gt=0, le=60, allow_inf_nan=False,
+                           description="seconds one query may take")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> VerificationSourceConfig:
+        if (self.prometheus is None) == (self.http is None):
+            raise ValueError("a verification source needs exactly one of prometheus: (a base "
+                             "URL) or http: (a JSON endpoint)")
+        url = self.prometheus or self.http or ""
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"{url[:60]!r} is not an http(s) URL")
+        if "@" in urlsplit(url).netloc:
+            raise ValueError("the URL carries credentials: remove them and put the token "
+                             "in token_file")
+        if secret_query_keys(url):
+            raise ValueError("the URL carries a credential in its query: remove it and put "
+                             "the token in token_file")
+        if self.json_path is not None:
+            from mlflow_gitops.desired.jsonpath import problem
+
+            if self.prometheus is not None:
+                raise ValueError("json_path belongs to http: sources")
+            if found := problem(self.json_path):
+                raise ValueError(found)
+        return self
+
+    @property
+    def kind(self) -> str:
+        """The kind the environment validation checks against (desired.verification)."""
+        if self.prometheus is not None:
+            return "prometheus"
+        return "http+path" if self.json_path is not None else "http"
+
+
 class ControllerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -79,6 +126,25 @@ class ControllerConfig(BaseModel):
                             description="seconds between polls (above 0)")
     mlflow_ui_url: str | None = Field(None, description="MLflow UI base URL for the web page's "
                                       "links (never with credentials)")
+    verification_sources: dict[str, VerificationSourceConfig] = Field(
+        default_factory=dict, description="servers `verify:` checks may query, by name")
+
+    @field_validator("verification_sources")
+    @classmethod
+    def _source_names(cls, value: dict[str, VerificationSourceConfig]
+                      ) -> dict[str, VerificationSourceConfig]:
+        from mlflow_gitops.desired.schema import SOURCE_NAME
+
+        for name in value:
+            if not SOURCE_NAME.match(name):
+                raise ValueError(f"source name {name[:60]!r} must be a name (letters, digits, "
+                                 "'_', '-', '.'); the URL goes under it, e.g. "
+                                 "monitoring: {prometheus: http://prometheus:9090}")
+        return value
+
+    def source_kinds(self) -> dict[str, str]:
+        """Verification source name → kind, for validating environment files."""
+        return {name: source.kind for name, source in self.verification_sources.items()}
 
 
 def load_config(path: str | None) -> ControllerConfig:

@@ -169,12 +169,14 @@ def read_folder(path: Path) -> dict[str, str]:
 
 
 def load_desired(path: Path, commit: str = "local",
-                 known_registries: list[str] | None = None) -> DesiredState:
+                 known_registries: list[str] | None = None,
+                 known_sources: dict[str, str] | None = None) -> DesiredState:
     """Load and validate, or print every diagnostic and exit 1."""
     from mlflow_gitops.desired.loader import load_texts
 
     state, diagnostics = load_texts(read_folder(path), commit=commit,
-                                    known_registries=known_registries)
+                                    known_registries=known_registries,
+                                    known_sources=known_sources)
     if state is None:
         report_invalid(diagnostics)
     assert state is not None
@@ -262,6 +264,19 @@ def known_registries(config_path: str | None) -> list[str] | None:
 
     try:
         return sorted(load_config(config_path).registries)
+    except ConfigError as exc:
+        fatal(str(exc))
+
+
+def known_sources(config_path: str | None) -> dict[str, str] | None:
+    """Verification source name → kind that `verify:` checks may name; None (unchecked)
+    without a config file."""
+    if not config_path:
+        return None
+    from mlflow_gitops.adapters.config import load_config
+
+    try:
+        return load_config(config_path).source_kinds()
     except ConfigError as exc:
         fatal(str(exc))
 

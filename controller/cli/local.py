@@ -20,6 +20,7 @@ from mlflow_gitops.cli.common import (
     fatal,
     folder_commit,
     known_registries,
+    known_sources,
     load_desired,
     path_of,
     print_errors,
@@ -92,7 +93,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from mlflow_gitops.desired.loader import load_texts
 
     files = read_folder(Path(path_of(args)))
-    state, diagnostics = load_texts(files, known_registries=known_registries(args.config))
+    state, diagnostics = load_texts(files, known_registries=known_registries(args.config),
+                                    known_sources=known_sources(args.config))
     if state is not None:
         from mlflow_gitops.desired.stageless import stage_problems
 
@@ -128,7 +130,8 @@ def _pass(args: argparse.Namespace, dry_run: bool, on_applied: Any = None) -> An
         print(f"mlflow-gitops: warning: applying uncommitted changes of {path}; lineage tag "
               f"{commit[:12]}…-dirty", file=sys.stderr)
     desired = load_desired(path, commit=commit,
-                           known_registries=known_registries(args.config))
+                           known_registries=known_registries(args.config),
+                           known_sources=known_sources(args.config))
     check_stages(desired, args.config)
     registries = build_registries(args.config, desired.registries())
     result = reconcile(desired, registries, dry_run=dry_run, policy=local_policy(),

@@ -88,6 +88,45 @@ class Promotion:
     gates: tuple[Gate, ...] = ()
     line: int = 0
     windows: tuple[Window, ...] = ()
+    #: Only versions the controller verified in `from_env` (a passed `verify:` window).
+    require_verified: bool = False
+
+
+@dataclass(frozen=True)
+class Check:
+    """One `verify:` check: a query against a named verification source (never a URL) and
+    the bounds its value must stay within."""
+
+    source: str
+    query: str | None = None  # a Prometheus source: an instant PromQL query
+    path: str | None = None  # an HTTP JSON source: where the number is in the answer
+    min: float | None = None
+    max: float | None = None
+    line: int = 0
+
+    def bounds(self) -> str:
+        """'<= 0.02', '>= 0.9', 'between 0.1 and 0.2'."""
+        if self.min is not None and self.max is not None:
+            return f"between {self.min:g} and {self.max:g}"
+        return f"<= {self.max:g}" if self.max is not None else f">= {self.min:g}"
+
+    def describe(self) -> str:
+        what = self.query if self.query is not None else self.path or "(source default)"
+        return f"{self.source}: {' '.join(what.split())[:120]}"
+
+
+@dataclass(frozen=True)
+class Verify:
+    """`verify:`: after a promotion is applied, measure every check each `interval_seconds`
+    for `duration_seconds`; more than `failure_limit` failed measurements trigger
+    `on_failure` (return to the replaced version and hold, or hold only)."""
+
+    duration_seconds: int
+    interval_seconds: int
+    failure_limit: int = 0
+    on_failure: Literal["rollback", "hold"] = "rollback"
+    checks: tuple[Check, ...] = ()
+    line: int = 0
 
 
 @dataclass(frozen=True)
@@ -120,6 +159,7 @@ class Environment:
     propose: Propose | None = None
     models: Mapping[str, ModelEntry] = field(default_factory=frozen_map)
     line: int = 1
+    verify: Verify | None = None
 
     def model_line(self, model: str) -> int:
         entry = self.models.get(model)

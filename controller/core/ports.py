@@ -7,7 +7,14 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Protocol
 
 from mlflow_gitops.core.feedback import CommitStatus, Notification
-from mlflow_gitops.core.model import DesiredState, Environment, LiveModel, LiveVersion, Snapshot
+from mlflow_gitops.core.model import (
+    Check,
+    DesiredState,
+    Environment,
+    LiveModel,
+    LiveVersion,
+    Snapshot,
+)
 from mlflow_gitops.core.plan import Verdict
 
 #: The policy's answer for one promotion: may `version` of `model` (a version of the live
@@ -53,6 +60,15 @@ class RegistryPort(Protocol):
                      tags: Mapping[str, str]) -> LiveVersion:
         """Copy `model` v`version` of `source` here as a new version of `dst_model`, with
         `tags` set in the creating call; InvalidRequest where this registry cannot."""
+        ...
+
+
+class VerificationPort(Protocol):
+    """The verification sources `verify:` checks query (adapters.verification.Sources)."""
+
+    def measure(self, check: Check, values: Mapping[str, str]) -> tuple[float | None, str]:
+        """The check's value now with `values` ({model}, {version}, {environment}) filled
+        in, or (None, why): no data or the source down. Never raises."""
         ...
 
 

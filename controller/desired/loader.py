@@ -27,6 +27,7 @@ from mlflow_gitops.core.model import (
     frozen_map,
 )
 from mlflow_gitops.desired import schema
+from mlflow_gitops.desired.verification import source_problems, to_verify
 from mlflow_gitops.desired.yamlsource import ParsedYaml, YamlSyntaxError, parse
 from pydantic import BaseModel, ValidationError
 
@@ -41,8 +42,11 @@ def load_texts(
     files: Mapping[str, str],
     commit: str = "local",
     known_registries: Iterable[str] | None = None,
+    known_sources: Mapping[str, str] | None = None,
 ) -> tuple[DesiredState | None, list[Diagnostic]]:
-    """Validate every file and the files together; the state is None when anything is wrong."""
+    """Validate every file and the files together; the state is None when anything is wrong.
+    `known_sources` (verification source name → kind, from the controller config) checks
+    what each `verify:` check names; None leaves that to the controller."""
     diagnostics: list[Diagnostic] = []
     environments: list[Environment] = []
     for path in sorted(files):
@@ -51,6 +55,8 @@ def load_texts(
         if env is not None:
             environments.append(env)
     diagnostics.extend(cross_file_problems(environments, known_registries))
+    if known_sources is not None:
+        diagnostics.extend(source_problems(environments, known_sources))
     if diagnostics:
         return None, sorted(set(diagnostics))
     return DesiredState(environments=tuple(environments), commit=commit), []
@@ -191,6 +197,7 @@ def _to_environment(
                 )
                 for i, w in enumerate(p.windows)
             ),
+            require_verified=p.require_verified,
         )
     propose = None
     if spec.propose is not None:
@@ -221,6 +228,7 @@ def _to_environment(
         propose=propose,
         models=frozen_map(models),
         line=parsed.line_of(("target",)),
+        verify=to_verify(spec.verify, parsed) if spec.verify is not None else None,
     )
 
 

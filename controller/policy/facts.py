@@ -26,7 +26,7 @@ from mlflow_gitops.core.model import (
 from mlflow_gitops.core.plan import Verdict
 from mlflow_gitops.core.ports import GateCheck, PolicyFactory, RegistryPort
 from mlflow_gitops.desired import crossregistry
-from mlflow_gitops.policy import evidence
+from mlflow_gitops.policy import evidence, verify
 from mlflow_gitops.policy.rules import FromFacts, PolicyFacts, RunFacts, evaluate
 
 #: (registry, registered model, version): one model version, wherever it is looked at.
@@ -120,8 +120,13 @@ class _Facts:
             since = lv.updated_ms / 1000 if holds and lv.updated_ms else None
         else:
             holds, since = live.aliases.get(source.target.value) == version, None
-        facts = replace(facts, holds_now=holds, in_desired=listed,
-                        stint=evidence.read(lv, source.name), live_since=since)
+        stint = evidence.read(lv, source.name)
+        progress = verify.parse(lv.tags, source.name)
+        running = progress is not None and stint is not None and progress.outcome == \
+            "running" and verify.belongs_to(progress, stint)
+        facts = replace(facts, holds_now=holds, in_desired=listed, stint=stint,
+                        live_since=since, verified_at=verify.is_verified(lv.tags, source.name),
+                        verifying_until=progress.ends if running and progress else None)
         if listed and not holds and facts.stint is None and source.name not in self._judging:
             # Assigned there in this same change: would that environment take it this pass?
             facts = replace(facts, upstream=self.check(source, model, version, live))

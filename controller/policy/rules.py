@@ -50,6 +50,8 @@ class FromFacts:
     error: str = ""  # the from-environment's registry could not be read
     #: in_desired but not there yet: the from-environment's own verdict on it this pass
     upstream: Verdict | None = None
+    verified_at: float | None = None  # the controller verified it there (its own clock)
+    verifying_until: float | None = None  # its verification there is still running
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,8 @@ def evaluate(env: Environment, model: str, version: int, live_model: LiveModel,
         results.append(_from(facts.source, facts.now))
         if promotion.min_soak_seconds:
             results.append(_soak(facts.source, promotion.min_soak_seconds, facts.now))
+        if promotion.require_verified:
+            results.append(_verified(facts.source))
     for gate in promotion.gates:
         results.append(_metric(gate, facts.run) if gate.metric else _tag(gate, tags))
     if promotion.windows:
@@ -192,6 +196,20 @@ def _soak(source: FromFacts, min_soak: int, now: float) -> _Check:
     else:
         until = None
     return result, why, until
+
+
+def _verified(source: FromFacts) -> _Check:
+    """`require_verified`: the controller's own record that the version passed its live
+    checks in `from` (a verification still running there waits for its end)."""
+    name, required = f"verified in {source.env}", "verify: passed"
+    if source.verified_at is not None:
+        return GateResult(name, True, f"verified {when(source.verified_at)}", required), "", \
+            None
+    if source.verifying_until is not None:
+        why = f"still verifying in {source.env} until {when(source.verifying_until)}"
+        return GateResult(name, False, "verifying", required), why, source.verifying_until
+    why = f"not verified in {source.env} (no passed verification recorded there)"
+    return GateResult(name, False, "not verified", required), why, None
 
 
 def _window(env: str, window: windows.WindowCheck) -> _Check:

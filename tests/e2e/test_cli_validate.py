@@ -150,3 +150,22 @@ def test_environment_name_that_cannot_be_a_tag_key_is_invalid(tmp_path: Path) ->
     assert f"{path}:1: environment name 'canary#1' cannot be part of an MLflow tag key" \
         in result.err
     assert "internal error" not in result.err and "Traceback" not in result.err
+
+
+def test_validate_with_config_reports_checks_naming_unknown_sources(tmp_path: Path) -> None:
+    """`validate --config` names each check whose source the config lacks, at its line."""
+    envs = tmp_path / "environments"
+    envs.mkdir()
+    write(envs, "production.yaml", HEADER + (
+        "target: {stage: Production}\nverify:\n  duration: 10m\n  checks:\n"
+        "    - source: monitoring\n      query: 'up{job=\"{model}\"}'\n      min: 1\n"
+        "    - source: quality\n      path: $.ok\n      min: 1\nmodels: {fraud: 1}\n"))
+    config = tmp_path / "config.yaml"
+    config.write_text("registries: {default: {tracking_uri: 'sqlite:///r.db'}}\n"
+                      "verification_sources:\n  monitoring: {prometheus: http://p:9090}\n")
+    result = run_cli("validate", str(envs), "--config", str(config))
+    assert result.code == 1 and "Traceback" not in result.err
+    assert f"{envs}/production.yaml:10: verify check names source 'quality', which the " \
+           "controller config does not define" in result.err
+    config.write_text(config.read_text() + "  quality: {http: 'http://q/{model}'}\n")
+    assert run_cli("validate", str(envs), "--config", str(config)).code == 0
