@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -52,6 +53,8 @@ class Inbound:
     sync_token: bytes | None = field(default=None, repr=False)
     leader_url: Callable[[], str | None] = lambda: None
     clock: Callable[[], float] = time.time
+    deliveries: webhook.DeliveryLedger = field(default_factory=webhook.DeliveryLedger)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def handle(self, route: str, headers: Mapping[str, str], body: bytes,
                client: str) -> tuple[int, bytes]:
@@ -69,10 +72,32 @@ class Inbound:
             return 503, b"standby: the leader's address is not known yet; retry shortly\n"
         if target:
             return self._forward(target, route, lowered, body)
+        if route == "/webhook/mlflow":
+            seen = self._admit(lowered)
+            if seen is not None:
+                return seen
         self.trigger(route)
         log.info("%s accepted: reconcile requested", route,
                  extra={"fields": {"forwarded": bool(lowered.get(FORWARDED.lower()))}})
         return 202, b"reconcile requested\n"
+
+    def _admit(self, headers: Mapping[str, str]) -> tuple[int, bytes] | None:
+        """None for a delivery id not seen within the window (now remembered). A replay is
+        answered 200 without a trigger: MLflow counts any 2xx as delivered, so a genuine
+        retry of a delivery already accepted stops there too, and the replayer learns
+        nothing it did not know."""
+        delivery = headers.get(webhook.MLFLOW_DELIVERY_ID, "").strip()
+        stamp = float(headers.get(webhook.MLFLOW_TIMESTAMP, "0").strip())
+        with self._lock:
+            seen = self.deliveries.admit(delivery, stamp, self.clock())
+        if seen == "replay":
+            log.warning("POST /webhook/mlflow: delivery already received; ignored (replay)",
+                        extra={"fields": {"delivery_id": delivery[:80]}})
+            return 200, b"delivery already received; nothing triggered\n"
+        if seen == "full":
+            log.warning("POST /webhook/mlflow: too many deliveries within 5 minutes; refused")
+            return 503, b"too many deliveries within 5 minutes; retry later\n"
+        return None
 
     def _verify(self, route: str, headers: Mapping[str, str], body: bytes) -> str | None:
         secret = {"/webhook": self.webhook_secret, "/webhook/mlflow": self.mlflow_secret,

@@ -9,8 +9,9 @@ MLflow 3.x registry webhooks (`POST /webhook/mlflow`) follow Standard Webhooks: 
 `X-MLflow-Delivery-Id`, `X-MLflow-Timestamp` (Unix seconds) and `X-MLflow-Signature` =
 `v1,` + base64(HMAC-SHA256(secret, "{delivery_id}.{timestamp}.{body}")), exactly as
 mlflow/webhooks/delivery.py `_generate_hmac_signature` computes it (the body is the UTF-8
-JSON MLflow posts). A timestamp more than five minutes old or ahead is refused, so a
-captured delivery cannot be replayed later. https://mlflow.org/docs/latest/ml/webhooks/"""
+JSON MLflow posts). A timestamp more than five minutes old or ahead is refused, and within
+those five minutes each delivery id is accepted once (`DeliveryLedger`), so a captured
+delivery cannot be replayed. https://mlflow.org/docs/latest/ml/webhooks/"""
 
 from __future__ import annotations
 
@@ -84,6 +85,8 @@ def verify_mlflow(headers: Mapping[str, str], body: bytes, secret: bytes,
     delivery_id = lowered.get(MLFLOW_DELIVERY_ID, "").strip()
     if not given or not timestamp or not delivery_id:
         return "missing X-MLflow-Signature, X-MLflow-Timestamp or X-MLflow-Delivery-Id"
+    if len(delivery_id) > 128:
+        return "malformed X-MLflow-Delivery-Id (longer than 128 characters)"
     if not timestamp.isdigit() or len(timestamp) > 12:
         return "malformed X-MLflow-Timestamp"
     if abs(now - int(timestamp)) > MLFLOW_TOLERANCE:
@@ -94,3 +97,34 @@ def verify_mlflow(headers: Mapping[str, str], body: bytes, secret: bytes,
         if hmac.compare_digest(candidate.encode("ascii", "replace"), expected.encode("ascii")):
             return None
     return "bad signature"
+
+
+class DeliveryLedger:
+    """The MLflow delivery ids accepted within the acceptance window, so that the same
+    captured delivery (id, timestamp and signature replayed unchanged) triggers one pass
+    only: a timestamp check alone lets it through again and again for five minutes.
+
+    An id is remembered until its timestamp leaves the window (it could not verify after
+    that anyway), and at most `capacity` ids at once: when that many unexpired deliveries
+    are held, a new one is refused (the caller answers 503 and MLflow retries) rather than
+    forgetting one that could then be replayed. Only verified deliveries are recorded, so
+    filling it takes the secret. Not thread-safe: the caller holds a lock."""
+
+    def __init__(self, capacity: int = 10_000, window: float = MLFLOW_TOLERANCE) -> None:
+        self.capacity = capacity
+        self.window = window
+        self._expires: dict[str, float] = {}  # delivery id → when it may be forgotten
+
+    def admit(self, delivery_id: str, timestamp: float, now: float) -> str | None:
+        """None when `delivery_id` is new (it is now remembered); else "replay" or "full"."""
+        if len(self._expires) >= self.capacity:
+            self._expires = {k: t for k, t in self._expires.items() if t > now}
+        if delivery_id in self._expires:
+            return "replay"
+        if len(self._expires) >= self.capacity:
+            return "full"
+        self._expires[delivery_id] = timestamp + self.window + 1.0
+        return None
+
+    def __len__(self) -> int:
+        return len(self._expires)
