@@ -3,10 +3,11 @@ of pure code implement them in memory (tests/support/memory_registry.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Protocol
 
 from mlflow_gitops.core.feedback import CommitStatus, Notification
+from mlflow_gitops.core.ledger import Entry, Head, Query, Record
 from mlflow_gitops.core.model import (
     Check,
     DesiredState,
@@ -117,3 +118,30 @@ class FeedbackPort(Protocol):
 #: Builds one pass's GateCheck from that pass's desired and live state; None = no gates.
 PolicyFactory = Callable[[DesiredState, Mapping[str, Snapshot], Mapping[str, RegistryPort]],
                          GateCheck | None]
+
+
+class LedgerStore(Protocol):
+    """Where one registry's ledger records live (adapters.mlflow.ledger: an MLflow
+    experiment). Reads raise mlflow_gitops.core.errors.RegistryError."""
+
+    def head(self) -> Head:
+        """The record to chain onto (the furthest of the stored head and the newest record)."""
+        ...
+
+    def write(self, records: Sequence[Record]) -> tuple[int, str | None]:
+        """Append in order: how many were written, and the error that stopped the rest."""
+        ...
+
+    def at_seq(self, seq: int) -> list[Record]:
+        """Every record that claims `seq` (more than one: two writers forked the chain)."""
+        ...
+
+    def iter(self, query: Query) -> Iterator[Record]: ...
+
+
+class LedgerSink(Protocol):
+    """What every writer to a registry calls once a change is in (mlflow_gitops.loop.ledger
+    implements it): returns at once, never raises, never undoes or blocks the change; a record
+    that cannot be written now is kept and retried, and the backlog is visible."""
+
+    def record(self, entries: Sequence[Entry]) -> None: ...

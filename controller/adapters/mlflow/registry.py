@@ -186,6 +186,35 @@ class MlflowRegistry:
 
         return client.search(fetch, filter_string)
 
+    @property
+    def is_rest(self) -> bool:
+        return isinstance(self._searcher, _RestSearcher)
+
+    @property
+    def tracking_store(self) -> Any:
+        """MLflow's tracking store for this registry (the ledger's experiment lives there)."""
+        return self._tracking
+
+    def post(self, endpoint: str, body: dict[str, Any]) -> Any:
+        """One REST read that MLflow serves as POST (runs/search), as plain JSON."""
+        if self._reader is not None:
+            return self._reader.post(endpoint, body)
+        from mlflow.utils.rest_utils import http_request, verify_rest_response
+
+        path = f"/api/2.0/mlflow/{endpoint}"
+
+        def fetch() -> Any:
+            response = http_request(self._creds(), path, "POST", json=body)
+            if response.status_code != 200:
+                verify_rest_response(response, path)
+            return response.json()
+
+        return call(fetch)
+
+    def get(self, endpoint: str, params: dict[str, Any]) -> Any:
+        """One REST GET as plain JSON (http(s) registries only)."""
+        return self._get(endpoint, params, "")
+
     def run_metrics(self, run_id: str) -> Mapping[str, float]:
         if isinstance(self._searcher, _RestSearcher):
             run = self._get("runs/get", {"run_id": run_id}, "").get("run", {})

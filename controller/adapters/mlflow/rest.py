@@ -89,11 +89,18 @@ class RestReader:
     def get(self, endpoint: str, params: dict[str, Any], uses_in: bool = False) -> Any:
         """The JSON body of GET /api/2.0/mlflow/<endpoint>; the project's errors otherwise
         (InRefused when a `name IN` filter is answered with INVALID_PARAMETER_VALUE)."""
+        return self._request("GET", endpoint, uses_in, params=params)
+
+    def post(self, endpoint: str, body: dict[str, Any]) -> Any:
+        """The JSON answer of a read that MLflow serves as POST (runs/search)."""
+        return self._request("POST", endpoint, False, json=body)
+
+    def _request(self, method: str, endpoint: str, uses_in: bool, **kwargs: Any) -> Any:
         import requests
 
         try:
-            response = self._session.get(f"{self._uri}/api/2.0/mlflow/{endpoint}",
-                                         params=params, timeout=self._timeout, **self._auth())
+            response = self._session.request(method, f"{self._uri}/api/2.0/mlflow/{endpoint}",
+                                             timeout=self._timeout, **kwargs, **self._auth())
         except requests.RequestException as exc:
             raise TransientRegistryError(f"registry unreachable: {short_reason(exc)}") from None
         try:
