@@ -36,7 +36,8 @@ disable_created_metrics()
 #: A pass's result: `waiting` (a soak or a window), `held` and `refused` are not errors
 #: (SPEC §4b), so an error-rate alert does not fire on a promotion that only waits.
 RESULTS = ("success", "waiting", "held", "refused", "error", "invalid", "skipped")
-STATES = ("Synced", "OutOfSync", "Waiting", "Held", "Refused", "Error")
+STATES = ("Synced", "Verifying", "OutOfSync", "Waiting", "Held", "Refused", "RolledBack",
+          "Error")
 # Reconciles range from a no-op (milliseconds) to a large registry snapshot (minutes).
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 

@@ -206,10 +206,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     feedback = build_feedback(config, repo, redactor.add)
     proposer = _proposer(args, source, cache, registries, redactor.add) if args.propose \
         else None
+    verifier = _verifier(config, redactor.add)
     controller = Controller(
         source, registries, metrics,
         interval=args.interval if args.interval is not None else config.interval, policy=_policy(),
-        known_registries=list(names),
+        known_registries=list(names), known_sources=config.source_kinds(), verifier=verifier,
         on_event=_events(args) if args.events else None, feedback=feedback, proposer=proposer,
         write_budget=budget)
     elector = _elector(args, controller) if args.leader_elect else None
@@ -259,6 +260,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         source.close()
         log.info("stopped")
     return EXIT_OK
+
+
+def _verifier(config: Any, redact: Any) -> Any:
+    """The verification step when the config names sources (their tokens never logged)."""
+    if not config.verification_sources:
+        return None
+    from mlflow_gitops.adapters.verification import Sources
+    from mlflow_gitops.loop.verification import Verifier
+
+    for source in config.verification_sources.values():
+        if source.token_file:
+            with contextlib.suppress(OSError, UnicodeError):  # Sources says why, below
+                redact(Path(source.token_file).read_text().strip())
+    return Verifier(Sources(config.verification_sources))
 
 
 def _proposer(args: argparse.Namespace, source: Any, cache: Path, registries: Any,

@@ -11,9 +11,10 @@ from typing import Literal
 #: `pending|success|failed` (adapters.forge maps the names).
 StatusState = Literal["pending", "success", "failure"]
 #: The events a notification receiver can ask for (SPEC §6a).
-EventKind = Literal["applied", "refused", "waiting", "held", "error", "drift", "invalid_commit"]
+EventKind = Literal["applied", "refused", "waiting", "held", "error", "drift", "invalid_commit",
+                    "verified", "rolled_back"]
 EVENT_KINDS: tuple[EventKind, ...] = ("applied", "refused", "waiting", "held", "error", "drift",
-                                      "invalid_commit")
+                                      "invalid_commit", "verified", "rolled_back")
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,9 @@ from typing import Any, Literal
 
 Action = Literal["promote", "archive", "unstage", "set_alias", "delete_alias"]
 #: Why a change is in the plan: a git entry changed, live drifted, a model left a pruning
-#: file, or a version leaves a stage because another one takes it.
-Reason = Literal["git", "drift", "prune", "replaced"]
+#: file, a version leaves a stage because another one takes it, or a failed verification
+#: returns the environment to the version a promotion replaced.
+Reason = Literal["git", "drift", "prune", "replaced", "verification"]
 
 #: Order inside one model: serving versions land first, leavers go last (SPEC §4).
 _PHASE = {"promote:Production": 0, "promote:Staging": 1, "set_alias": 2, "archive": 3,

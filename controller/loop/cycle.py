@@ -6,9 +6,10 @@ The loop around it (triggers, backoff, leadership) is mlflow_gitops.loop.runner.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Protocol
 
@@ -20,6 +21,9 @@ from mlflow_gitops.desired.loader import load_texts
 from mlflow_gitops.desired.managed import changed_models, focus
 from mlflow_gitops.loop.reconciler import PassResult, reconcile
 from mlflow_gitops.loop.report import Reporter, pass_outcome
+from mlflow_gitops.loop.verification import Verifier
+
+log = logging.getLogger("mlflow_gitops.controller")
 
 
 class Source(Protocol):
@@ -54,13 +58,17 @@ class Cycle:
 
     def __init__(self, source: Source, registries: Mapping[str, RegistryPort],
                  reporter: Reporter, *, policy: PolicyFactory | None = None,
-                 known_registries: list[str] | None = None) -> None:
+                 known_registries: list[str] | None = None,
+                 known_sources: dict[str, str] | None = None,
+                 verifier: Verifier | None = None) -> None:
         self.source = source
         self.registries = registries
         self.reporter = reporter
         self.state = ControllerState()
         self._policy = policy
         self._known = known_registries
+        self._sources = known_sources
+        self._verifier = verifier
         self._desired: DesiredState | None = None  # last good desired state
         self._passed: DesiredState | None = None  # desired state of the last full pass
 
@@ -89,6 +97,7 @@ class Cycle:
                     result = reconcile(self._desired, self.registries, policy=self._policy,
                                        on_applied=self.reporter.applied, may_write=may_write,
                                        records=True)
+                result = self._verify(result, may_write)
                 transient = self._record(result)
                 outcome = pass_outcome(result)
                 if self.state.invalid_commit:
@@ -124,6 +133,19 @@ class Cycle:
         return reconcile(focus(desired, keys), self.registries, policy=self._policy,
                          on_applied=self.reporter.applied, may_write=may_write, records=True)
 
+    def _verify(self, result: PassResult, may_write: Callable[[], bool]) -> PassResult:
+        """The verification step after the pass's writes: its rows replace the pass's."""
+        if self._verifier is None:
+            return result
+        outcome = self._verifier.step(result, self.registries, may_write, self.reporter.applied)
+        for event in outcome.events:
+            if event.kind == "verified":
+                self.reporter.verified(event.commit, event.environment, event.model,
+                                       event.message)
+        for error in outcome.errors:
+            log.error("%s", error)
+        return replace(result, status=outcome.rows)
+
     def _load(self, sha: str) -> None:
         if self._desired is not None and self._desired.commit == sha:
             self._clear_invalid()  # e.g. the branch was reset to the last good commit
@@ -131,7 +153,8 @@ class Cycle:
         if sha == self.state.invalid_commit:
             return
         files = self.source.read_environment_files(sha)
-        desired, diagnostics = load_texts(files, commit=sha, known_registries=self._known)
+        desired, diagnostics = load_texts(files, commit=sha, known_registries=self._known,
+                                          known_sources=self._sources)
         if desired is None:
             self.state.invalid_diagnostics = diagnostics
             self.state.last_error = str(diagnostics[0])

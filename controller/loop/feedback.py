@@ -24,6 +24,7 @@ from mlflow_gitops.loop.reconciler import PassResult
 from mlflow_gitops.planning.status import Key, ModelStatus, State, worst
 
 _EVENT_OF: dict[State, EventKind] = {"Waiting": "waiting", "Held": "held",
+                                     "RolledBack": "rolled_back",
                                      "Refused": "refused", "Error": "error"}
 _REMEMBERED = 10_000  # sent keys kept; the oldest are forgotten first
 
@@ -85,13 +86,14 @@ def environment_status(sha: str, environment: str, rows: Sequence[ModelStatus],
     if state == "Synced":
         forge = "success"
         text = ("applied: " + "; ".join(changes)) if changes else "in sync: nothing to change"
-    elif state in ("Refused", "Error"):
+    elif state in ("Refused", "Error", "RolledBack"):
         forge = "failure"
         text = f"{state}: {_reason(first)}" if first else state
     else:
         forge = "pending"
         text = state
-        if first is not None and state == "Waiting" and first.until is not None:
+        if first is not None and state in ("Waiting", "Verifying") and \
+                first.until is not None:
             text += f" until {when(first.until)}"
         if first is not None:
             text += f": {_reason(first)}"
@@ -126,6 +128,8 @@ class Feedback:
     def applying(self, done: Applied) -> None:
         """A change of the commit is being written: `pending` on its environment, once."""
         change = done.change
+        if change.reason == "verification":
+            return  # an automatic rollback: its own notification (rolled_back) says it
         self._written.append(done)
         if done.commit != self._commit or not self._from_git(change.environment, change.model):
             return
@@ -191,6 +195,10 @@ class Feedback:
                 self._drift(key, commit, row.sync, f"{row.environment}/{row.model}: live "
                             "differs from git and is left alone (self_heal: false)", ())
         self._drifting = frozenset(drifting)
+
+    def verification(self, event: Notification) -> None:
+        """A verification outcome (verified, rolled_back): once per commit, entry, event."""
+        self._notify(event)
 
     def _drift(self, key: Key, commit: str, state: str, message: str,
                changes: Iterable[str]) -> None:

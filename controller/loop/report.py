@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 
 from mlflow_gitops.core.diagnostics import Diagnostic
 from mlflow_gitops.core.errors import GitOpsError
+from mlflow_gitops.core.feedback import Notification
 from mlflow_gitops.core.model import DesiredState
 from mlflow_gitops.core.ports import MetricsPort
 from mlflow_gitops.loop.executor import Applied
@@ -39,17 +40,19 @@ _EVENT_REASONS = {"promote": "Promoted", "archive": "Archived", "unstage": "Unst
 
 
 #: A pass's `mlflow_gitops_reconcile_total{result}` from the worst state it left behind.
-_RESULTS: dict[State, str] = {"Synced": "success", "OutOfSync": "success",
-                              "Waiting": "waiting", "Held": "held", "Refused": "refused",
-                              "Error": "error"}
+_RESULTS: dict[State, str] = {"Synced": "success", "Verifying": "success",
+                              "OutOfSync": "success", "Waiting": "waiting", "Held": "held",
+                              "Refused": "refused", "RolledBack": "held", "Error": "error"}
 #: Level of the one log line when an entry enters a state (SPEC §4b: waits are no errors).
-_LEVELS: dict[State, int] = {"Synced": logging.INFO, "OutOfSync": logging.INFO,
-                             "Waiting": logging.INFO, "Held": logging.INFO,
-                             "Refused": logging.WARNING, "Error": logging.ERROR}
+_LEVELS: dict[State, int] = {"Synced": logging.INFO, "Verifying": logging.INFO,
+                             "OutOfSync": logging.INFO, "Waiting": logging.INFO,
+                             "Held": logging.INFO, "Refused": logging.WARNING,
+                             "RolledBack": logging.WARNING, "Error": logging.ERROR}
 #: Kubernetes Event per state entered: (reason, warning).
 _STATE_EVENTS: dict[State, tuple[str, bool]] = {
     "Waiting": ("PromotionWaiting", False), "Held": ("Held", False),
-    "Refused": ("PromotionRefused", True), "Error": ("ReconcileFailed", True)}
+    "Refused": ("PromotionRefused", True), "Error": ("ReconcileFailed", True),
+    "Verifying": ("Verifying", False), "RolledBack": ("RolledBack", True)}
 
 
 #: Per-model lines logged at most per pass (and only for what changed); the rest is one
@@ -137,7 +140,7 @@ class Reporter:
                 self.metrics.applied()
         counts: dict[str, int] = {e.name: 0 for e in result.desired.environments}
         for row in result.status:
-            if row.sync != "Synced":
+            if row.sync not in ("Synced", "Verifying"):
                 counts[row.environment] = counts.get(row.environment, 0) + 1
         self.metrics.out_of_sync(counts)
         counted: dict[tuple[str, str], int] = {}
@@ -168,6 +171,11 @@ class Reporter:
         for name, message in result.registry_errors.items():
             log.error("registry %s unreachable: %s", name, message,
                       extra={"fields": {"registry": name}})
+
+    def verified(self, commit: str, environment: str, model: str, message: str) -> None:
+        """A version passed its verification window: the `verified` notification, once."""
+        self._feedback(lambda f: f.verification(Notification(
+            "verified", commit, environment, model, "Synced", message)))
 
     def _entered(self, row: ModelStatus) -> None:
         """One log line (and Event) when an entry enters a state, never on every pass."""

@@ -24,6 +24,7 @@ from mlflow_gitops.loop.cycle import ControllerState, Cycle, Source
 from mlflow_gitops.loop.feedback import Feedback
 from mlflow_gitops.loop.report import EventSink, Reporter
 from mlflow_gitops.loop.triggers import Trigger
+from mlflow_gitops.loop.verification import Verifier
 from mlflow_gitops.loop.views import StatusQuery, page_view, readiness, status_view
 from mlflow_gitops.planning.overview import PageData
 from mlflow_gitops.planning.status import next_until
@@ -62,6 +63,8 @@ class Controller:
                  metrics: MetricsPort, *, interval: float = 60.0,
                  policy: Callable[[Source], PolicyFactory | None] | None = None,
                  known_registries: list[str] | None = None,
+                 known_sources: dict[str, str] | None = None,
+                 verifier: Verifier | None = None,
                  elector: Elector | None = None, rng: random.Random | None = None,
                  on_event: EventSink | None = None, feedback: FeedbackPort | None = None,
                  proposer: ProposerPort | None = None, write_budget: float = 0.0):
@@ -75,7 +78,8 @@ class Controller:
                                  Feedback(feedback) if feedback is not None else None)
         self.cycle = Cycle(source, registries, self.reporter,
                            policy=policy(source) if policy is not None else None,
-                           known_registries=known_registries)
+                           known_registries=known_registries, known_sources=known_sources,
+                           verifier=verifier)
         self._rng = rng or random.Random()
         self._backoff = Backoff(rng=self._rng)
         self.proposer = proposer
@@ -155,10 +159,11 @@ class Controller:
                 log.warning("backing off %.1fs before the next attempt", delay)
 
     def _next_wait_ends(self) -> float | None:
-        """Seconds until the first `Waiting` entry expects to proceed (at least 1 s)."""
+        """Seconds until a `Waiting` entry expects to proceed or a `Verifying` entry's next
+        measurement is due (at least 0.5 s)."""
         result = self.state.last_result
         until = next_until(result.status) if result is not None else None
-        return None if until is None else max(1.0, until - time.time() + 0.5)
+        return None if until is None else max(0.5, until - time.time() + 0.2)
 
     def propose(self) -> None:
         """A proposal round after a pass. It never fails the loop: a forge or git problem is

@@ -21,9 +21,11 @@ from mlflow_gitops.planning.timeline import ApplyRecord
 STATES: Mapping[str, tuple[str, str]] = {
     "Synced": ("synced", "✓"),
     "OutOfSync": ("outofsync", "↻"),
+    "Verifying": ("verifying", "◔"),
     "Waiting": ("waiting", "◷"),
     "Held": ("held", "‖"),
     "Refused": ("refused", "⊘"),
+    "RolledBack": ("rolledback", "↶"),
     "Error": ("error", "✗"),
 }
 NEUTRAL = ("unknown", "•")
@@ -70,7 +72,8 @@ class Row:
 
 
 #: Least happy first: the order of the summary's counts.
-SEVERITY = ("Error", "Refused", "OutOfSync", "Held", "Waiting", "Synced")
+SEVERITY = ("Error", "RolledBack", "Refused", "OutOfSync", "Held", "Waiting", "Verifying",
+            "Synced")
 
 
 def _rank(word: str) -> int:

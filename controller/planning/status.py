@@ -12,9 +12,11 @@ from typing import Any, Literal
 from mlflow_gitops.core.model import DesiredState, Environment, LiveModel, Snapshot, ownership_tag
 from mlflow_gitops.core.plan import ModelError, Plan
 
-State = Literal["Synced", "OutOfSync", "Waiting", "Held", "Refused", "Error"]
+State = Literal["Synced", "Verifying", "OutOfSync", "Waiting", "Held", "Refused", "RolledBack",
+                "Error"]
 SyncState = State  # the older name
-STATES: tuple[State, ...] = ("Synced", "OutOfSync", "Waiting", "Held", "Refused", "Error")
+STATES: tuple[State, ...] = ("Synced", "Verifying", "OutOfSync", "Waiting", "Held", "Refused",
+                             "RolledBack", "Error")
 #: How bad a state is, for the worst of several (a pass's overall result).
 _SEVERITY = {state: rank for rank, state in enumerate(STATES)}
 
@@ -47,7 +49,8 @@ class ModelStatus:
     message: str
     file: str
     line: int
-    until: float | None = None  # Waiting: when it expects to proceed, epoch seconds
+    until: float | None = None  # Waiting: when it expects to proceed; Verifying: the window's end
+    next_check: float | None = None  # Verifying: when the next measurement is due, epoch s
 
     @property
     def state(self) -> State:
@@ -155,6 +158,9 @@ def states_by_key(rows: Iterable[ModelStatus]) -> dict[Key, State]:
 
 
 def next_until(rows: Iterable[ModelStatus]) -> float | None:
-    """When the first `Waiting` entry expects to proceed (epoch seconds), or None."""
-    return min((row.until for row in rows if row.sync == "Waiting" and row.until is not None),
-               default=None)
+    """When the loop must look again by itself (epoch seconds), or None: the first `Waiting`
+    entry expects to proceed, or a `Verifying` entry's next measurement is due."""
+    times = [row.until for row in rows if row.sync == "Waiting" and row.until is not None]
+    times += [row.next_check for row in rows
+              if row.sync == "Verifying" and row.next_check is not None]
+    return min(times, default=None)

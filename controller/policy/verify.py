@@ -21,7 +21,15 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from mlflow_gitops.core.model import Check, Verify
+from mlflow_gitops.core.model import (
+    STAGE_ARCHIVED,
+    STAGE_NONE,
+    Check,
+    Environment,
+    LiveVersion,
+    Verify,
+)
+from mlflow_gitops.core.plan import Change
 from mlflow_gitops.policy.evidence import Stint
 
 VERIFY_TAG_PREFIX = "gitops.verify."
@@ -218,3 +226,22 @@ def failure_reason(progress: Progress, on_failure: str) -> str:
         progress.replaced is not None else "held"
     return (f"verification failed ({progress.failed} failed measurement(s)): "
             f"{progress.failure}; {action}")
+
+
+def rollback_changes(env: Environment, model: str, bad: LiveVersion, good: LiveVersion,
+                     line: int) -> tuple[Change, ...]:
+    """The changes that return `env` from `bad` to `good` (the version it replaced): the same
+    writes a promotion makes, so the executor applies them like any other plan."""
+    note = f"verification failed: back to v{good.version}"
+    if env.target.kind == "alias":
+        return (Change(env.registry, env.name, model, good.version, "set_alias", "verification",
+                       env.file, line, alias=env.target.value, previous_version=bad.version,
+                       note=note),)
+    archive = env.sync.archive_previous
+    return (
+        Change(env.registry, env.name, model, good.version, "promote", "verification",
+               env.file, line, from_stage=good.stage, to_stage=env.target.value, note=note),
+        Change(env.registry, env.name, model, bad.version, "archive" if archive else "unstage",
+               "verification", env.file, line, from_stage=bad.stage,
+               to_stage=STAGE_ARCHIVED if archive else STAGE_NONE, note=note),
+    )
