@@ -1,5 +1,5 @@
 """`python -m bench.page`: how long the web page takes to render on the server at 1,000
-models (SPEC §6a "fast at 1,000 models"). The page's real code (Jinja2 templates, the
+models. The page's real code (Jinja2 templates, the
 grid, the timeline from a real git repository through GitSource); only the controller's
 pass is replaced by its values (desired state, a live snapshot, the plan and status rows),
 so the figure is the page's own cost. Prints one line per figure."""

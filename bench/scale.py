@@ -1,4 +1,4 @@
-"""Measurement 6: a pass costs what is managed, not what is registered (SPEC §4 "Cost").
+"""Measurement 6: a pass costs what is managed, not what is registered.
 Two registries of different sizes (5,000 and 20,000 registered models) hold the same 100
 managed models; the rest are unmanaged models with two versions each, written straight into
 the server's SQLite database (tests/support/bulk_seed.py: seconds instead of an hour of

@@ -1,4 +1,4 @@
-"""The controller config file (`--config`, SPEC §6): which registries exist and, for `run`,
+"""The controller config file (`--config`): which registries exist and, for `run`,
 where the desired state lives. Without a config the one registry is MLFLOW_TRACKING_URI."""
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class RegistryConfig(BaseModel):
 
 
 class CommitStatusConfig(BaseModel):
-    """Commit statuses per environment (SPEC §6a); the forge, API and repository default to
+    """Commit statuses per environment; the forge, API and repository default to
     what the repository URL says (github.com, gitlab.com, GitHub Enterprise, GitLab)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -47,7 +47,7 @@ class CommitStatusConfig(BaseModel):
 
 
 class NotificationConfig(BaseModel):
-    """One outgoing webhook (SPEC §6a)."""
+    """One outgoing webhook."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -68,7 +68,7 @@ class NotificationConfig(BaseModel):
 
 
 class VerificationSourceConfig(BaseModel):
-    """A server `verify:` checks may query (SPEC §4c): exactly one of a Prometheus base URL
+    """A server `verify:` checks may query: exactly one of a Prometheus base URL
     or an HTTP JSON endpoint. Operators name them here; environment files only use the names."""
 
     model_config = ConfigDict(extra="forbid")

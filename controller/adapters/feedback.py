@@ -1,4 +1,4 @@
-"""The FeedbackPort for the controller (SPEC §6a): commit statuses to GitHub or GitLab and
+"""The FeedbackPort for the controller: commit statuses to GitHub or GitLab and
 notifications to the configured receivers, each through its own background Outbox, so a
 pass only ever queues. Built from the config; every secret it reads (the forge token, Slack
 URLs, HMAC keys) is handed to the log redactor and kept out of reprs."""

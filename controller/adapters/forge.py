@@ -1,5 +1,5 @@
 """Open a pull request (GitHub) or merge request (GitLab) for `promote --open-pr`, and set
-commit statuses per environment for the controller (SPEC §6a).
+commit statuses per environment for the controller.
 
 The forge, host, owner and repository come from the git remote URL, so users configure
 nothing beyond a token. One POST per pull request, through `requests` with a timeout; every
@@ -262,7 +262,7 @@ def _without_credentials(url: str) -> str:
     return re.sub(r"^(\w[\w+.-]*://)[^@/]*@", r"\1", url)
 
 
-# -- commit statuses (SPEC §6a) ------------------------------------------------------------
+# -- commit statuses ------------------------------------------------------------
 
 GITLAB_STATES = {"pending": "pending", "success": "success", "failure": "failed"}
 DESCRIPTION_LIMIT = 140

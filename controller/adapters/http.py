@@ -1,4 +1,4 @@
-"""The controller's one small HTTP server (SPEC §6 "HTTP" and "Triggers").
+"""The controller's one small HTTP server.
 
 `GET /healthz` (alive), `GET /readyz` (a `ready()` callable decides), `GET /metrics`,
 `GET /status` (JSON from a `status(query)` callable: `?environment=`, `?model=`, `?state=`

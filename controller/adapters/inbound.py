@@ -1,4 +1,4 @@
-"""The trigger endpoints (SPEC §6 "Triggers", §6a): what `POST /webhook`, `POST
+"""The trigger endpoints: what `POST /webhook`, `POST
 /webhook/mlflow` and `POST /sync` accept, and where the trigger goes.
 
 - `/webhook`: GitHub (`X-Hub-Signature-256`) or GitLab (`X-Gitlab-Token`), secret from

@@ -1,4 +1,4 @@
-"""Log lines for people (`text`) and for log pipelines (`json`), with secrets masked (SPEC §6).
+"""Log lines for people (`text`) and for log pipelines (`json`), with secrets masked.
 
 Code logs through the standard `logging` module and attaches structured fields with
 `logger.info("applied change", extra={"fields": {"model": m, "to": v}})`. JSON output is

@@ -1,4 +1,4 @@
-"""The controller's Prometheus metrics (SPEC §6 "Metrics"), behind methods the loop calls.
+"""The controller's Prometheus metrics, behind methods the loop calls.
 
 Everything lives on a dedicated CollectorRegistry, not prometheus_client's global one, so
 two controllers in one test process never share counters and `/metrics` shows only ours.
@@ -33,8 +33,8 @@ from prometheus_client import (
 
 disable_created_metrics()
 
-#: A pass's result: `waiting` (a soak or a window), `held` and `refused` are not errors
-#: (SPEC §4b), so an error-rate alert does not fire on a promotion that only waits.
+#: A pass's result: `waiting` (a soak or a window), `held` and `refused` are not errors,
+#: so an error-rate alert does not fire on a promotion that only waits.
 RESULTS = ("success", "waiting", "held", "refused", "error", "invalid", "skipped")
 STATES = ("Synced", "Verifying", "OutOfSync", "Waiting", "Held", "Refused", "RolledBack",
           "Error")
@@ -43,7 +43,7 @@ DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0
 
 
 class Metrics:
-    """Every metric of SPEC §6 on one private registry; thread-safe like prometheus_client."""
+    """Every metric on one private registry; thread-safe like prometheus_client."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -74,7 +74,7 @@ class Metrics:
             "1 while the branch tip is invalid and the last good state stays in force.",
             registry=r)
         self._states = Gauge(
-            "mlflow_gitops_entries", "Entries (environment x model) per state (SPEC 4b).",
+            "mlflow_gitops_entries", "Entries (environment x model) per state.",
             ["environment", "state"], registry=r)
         build = Gauge("mlflow_gitops_build_info", "The running controller's version (value 1).",
                       ["version", "python"], registry=r)

@@ -1,4 +1,4 @@
-"""Outgoing notifications (SPEC §6a): one POST per event to each receiver that asked for it.
+"""Outgoing notifications: one POST per event to each receiver that asked for it.
 
 - `format: slack`: a Slack incoming webhook, `POST <webhook URL>` with
   `Content-Type: application/json` and `{"text": "..."}`; Slack answers 200 `ok`, or 400

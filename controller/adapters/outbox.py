@@ -1,6 +1,6 @@
 """Delivery in the background: a bounded queue and one worker thread per kind of delivery
 (commit statuses, notifications), so a slow or failing forge or receiver never blocks a
-reconcile (SPEC §6a). A delivery that fails with a transient error (timeout, 5xx, 429) is
+reconcile. A delivery that fails with a transient error (timeout, 5xx, 429) is
 retried with exponential backoff and full jitter (mlflow_gitops.loop.backoff) up to
 `max_attempts`; one the receiver refuses (401, 403, 404, 422) is dropped with one warning.
 Items go out in the order they were queued; a retry of an item given a `group` is dropped

@@ -1,4 +1,4 @@
-"""The read-only web page (SPEC §6a): `GET /` (environments × models) and `GET /models/<name>`
+"""The read-only web page: `GET /` (environments × models) and `GET /models/<name>`
 (a model's versions, pending promotions and timeline), rendered on the server with Jinja2
 templates shipped in the package (templates/). No scripts, no external assets: the cluster
 may have no internet, and a page without scripts has nothing to inject into.

@@ -1,4 +1,4 @@
-"""One proposal round (SPEC §5 `propose`, §6 "proposals run in the same loop"): for each
+"""One proposal round: for each
 environment with a `propose:` block and each model it lists, the newest qualifying version
 (planning.proposals) goes on the branch `propose/<environment>/<model>` with the same edit,
 message and pull request body as `promote`. A newer candidate replaces the branch's commit

@@ -1,5 +1,4 @@
-"""Credentials inside URIs: find them and scrub them (SPEC §6: credentials inside a tracking
-URI are never logged or shown).
+"""Credentials inside URIs: find them and scrub them.
 
 Two places a URI carries a secret: its userinfo (`http://alice:PW@host`, `https://TOKEN@host`)
 and its query string (`?access_token=…`, `?private_token=…`, any key that names a token,

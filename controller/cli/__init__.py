@@ -1,4 +1,4 @@
-"""The `mlflow-gitops` command line (SPEC §5): arguments → the core → render → exit code.
+"""The `mlflow-gitops` command line: arguments → the core → render → exit code.
 Thin by design: every command is a few lines that call reconciler, render and adapters."""
 
 from __future__ import annotations

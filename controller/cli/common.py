@@ -42,7 +42,7 @@ class HelpFormatter(argparse.HelpFormatter):
 
 class Parser(argparse.ArgumentParser):
     """The CLI's parser: a usage error is one line on stderr with a pointer to --help and exit
-    1 (SPEC §5), so exit 2 always means "changes pending"; `examples=[...]` becomes the
+    1, so exit 2 always means "changes pending"; `examples=[...]` becomes the
     `Examples:` epilog. Subparsers are built with the same class."""
 
     def __init__(self, *args: Any, examples: Sequence[str] = (), **kwargs: Any) -> None:
@@ -56,6 +56,26 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         usage_error(self.prog, message)
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        """A command's positionals may come before, between or after its options
+        (`promote m 3 --env staging environments`), as the usage line shows; the top-level
+        parser, which holds the subcommands, parses the usual way."""
+        if self._subparsers is not None or getattr(self, "_intermixing", False):
+            return super().parse_known_args(args, namespace)
+        renamed: dict[str, str] = getattr(self, "renamed", {})
+        if renamed and args is not None:  # `--to ENV` is `--env ENV`, required or not
+            args = [_rename(a, renamed) for a in args]
+        self._intermixing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
+
+
+def _rename(arg: str, renamed: Mapping[str, str]) -> str:
+    flag, eq, value = arg.partition("=")
+    return renamed[flag] + eq + value if flag in renamed else arg
 
 
 def usage_error(prog: str, message: str) -> NoReturn:
@@ -112,22 +132,61 @@ def _error(message: str) -> None:
     print(f"mlflow-gitops: error: {scrub(message)}", file=sys.stderr)
 
 
-def add_path(parser: argparse.ArgumentParser, path_flag: bool = False) -> None:
-    """The optional PATH positional every command takes (default ./environments);
-    `path_flag` also accepts the older `--path DIR` spelling (hidden). Read it back with
-    `path_of(args)`."""
-    parser.add_argument("path", nargs="?", default=None, metavar="PATH",
-                        help="folder of environment files (default: ./environments)")
+def add_path(parser: argparse.ArgumentParser,
+             help: str = "folder of environment files (default: ./environments)") -> None:
+    """The optional PATH positional every command on environment files takes (default
+    ./environments), before or after the options; `--path DIR` is the same thing (not shown
+    in --help). Read it back with `path_of(args)`."""
+    parser.add_argument("path", nargs="?", default=None, metavar="PATH", help=help)
     parser.set_defaults(path_flag=None)
-    if path_flag:
-        hidden_alias(parser, "--path", dest="path_flag", metavar="DIR")
+    hidden_alias(parser, "--path", dest="path_flag", metavar="DIR")
 
 
 def add_env(parser: argparse.ArgumentParser, required: bool = True,
-            help: str = "environment name: the file's stem, e.g. production") -> None:
-    """`--env ENV` everywhere (`--to` is the same option, from `promote`'s old spelling)."""
-    parser.add_argument("--env", "--to", dest="env", metavar="ENV", required=required,
-                        help=help)
+            help: str = "environment name: the file's stem, e.g. production",
+            destination: bool = False) -> None:
+    """`--env ENV` everywhere; where the environment is where a version goes (`promote`),
+    `--to ENV` is the same option (not shown in --help)."""
+    parser.add_argument("--env", dest="env", metavar="ENV", required=required, help=help)
+    if destination:  # read as --env before parsing (see Parser), so "required" holds
+        hidden_alias(parser, "--to", dest="env", metavar="ENV")
+        parser.renamed = {"--to": "--env"}  # type: ignore[attr-defined]
+
+
+def add_version(parser: argparse.ArgumentParser, help: str,
+                aliases: Sequence[str] = ("--version", "-v")) -> None:
+    """The model version, always the positional VERSION right after MODEL; the older flag
+    spellings (`--version N`, `-v N`, `--to-version N`) still work, not shown in --help.
+    Read it back with `version_of(args)`."""
+    parser.add_argument("version", nargs="?", default=None, metavar="VERSION", help=help)
+    parser.set_defaults(version_flag=None)
+    hidden_alias(parser, *aliases, dest="version_flag", metavar="N")
+
+
+def version_of(args: argparse.Namespace, required: bool = True) -> int | None:
+    """VERSION or its flag spelling, not two different ones. A PATH given where VERSION
+    may stand (`rollback m environments --env p`) is taken as PATH when PATH is free."""
+    positional = args.version
+    if positional is not None and not positional.isdigit() and "path" in args \
+            and args.path is None and (args.version_flag is not None or not required):
+        args.path, positional = positional, None
+    values = {_model_version(args.prog, v) for v in (positional, args.version_flag)
+              if v is not None}
+    if len(values) > 1:
+        usage_error(args.prog, f"VERSION given twice ({positional} and {args.version_flag}); "
+                    "pass it once")
+    if not values:
+        if required:
+            usage_error(args.prog, "the following arguments are required: VERSION")
+        return None
+    return values.pop()
+
+
+def _model_version(prog: str, text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        usage_error(prog, f"argument VERSION: '{text}' is not a model version (a whole "
+                    "number from 1)")
+    return int(text)
 
 
 def path_of(args: argparse.Namespace) -> str:

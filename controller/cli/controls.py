@@ -1,4 +1,4 @@
-"""Day-two controls without a pull request (SPEC §5): `hold` / `release` one model in one
+"""Day-two controls without a pull request: `hold` / `release` one model in one
 environment, and `reject` a bad version. Each is one tag write in the registry, so every
 replica and every `plan` sees it on its next read; the controller itself never writes them.
 
@@ -22,12 +22,14 @@ from mlflow_gitops.cli.common import (
     add_env,
     add_output,
     add_path,
+    add_version,
     build_registries,
     fatal,
     known_registries,
     load_desired,
     path_of,
     print_json,
+    version_of,
 )
 from mlflow_gitops.core.errors import NotFound
 from mlflow_gitops.core.model import DEFAULT_REGISTRY, Environment, LiveModel
@@ -58,15 +60,13 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=cmd_release)
 
     p = sub.add_parser("reject", help="mark a version bad: no environment will promote it",
-                       description="Reject version N of MODEL (model-version tag "
+                       description="Reject VERSION of MODEL (model-version tag "
                        "gitops.rejected): no environment promotes it, not even as a rollback, "
                        "and proposals skip it (state Refused with the reason). --undo lifts it.",
-                       examples=['mlflow-gitops reject fraud-detector --version 7 '
-                                 '--reason "leaks PII"',
-                                 "mlflow-gitops reject fraud-detector --version 7 --undo"])
+                       examples=['mlflow-gitops reject fraud-detector 7 --reason "leaks PII"',
+                                 "mlflow-gitops reject fraud-detector 7 --undo"])
     p.add_argument("model", metavar="MODEL", help="registered model name")
-    p.add_argument("--version", "-v", type=int, required=True, metavar="N",
-                   help="the version to reject")
+    add_version(p, help="the version to reject, e.g. 7")
     p.add_argument("--reason", help="why (required unless --undo)")
     p.add_argument("--by", help="who (default: git config user.name, else $USER)")
     p.add_argument("--undo", action="store_true", help="lift the rejection")
@@ -79,7 +79,7 @@ def register(sub: Any) -> None:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help="model name as the environment file lists it")
-    add_path(p, path_flag=True)
+    add_path(p)
     add_env(p)
     add_config(p)
     add_output(p)
@@ -148,6 +148,7 @@ def _live(registry: RegistryPort, name: str) -> LiveModel:
 # --- reject ---------------------------------------------------------------------------------
 
 def cmd_reject(args: argparse.Namespace) -> int:
+    args.version = version_of(args)
     registry: RegistryPort = build_registries(args.config, (args.registry,))[args.registry]
     live = _live(registry, args.model)
     version = live.versions.get(args.version)

@@ -195,12 +195,18 @@ def cmd_apply(args: argparse.Namespace) -> int:
         for c in result.copies:
             print(f"  copied {c.source_registry}/{c.source_model} v{c.source_version} → "
                   f"{c.registry}/{c.model} v{c.version} (for {c.environment})")
+        from mlflow_gitops.planning.render import kept_back_line
+
         for error in applied.errors:
-            print(f"  error {error}", file=sys.stderr)
-        failed_models = {(e.environment, e.model) for e in applied.errors}
+            if error.is_failure:
+                print(f"  error {error}", file=sys.stderr)
+            else:
+                print(f"  {kept_back_line(error)}")
+        failed_models = {(e.environment, e.model) for e in applied.errors if e.is_failure}
+        kept = {(e.environment, e.model) for e in applied.errors if not e.is_failure}
         print(f"Apply {'complete' if result.ok else 'incomplete'}: "
               f"{len(applied.applied)} change(s) applied, {len(failed_models)} model(s) "
-              f"not converged.")
+              f"not converged" + (f", {len(kept)} waiting or held." if kept else "."))
     return EXIT_OK if result.ok else EXIT_ERROR
 
 

@@ -1,5 +1,5 @@
 """The promotion policy as each command sees it. Every command judges a promotion by the
-same evidence, the controller's apply records and the live state in the registry (SPEC §4a),
+same evidence, the controller's apply records and the live state in the registry,
 so `plan`, `diff` (the pull-request comment), `apply` and the controller give the same
 verdict on the same registry. Git history is no evidence: a commit's dates and order are the
 pull request author's to choose."""

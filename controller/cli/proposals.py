@@ -1,5 +1,5 @@
-"""`propose`: a new version that qualifies becomes a pull request by itself (SPEC §3
-`propose:`, §5). For each environment with a `propose:` block and each model it lists, the
+"""`propose`: a new version that qualifies becomes a pull request by itself. For each
+environment with a `propose:` block and each model it lists, the
 newest version that would pass the environment's whole policy now goes on one branch,
 `propose/<environment>/<model>`, with the same one-line edit, commit message and pull
 request body as `promote`. A newer candidate replaces the branch's commit and edits the same
@@ -38,7 +38,7 @@ def register(sub: Any) -> None:
         "is nothing new. Every newer version not proposed is listed with the reason.",
         examples=["mlflow-gitops propose", "mlflow-gitops propose --push --open-pr",
                   "mlflow-gitops propose environments -o json"])
-    add_path(p, path_flag=True)
+    add_path(p)
     p.add_argument("--push", action="store_true", help="push each proposal branch to --remote "
                    "(replacing what it held)")
     p.add_argument("--remote", default="origin", help="git remote (default: origin)")

@@ -14,13 +14,14 @@ from mlflow_gitops.cli.common import (
     add_env,
     add_output,
     add_path,
+    add_version,
     build_registries,
     fatal,
-    hidden_alias,
     path_of,
     print_json,
+    report_unreachable,
     require_valid,
-    usage_error,
+    version_of,
 )
 from mlflow_gitops.core.model import DesiredState, Environment
 from mlflow_gitops.core.plan import Plan
@@ -33,14 +34,12 @@ def register(sub: Any) -> None:
                            examples=_EXAMPLES[name])
         p.add_argument("model", metavar="MODEL", help="registered model name")
         if name == "promote":
-            p.add_argument("version", nargs="?", type=_version, metavar="VERSION",
-                           help="the model version to put into ENV, e.g. 3")
-            hidden_alias(p, "--version", "-v", dest="version_flag", type=_version)
-        add_path(p, path_flag=True)
-        add_env(p)
-        if name == "rollback":
-            p.add_argument("--to-version", type=_version, metavar="N",
-                           help="roll back to N instead of the version git history had before")
+            add_version(p, help="the model version to put into ENV, e.g. 3")
+        else:
+            add_version(p, help="roll back to this version instead of the one git history "
+                        "had before", aliases=("--to-version", "--version", "-v"))
+        add_path(p)
+        add_env(p, destination=name == "promote")
         p.add_argument("--allow-emptying", action="store_true",
                        help="go ahead even when the version leaves a Production environment "
                        "with no version of MODEL (a version holds one stage)")
@@ -62,23 +61,14 @@ def register(sub: Any) -> None:
                        "https://git.example.com/api/v4)")
         add_output(p)
         add_config(p)
-        p.set_defaults(handler=cmd_promote if name == "promote" else cmd_rollback,
-                       version_flag=None)
-
-
-def _version(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a model version (a whole number "
-                                         "from 1)")
-    return int(text)
+        p.set_defaults(handler=cmd_promote if name == "promote" else cmd_rollback)
 
 
 _EXAMPLES = {
     "promote": ["mlflow-gitops promote fraud-detector 3 --env staging",
                 "mlflow-gitops promote fraud-detector 3 --env production --push --open-pr"],
     "rollback": ["mlflow-gitops rollback fraud-detector --env production",
-                 "mlflow-gitops rollback fraud-detector --env production --to-version 1 "
-                 "--open-pr"],
+                 "mlflow-gitops rollback fraud-detector 1 --env production --open-pr"],
 }
 
 _DESCRIPTIONS = {
@@ -88,7 +78,7 @@ _DESCRIPTIONS = {
     "With a stage target, the version leaves any other stage environment in the same commit. "
     "--push pushes the branch; --open-pr also opens a pull request whose body is the plan.",
     "rollback": "Find the version ENV had before the current one in the git log of its file "
-    "(or take --to-version) and propose it exactly as promote does, on a rollback/ branch.",
+    "(or take VERSION) and propose it exactly as promote does, on a rollback/ branch.",
 }
 
 
@@ -96,13 +86,8 @@ _DESCRIPTIONS = {
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    if args.version is not None and args.version_flag is not None \
-            and args.version != args.version_flag:
-        usage_error(args.prog, "VERSION given twice; pass it once, e.g. "
-                    f"'{args.prog} {args.model} {args.version_flag} --env {args.env}'")
-    version = args.version if args.version is not None else args.version_flag
-    if version is None:
-        usage_error(args.prog, "the following arguments are required: VERSION")
+    version = version_of(args)
+    assert version is not None
     return _propose(args, version, "promote")
 
 
@@ -110,16 +95,17 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     from mlflow_gitops.adapters.git.worktree import WorkTree
     from mlflow_gitops.cli.review import assignments
 
+    target = version_of(args, required=False)
     tree = WorkTree(Path(path_of(args)))
     env_file = _env_file(tree, path_of(args), args.env, "HEAD")
     history = assignments(tree, env_file, args.env, args.model)
-    if args.to_version is not None:
-        return _propose(args, args.to_version, "rollback")
+    if target is not None:
+        return _propose(args, target, "rollback")
     current = history[0].new if history else None
     earlier = next((a.new for a in history if a.new is not None and a.new != current), None)
     if earlier is None:
         fatal(f"no earlier version of {args.model} in {env_file}'s git history; "
-              "pass --to-version N")
+              f"pass the version: 'rollback {args.model} N --env {args.env}'")
     return _propose(args, earlier, "rollback")
 
 
@@ -254,10 +240,14 @@ def _plan_views(args: argparse.Namespace, after: DesiredState,
     from mlflow_gitops.planning.render import render_markdown, render_text
 
     registries = build_registries(args.config, after.registries())
-    result = reconcile(after, registries, previous=before, dry_run=True, policy=local_policy())
-    metrics = collect_metrics(result.plan, result.snapshots, registries)
-    return (result.plan, render_text(result.plan, metrics),
-            render_markdown(result.plan, metrics))
+    policy = local_policy()
+    result = reconcile(after, registries, previous=before, dry_run=True, policy=policy)
+    report_unreachable(result.registry_errors, registries, args.config)
+    # Like diff: what this branch changes and the problems it brings, not those of others.
+    plan = result.plan.introduced_since(
+        reconcile(before, registries, dry_run=True, policy=policy).plan)
+    metrics = collect_metrics(plan, result.snapshots, registries)
+    return plan, render_text(plan, metrics), render_markdown(plan, metrics)
 
 
 # --- shared -------------------------------------------------------------------------------

@@ -19,7 +19,6 @@ from mlflow_gitops.cli.common import (
     add_path,
     build_registries,
     fatal,
-    hidden_alias,
     path_of,
     print_errors,
     print_json,
@@ -28,7 +27,6 @@ from mlflow_gitops.cli.common import (
     require_valid,
 )
 from mlflow_gitops.core.model import DesiredState
-from mlflow_gitops.core.plan import ModelError
 from mlflow_gitops.desired import history
 from mlflow_gitops.desired.history import Change
 
@@ -50,11 +48,8 @@ def register(sub: Any) -> None:
                                  "--detailed-exitcode"])
     p.add_argument("base", metavar="BASE", help="target branch or commit, e.g. origin/main")
     p.add_argument("head", metavar="HEAD", help="the pull request's branch or commit")
-    p.add_argument("path", nargs="?", default=None, metavar="PATH",
-                   help="folder of environment files, relative to the repository root "
-                   "(default: environments)")
-    p.set_defaults(path_flag=None)
-    hidden_alias(p, "--path", dest="path_flag", metavar="DIR")
+    add_path(p, help="folder of environment files, relative to the repository root "
+             "(default: environments)")
     p.add_argument("--repo", default=".", metavar="DIR",
                    help="the local git repository (a folder; default: .)")
     p.add_argument("--detailed-exitcode", action="store_true",
@@ -73,7 +68,7 @@ def register(sub: Any) -> None:
                                  "mlflow-gitops history fraud-detector --env production -o json",
                                  "mlflow-gitops history fraud-detector -o svg > timeline.svg"])
     p.add_argument("model", metavar="MODEL", help="registered model name")
-    add_path(p, path_flag=True)
+    add_path(p)
     add_env(p, required=False, help="only this environment")
     add_output(p, ("text", "json", "svg"))
     p.set_defaults(handler=cmd_history)
@@ -105,13 +100,11 @@ def cmd_diff(args: argparse.Namespace) -> int:
     result = reconcile(after, registries, previous=before_state, dry_run=True, policy=policy)
     report_unreachable(result.registry_errors, registries, args.config)
     # A pull request answers for what it changes: problems BASE already has are not its own.
-    existing: set[tuple[str, str, str | None, str]] = set()
-    if before_state is not None:
-        base_plan = reconcile(before_state, registries, dry_run=True, policy=policy).plan
-        existing = {_error_key(e) for e in base_plan.errors}
     plan = replace(result.plan, errors=tuple(
-        e for e in result.plan.errors
-        if _error_key(e) not in existing and e.registry not in result.registry_errors))
+        e for e in result.plan.errors if e.registry not in result.registry_errors))
+    if before_state is not None:
+        plan = plan.introduced_since(
+            reconcile(before_state, registries, dry_run=True, policy=policy).plan)
     kept_back = len(result.plan.errors) - len(plan.errors)
     metrics = collect_metrics(plan, result.snapshots, registries)
     edits = _edits(before_state, after)
@@ -137,13 +130,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
     if kept_back:
         print(f"note: {kept_back} problem(s) that {args.base} already has are not shown "
               f"(mlflow-gitops plan on {args.base} lists them)", file=sys.stderr)
-    if plan.errors or result.registry_errors:
+    if plan.failures or result.registry_errors:
         return EXIT_ERROR
     return EXIT_CHANGES if args.detailed_exitcode and plan.has_changes else EXIT_OK
-
-
-def _error_key(error: ModelError) -> tuple[str, str, str | None, str]:
-    return (error.registry, error.environment, error.model, error.message)
 
 
 def _edits(before: DesiredState | None, after: DesiredState) -> list[dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""`mlflow-gitops run`: the controller as a long-running process (SPEC §6). Wires the git
+"""`mlflow-gitops run`: the controller as a long-running process. Wires the git
 source, the registries, the HTTP server, leader election and signals around the loop."""
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def register(sub: Any) -> None:
                      help="secret for GitHub X-Hub-Signature-256 / GitLab X-Gitlab-Token")
     srv.add_argument("--mlflow-webhook-secret-file", metavar="FILE",
                      help="secret of the MLflow registry webhook (X-MLflow-Signature) that "
-                     "POST /webhook/mlflow verifies; see docs/webhooks.md")
+                     "POST /webhook/mlflow verifies; see docs/feedback.md, \"MLflow webhooks\"")
     srv.add_argument("--sync-token-file", metavar="FILE",
                      help="bearer token that POST /sync (mlflow-gitops sync) must carry")
     srv.add_argument("--advertise-url", metavar="URL",

@@ -1,4 +1,4 @@
-"""What the controller tells people outside its logs (SPEC §6a), as values: a commit status
+"""What the controller tells people outside its logs, as values: a commit status
 for one environment on one commit, and a notification of one event. The loop decides them
 (mlflow_gitops.loop.feedback); adapters deliver them (forge commit statuses, webhooks)."""
 
@@ -10,7 +10,7 @@ from typing import Literal
 #: The forge-neutral status: GitHub `pending|success|failure`, GitLab
 #: `pending|success|failed` (adapters.forge maps the names).
 StatusState = Literal["pending", "success", "failure"]
-#: The events a notification receiver can ask for (SPEC §6a).
+#: The events a notification receiver can ask for.
 EventKind = Literal["applied", "refused", "waiting", "held", "error", "drift", "invalid_commit",
                     "verified", "rolled_back"]
 EVENT_KINDS: tuple[EventKind, ...] = ("applied", "refused", "waiting", "held", "error", "drift",
@@ -41,7 +41,7 @@ class Notification:
     commit: str
     environment: str
     model: str
-    state: str  # the entry's state (SPEC §4b) when it was sent
+    state: str  # the entry's state when it was sent
     message: str
     until: float | None = None  # Waiting: when it expects to proceed, epoch seconds
     changes: tuple[str, ...] = ()  # applied / drift: what was changed, one line each

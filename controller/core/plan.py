@@ -4,7 +4,8 @@ elsewhere."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import re
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 Action = Literal["promote", "archive", "unstage", "set_alias", "delete_alias"]
@@ -13,7 +14,7 @@ Action = Literal["promote", "archive", "unstage", "set_alias", "delete_alias"]
 #: returns the environment to the version a promotion replaced.
 Reason = Literal["git", "drift", "prune", "replaced", "verification"]
 
-#: Order inside one model: serving versions land first, leavers go last (SPEC §4).
+#: Order inside one model: serving versions land first, leavers go last.
 _PHASE = {"promote:Production": 0, "promote:Staging": 1, "set_alias": 2, "archive": 3,
           "unstage": 3, "delete_alias": 4}
 
@@ -27,6 +28,8 @@ class GateResult:
     actual: str
     required: str
     detail: str = ""
+    #: A failed check that time alone passes (a soak, a freeze window): when, epoch seconds.
+    until: float | None = None
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,7 @@ class Verdict:
     note: str = ""  # shown with an allowed change, e.g. why gates were skipped
     message: str = ""  # why it was refused, one line
     #: Refused only by gates that time alone satisfies (soak, a freeze window): when it
-    #: expects to proceed, epoch seconds (SPEC §4b `Waiting`). None: a human must act.
+    #: expects to proceed, epoch seconds. None: a human must act.
     waiting_until: float | None = None
 
 
@@ -73,10 +76,13 @@ class Change:
         return f"{self.model} @{self.alias}: v{self.version} → unset"
 
 
-#: What kept a model from converging. The state each maps to (SPEC §4b) is decided in one
+#: What kept a model from converging. The state each maps to is decided in one
 #: place, planning.status: "waiting" → Waiting, "held" → Held, "gate" → Refused, the rest →
 #: Error.
 ErrorKind = Literal["missing_version", "gate", "guard", "apply", "registry", "waiting", "held"]
+#: Kinds that are no failure: time alone (Waiting) or a person's hold (Held) keeps them back,
+#: so they never make a command exit 1 or read as an error.
+NOT_FAILURES = frozenset({"waiting", "held"})
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,11 @@ class ModelError:
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.message}"
+
+    @property
+    def is_failure(self) -> bool:
+        """Refused or Error: a person or a retry must act (not Waiting, not Held)."""
+        return self.kind not in NOT_FAILURES
 
 
 @dataclass(frozen=True)
@@ -121,11 +132,29 @@ class Plan:
     def has_changes(self) -> bool:
         return bool(self.changes)
 
+    @property
+    def failures(self) -> tuple[ModelError, ...]:
+        """The errors that are failures (Refused, Error), not Waiting or Held."""
+        return tuple(e for e in self.errors if e.is_failure)
+
+    @property
+    def kept_back(self) -> tuple[ModelError, ...]:
+        """Waiting and Held entries: not changed this pass, and no failure."""
+        return tuple(e for e in self.errors if not e.is_failure)
+
     def counts(self) -> dict[str, int]:
         out = {"promote": 0, "archive": 0, "unstage": 0, "set_alias": 0, "delete_alias": 0}
         for change in self.changes:
             out[change.action] += 1
         return out
+
+    def introduced_since(self, base: Plan) -> Plan:
+        """This plan with only the problems `base` does not already have: what a change
+        (a pull request, a promote branch) answers for. Durations and times in messages are
+        ignored, so a soak that grew between the two plans is the same problem."""
+        existing = {_problem_key(e) for e in base.errors}
+        return replace(self, errors=tuple(e for e in self.errors
+                                          if _problem_key(e) not in existing))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -135,3 +164,11 @@ class Plan:
             "errors": [asdict(e) for e in self.errors],
             "drift": [asdict(d) for d in self.drift],
         }
+
+
+_MOMENT = re.compile(r"\b(?:\d+[dhms])+\b|\d{4}-\d\d-\d\d \d\d:\d\d(?: UTC)?")
+
+
+def _problem_key(error: ModelError) -> tuple[str, str, str | None, str, str]:
+    return (error.registry, error.environment, error.model, error.kind,
+            _MOMENT.sub("…", error.message))

@@ -31,7 +31,7 @@ class RegistryPort(Protocol):
     def snapshot(self, names: Collection[str], owned_by: Collection[str] = ()) -> Snapshot:
         """The models called `names` (those that exist) and every model with a version that
         carries the ownership tag of an environment in `owned_by` (what prune needs), each
-        with all its versions, stages, tags and aliases, read in bulk (SPEC §4 "Cost"). The
+        with all its versions, stages, tags and aliases, read in bulk. The
         registry's other models are not read: the cost grows with the managed set only."""
         ...
 
@@ -74,7 +74,7 @@ class VerificationPort(Protocol):
 
 
 class ProposerPort(Protocol):
-    """A proposal round (SPEC §5 `propose`): new qualifying versions become pull requests.
+    """A proposal round: new qualifying versions become pull requests.
     Raises mlflow_gitops.core.errors.GitOpsError when git, the forge or a registry fails."""
 
     def run(self) -> list[str]:
@@ -107,7 +107,7 @@ class MetricsPort(Protocol):
 
 
 class FeedbackPort(Protocol):
-    """Delivers feedback (SPEC §6a) in the background: both methods return at once, never
+    """Delivers feedback in the background: both methods return at once, never
     raise and never block a pass; delivery is retried with backoff by the adapter."""
 
     def commit_status(self, status: CommitStatus) -> None: ...

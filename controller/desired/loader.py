@@ -1,4 +1,4 @@
-"""Environment files → DesiredState plus every diagnostic (SPEC §3).
+"""Environment files → DesiredState plus every diagnostic.
 
 Pure: callers hand in file names and texts (read from a folder or straight from a git
 commit), so the same checks run in `validate`, in `plan`, on a pull request and in the

@@ -1,4 +1,4 @@
-"""What a pass reads from each registry (SPEC §4 "Cost"): the models the environments list,
+"""What a pass reads from each registry: the models the environments list,
 under their registered names, plus the models whose versions carry the ownership tag of an
 environment that prunes or does not self-heal (a model removed from a file is found by that
 tag, not by reading the whole registry). Pure: desired state in, read sets out."""

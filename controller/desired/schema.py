@@ -1,4 +1,4 @@
-"""The environment file format (SPEC §3) as pydantic models: one definition gives validation
+"""The environment file format as pydantic models: one definition gives validation
 and the published JSON Schema (`environments/schema.json`), so the two never drift apart."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Environments that a registry cannot serve: a registry without stages (Unity Catalog,
 `databricks-uc`) has aliases only, so a `stage:` environment on it is a validation error
-with the file and line, found before anything is planned (SPEC §6)."""
+with the file and line, found before anything is planned."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""How long to wait after the git remote or the registry failed (SPEC §6 "Failure").
+"""How long to wait after the git remote or the registry failed.
 
 Exponential backoff with full jitter and a cap: after the n-th consecutive failure, wait a
 uniformly random time in [0, min(cap, base * 2**(n-1))]. Jitter keeps several replicas

@@ -1,4 +1,4 @@
-"""Which commit statuses and notifications a pass causes (SPEC §6a), decided from the same
+"""Which commit statuses and notifications a pass causes, decided from the same
 status rows as everything else, and sent once: a commit status once per (commit,
 environment, state), a notification once per (commit, environment, model, event), drift once
 per drift episode. Delivery (and its retries) is the FeedbackPort's business; this module

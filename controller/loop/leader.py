@@ -46,7 +46,7 @@ class LeaseRecord:
     transitions: int = 0
     resource_version: str | None = None
     #: Where the holder takes forwarded triggers (a Lease annotation): a standby sends the
-    #: webhooks it receives there, so any replica's webhook is applied at once (SPEC §6a).
+    #: webhooks it receives there, so any replica's webhook is applied at once.
     holder_url: str = ""
 
     def spec_key(self) -> tuple[object, ...]:

@@ -42,7 +42,8 @@ class PassResult:
 
     @property
     def ok(self) -> bool:
-        return not self.errors and not self.registry_errors
+        """Nothing failed: every entry converged, waits on time alone, or is held."""
+        return not any(e.is_failure for e in self.errors) and not self.registry_errors
 
 
 def read_live(registries: Mapping[str, RegistryPort], desired: DesiredState

@@ -43,7 +43,7 @@ _EVENT_REASONS = {"promote": "Promoted", "archive": "Archived", "unstage": "Unst
 _RESULTS: dict[State, str] = {"Synced": "success", "Verifying": "success",
                               "OutOfSync": "success", "Waiting": "waiting", "Held": "held",
                               "Refused": "refused", "RolledBack": "held", "Error": "error"}
-#: Level of the one log line when an entry enters a state (SPEC §4b: waits are no errors).
+#: Level of the one log line when an entry enters a state.
 _LEVELS: dict[State, int] = {"Synced": logging.INFO, "Verifying": logging.INFO,
                              "OutOfSync": logging.INFO, "Waiting": logging.INFO,
                              "Held": logging.INFO, "Refused": logging.WARNING,

@@ -1,4 +1,4 @@
-"""The controller loop (SPEC §6): wait for a trigger (timer, webhook, leadership) → one pass
+"""The controller loop: wait for a trigger (timer, webhook, leadership) → one pass
 (mlflow_gitops.loop.cycle) → wait again, the interval after a good pass and an exponential
 backoff with jitter after a failed one. SIGTERM finishes the pass in flight. Only the
 leader writes; a standby waits for the lease."""

@@ -1,4 +1,4 @@
-"""Why the loop should reconcile now: a timer, a webhook, a signal (SPEC §6 "Triggers").
+"""Why the loop should reconcile now: a timer, a webhook, a signal.
 
 Triggers coalesce. However many arrive while a reconcile runs, the next `wait` returns at
 once and exactly one more pass follows; a trigger is never lost and never counted twice.

@@ -83,7 +83,7 @@ def status_view(state: ControllerState, leading: bool,
 
 def page_view(state: ControllerState, leading: bool, recent: Sequence[ApplyRecord] = ()
               ) -> PageData:
-    """The web page's view (SPEC §6a): one consistent read of the state, with the plan
+    """The web page's view: one consistent read of the state, with the plan
     reduced to what is still to do (the plan less what was applied) and its errors."""
     s = state
     result = s.last_result

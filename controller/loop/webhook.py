@@ -1,4 +1,4 @@
-"""Is this webhook request really from our forge? (SPEC §6 "Triggers").
+"""Is this webhook request really from our forge?.
 
 Pure so it can be tested without a server: headers, raw body and secret in, a bool out.
 GitHub signs the body (`X-Hub-Signature-256: sha256=<hex HMAC-SHA256>`); GitLab sends the

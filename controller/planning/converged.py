@@ -1,4 +1,4 @@
-"""The durable record behind `self_heal: false` (SPEC §4 "Self-heal off"): for each
+"""The durable record behind `self_heal: false`: for each
 (environment, model), the git entry this controller last *fully* applied.
 
 With self-heal off only entries that git changed are applied, so the controller must know,

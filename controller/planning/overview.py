@@ -1,4 +1,4 @@
-"""What the web page shows (SPEC §6a), as values: the controller's view at one moment
+"""What the web page shows, as values: the controller's view at one moment
 (`PageData`) and the environments × models grid built from its status rows. Pure; the page
 adapter renders these with templates and never looks inside the loop.
 
@@ -81,7 +81,7 @@ def _rank(word: str) -> int:
 
 
 def state_of(row: ModelStatus) -> str:
-    """The row's state word (SPEC §4b)."""
+    """The row's state word."""
     return str(row.state)
 
 

@@ -1,5 +1,5 @@
 """plan(desired, live) → Plan: the smallest ordered list of registry writes that makes live
-equal desired (SPEC §4). A pure function: no I/O, deterministic order, errors as values."""
+equal desired. A pure function: no I/O, deterministic order, errors as values."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Which new version an environment would promote by itself (SPEC §3 `propose:`, §5
-`propose`): the newest version, newer than the one assigned now, that carries the `when:`
+"""Which new version an environment would promote by itself: the newest version, newer
+than the one assigned now, that carries the `when:`
 tags, meets the `when:` metric bounds and passes the environment's whole policy now (from,
 soak, gates, windows, not rejected, not held).
 

@@ -7,27 +7,42 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from mlflow_gitops.core.plan import Change, GateResult, Plan
+from mlflow_gitops.core.plan import Change, GateResult, ModelError, Plan
 from mlflow_gitops.planning.status import state_of
+from mlflow_gitops.policy.evidence import when
 
 #: (registry, model, version) → metrics of the version's source run.
 Metrics = Mapping[tuple[str, str, int], Mapping[str, float]]
 
-#: A PR comment's marker per state: a freeze or a hold is not a failure (SPEC §4b).
+#: A PR comment's marker per state: a freeze or a hold is not a failure.
 _STATE_ICON = {"Waiting": ":hourglass:", "Held": ":pause_button:", "Refused": ":no_entry:"}
+#: A gate's result in a PR comment: a check time alone passes is no failure.
+_GATE_CELL = {"pass": "✅ pass", "wait": "⏳ wait", "FAIL": "❌ fail"}
 _SYMBOL = {"promote": "+", "set_alias": "~", "archive": "-", "unstage": "-",
            "delete_alias": "-"}
 
 
 def summary(plan: Plan) -> str:
     """Terraform's summary line; models with errors are counted after it, never hidden
-    behind a bare "No changes."."""
-    failed = len({(e.registry, e.environment, e.model) for e in plan.errors})
+    behind a bare "No changes.", and so are the ones waiting (on time alone) or held, which
+    are no errors."""
+    failed = len({(e.registry, e.environment, e.model) for e in plan.failures})
     tail = f" {failed} model{'s' if failed != 1 else ''} not changed: see the errors." \
         if failed else ""
+    first = _first_until(plan)
+    for state, word in (("Waiting", "waiting"), ("Held", "held")):
+        count = len({(e.registry, e.environment, e.model) for e in plan.kept_back
+                     if state_of(e) == state})
+        if count:
+            until = f" (until {when(first)})" if state == "Waiting" and first else ""
+            tail += f" {count} {word}{until}."
     if not plan.changes:
-        return ("No changes." if not failed else "No changes to apply.") + tail
+        return ("No changes." if not plan.errors else "No changes to apply.") + tail
     return _counts(plan) + tail
+
+
+def _first_until(plan: Plan) -> float | None:
+    return min((e.until for e in plan.kept_back if e.until is not None), default=None)
 
 
 def _counts(plan: Plan) -> str:
@@ -73,17 +88,43 @@ def _delta(old: float | None, new: float | None) -> str:
     return f"{new - old:+.6g}"
 
 
+def gate_mark(g: GateResult) -> str:
+    """pass, wait (a check time alone passes, with when) or FAIL."""
+    if g.passed:
+        return "pass"
+    return "wait" if g.until is not None else "FAIL"
+
+
 def _gate_line(g: GateResult) -> str:
-    mark = "pass" if g.passed else "FAIL"
+    mark = gate_mark(g)
+    until = f" — until {when(g.until)}" if mark == "wait" and g.until is not None else ""
     return f"{mark}  {g.name}: {g.actual} (required {g.required})" + (
-        f" — {g.detail}" if g.detail else "")
+        f" — {g.detail}" if g.detail else "") + until
+
+
+def kept_back_line(e: ModelError) -> str:
+    """A Waiting or Held entry in words that say it is no error, with when it proceeds."""
+    if state_of(e) == "Waiting":
+        until = f" — until {when(e.until)}" if e.until is not None else ""
+        return f"waiting {e}{until}"
+    return f"held {e}"
 
 
 def render_errors(plan: Plan) -> str:
-    """The per-model errors with their gates, one block (the CLI prints it on stderr)."""
+    """The per-model failures (Refused, Error) with their gates, one block (the CLI prints
+    it on stderr). Waiting and Held are not among them: `render_kept_back` shows those."""
+    return _block(plan.failures, lambda e: f"error {e}")
+
+
+def render_kept_back(plan: Plan) -> str:
+    """The Waiting and Held entries with their gates, one block (stdout: they are no error)."""
+    return _block(plan.kept_back, kept_back_line)
+
+
+def _block(errors: tuple[ModelError, ...], head: Any) -> str:
     lines: list[str] = []
-    for e in plan.errors:
-        lines.append(f"  error {e}")
+    for e in errors:
+        lines.append(f"  {head(e)}")
         for g in e.gates:
             lines.append(f"      gate {_gate_line(g)}")
     return "\n".join(lines) + ("\n" if lines else "")
@@ -111,7 +152,12 @@ def render_text(plan: Plan, metrics: Metrics | None = None, errors: bool = True)
         for d in plan.drift:
             lines.append(f"  {d.file}:{d.line}: {d.environment}/{d.model}: git wants "
                          f"{d.desired}, live has {d.live}")
-    if plan.errors and errors:
+    if plan.kept_back:
+        lines.append("")
+        lines.append("Waiting or held (no error: applied by a later pass on its own, or after "
+                     "release):")
+        lines.append(render_kept_back(plan).rstrip("\n"))
+    if plan.failures and errors:
         lines.append("")
         lines.append("Errors (these models are not changed):")
         lines.append(render_errors(plan).rstrip("\n"))
@@ -147,10 +193,11 @@ def render_markdown(plan: Plan, metrics: Metrics | None = None,
             out.append("")
     if plan.errors:
         out += ["#### Not applied", ""]
-        for e in plan.errors:
+        for e in sorted(plan.errors, key=lambda e: not e.is_failure):
             state = state_of(e)
-            out.append(f"- {_STATE_ICON.get(state, ':x:')} **{state}** `{e.file}:{e.line}` "
-                       f"{e.message}")
+            until = f" (until {when(e.until)})" if state == "Waiting" and e.until else ""
+            out.append(f"- {_STATE_ICON.get(state, ':x:')} **{state}**{until} "
+                       f"`{e.file}:{e.line}` {e.message}")
         out.append("")
         for e in plan.errors:
             if e.gates:
@@ -165,8 +212,9 @@ def render_markdown(plan: Plan, metrics: Metrics | None = None,
 
 def _gate_table(gates: tuple[GateResult, ...]) -> list[str]:
     rows = ["| gate | result | actual | required |", "|---|---|---|---|"]
-    rows += [f"| {g.name} | {'✅ pass' if g.passed else '❌ fail'} | {g.actual} | "
-             f"{g.required} |" for g in gates]
+    rows += [f"| {g.name} | {_GATE_CELL[gate_mark(g)]}"
+             + (f" until {when(g.until)}" if gate_mark(g) == "wait" and g.until else "")
+             + f" | {g.actual} | {g.required} |" for g in gates]
     return rows + [""]
 
 

@@ -1,4 +1,4 @@
-"""Per environment and model: desired, live and its state (SPEC §4b): the one place where a
+"""Per environment and model: desired, live and its state: the one place where a
 pass's outcome becomes `Synced`, `OutOfSync`, `Waiting`, `Held`, `Refused` or `Error`.
 `status`, `/status`, the controller's logs, metrics, commit statuses and notifications all
 read these rows; none of them decides a state on its own."""
@@ -45,7 +45,7 @@ class ModelStatus:
     model: str
     desired: int | None
     live: tuple[int, ...]
-    sync: State  # the state (SPEC §4b); named `sync` in /status and `status -o json`
+    sync: State  # the state; named `sync` in /status and `status -o json`
     message: str
     file: str
     line: int

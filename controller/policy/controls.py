@@ -1,4 +1,4 @@
-"""Day-two controls a person sets in the registry, without a pull request (SPEC §5):
+"""Day-two controls a person sets in the registry, without a pull request:
 an emergency hold on one model in one environment (registered-model tag
 `gitops.hold.<environment>`) and a rejected version (model-version tag `gitops.rejected`).
 

@@ -1,4 +1,4 @@
-"""Evidence for the promotion policy (SPEC §4a): what the controller itself applied, recorded
+"""Evidence for the promotion policy: what the controller itself applied, recorded
 in the registry at apply time with the controller's clock, never anything a commit says.
 
 Two model-version tags per environment, written by the executor right after the change they

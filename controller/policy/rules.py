@@ -1,4 +1,4 @@
-"""The promotion policy (SPEC §3 `promotion`, §4a) as pure functions over evidence fetched
+"""The promotion policy as pure functions over evidence fetched
 beforehand.
 
 A version may enter an environment only if it came through `from` (it holds the `from`
@@ -13,7 +13,7 @@ mlflow_gitops.policy.facts gathers the facts (records, live state, run metrics) 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from mlflow_gitops.core.model import Environment, Gate, LiveModel, frozen_map
 from mlflow_gitops.core.plan import GateResult, Verdict
@@ -107,7 +107,8 @@ def evaluate(env: Environment, model: str, version: int, live_model: LiveModel,
         results.append(_metric(gate, facts.run) if gate.metric else _tag(gate, tags))
     if promotion.windows:
         results.append(_window(env.name, windows.check(promotion.windows, facts.now)))
-    gates = tuple(r for r, _, _ in results)
+    gates = tuple(replace(r, until=until) if not r.passed and until is not None else r
+                  for r, _, until in results)
     failed = [(why, until) for r, why, until in results if not r.passed]
     if failed:
         untils = [until for _, until in failed]

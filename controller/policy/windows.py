@@ -1,4 +1,4 @@
-"""Freeze and release windows (SPEC §3 `promotion.windows`), as Argo CD's sync windows.
+"""Freeze and release windows, as Argo CD's sync windows.
 
 Each window starts whenever its cron matches the wall clock of its time zone and lasts its
 duration in elapsed time. Promotions into an environment may go ahead only outside every

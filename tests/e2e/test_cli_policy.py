@@ -77,16 +77,18 @@ def test_backdated_commits_do_not_soak_and_the_recorded_apply_does(
     assert re.search(rf"production.yaml:12` {a} v1 not promoted: {DUR} in staging \(entered "
                      rf"staging \d{{4}}-\d\d-\d\d \d\d:\d\d UTC, applied by commit "
                      rf"{staged[:7]}, {DUR} ago\) < min_soak 1d", planned.out)
-    assert re.search(rf"\| min_soak 1d \| ❌ fail \| {DUR} in staging \(entered staging ",
-                     planned.out)
+    assert re.search(rf"\| min_soak 1d \| ⏳ wait until [^|]* \| {DUR} in staging "
+                     r"\(entered staging ", planned.out)
     assert "| from staging | ✅ pass | holds stage Staging now |" in planned.out
     # the pull-request comment gives the same verdict on the same registry
     reviewed = run_cli("diff", "HEAD~1", "HEAD", "--repo", str(repo), "--output", "markdown",
                        env=env)
     assert re.search(rf"{a} v1 not promoted: {DUR} in staging \(entered staging .*applied by "
                      rf"commit {staged[:7]}, {DUR} ago\) < min_soak 1d", reviewed.out)
-    applied = run_cli("apply", folder, env=env)
-    assert re.search(rf"{b} v1 not promoted: {DUR} in staging", applied.err)
+    applied = run_cli("apply", folder, env=env)  # a soak still running is no error: exit 0
+    assert applied.code == 0 and "error" not in applied.err
+    assert re.search(rf"  waiting .*{b} v1 not promoted: {DUR} in staging .* — until "
+                     r"\d{4}-\d\d-\d\d \d\d:\d\d UTC\n", applied.out)
     assert "Traceback" not in applied.err
     assert stages_of(mlflow_client, a) == {1: "Staging", 2: "Staging"}
 

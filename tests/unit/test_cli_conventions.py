@@ -9,6 +9,7 @@ import subprocess
 
 import pytest
 from mlflow_gitops.cli import build_parser, main
+from mlflow_gitops.cli.common import path_of, version_of
 from mlflow_gitops.cli.completion import bash_script
 
 
@@ -71,8 +72,8 @@ def test_promote_takes_version_positionally_and_the_old_spellings() -> None:
     parser = build_parser()
     new = parser.parse_args(["promote", "m", "3", "--env", "staging"])
     old = parser.parse_args(["promote", "m", "--version", "3", "--to", "staging", "--path", "e"])
-    assert (new.version, new.env, new.path) == (3, "staging", None)
-    assert (old.version_flag, old.env, old.path_flag) == (3, "staging", "e")
+    assert (version_of(new), new.env, new.path) == (3, "staging", None)
+    assert (version_of(old), old.env, old.path_flag) == (3, "staging", "e")
     assert "--version" not in _commands()["promote"].format_usage()
 
 
@@ -113,3 +114,87 @@ def test_zsh_completion_wraps_the_bash_script(capsys: pytest.CaptureFixture[str]
     assert main(["completion", "zsh"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("#compdef mlflow-gitops") and "complete -o filenames -F" in out
+
+
+# --- the flag convention (README "Command line"), checked on every command's parser --------
+
+#: Commands where the environment is where a version goes, so `--to ENV` reads right.
+DESTINATION_COMMANDS = {"promote"}
+#: Option spellings that name something the convention spells another way.
+OLD_SPELLINGS = {"--to": "--env", "--to-version": "VERSION", "--version": "VERSION",
+                 "-v": "VERSION", "--environment": "--env"}
+#: A value for each positional, by its metavar, so a command line can be built for any
+#: command without knowing it.
+SAMPLE = {"MODEL": "m", "VERSION": "3", "BASE": "main", "HEAD": "feature", "SHELL": "bash"}
+
+
+def _options(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    return {flag: a for a in parser._actions for flag in a.option_strings}
+
+
+def _minimal_argv(name: str, parser: argparse.ArgumentParser) -> tuple[list[str], list[str]]:
+    """The command with its positionals before PATH, and its required options, filled."""
+    positionals = [name]
+    for action in parser._actions:
+        if not action.option_strings and action.dest != "path" and (
+                action.nargs != "?" or action.dest == "version"):
+            positionals.append(SAMPLE[str(action.metavar)])
+    options = []
+    for action in parser._actions:
+        if action.option_strings and action.required:
+            options += [action.option_strings[0], "x"]
+    return positionals, options
+
+
+@pytest.mark.parametrize("name", sorted(_commands()))
+def test_every_command_follows_the_flag_convention(name: str) -> None:
+    """PATH is positional (before or after the options) with `--path` as the same thing,
+    VERSION is positional, an environment is `--env` (`--to` only for a destination), and
+    an older spelling is never shown in --help: a new command cannot break this unnoticed."""
+    parser = _commands()[name]
+    options = _options(parser)
+    visible = {f for f, a in options.items() if a.help != argparse.SUPPRESS}
+    for flag, instead in OLD_SPELLINGS.items():
+        assert flag not in visible, f"{name}: {flag} is shown; the convention is {instead}"
+    if "--to" in options:
+        assert name in DESTINATION_COMMANDS and options["--to"].dest == "env", \
+            f"{name}: --to may only alias --env where ENV is a destination"
+    for action in parser._actions:
+        assert action.dest not in ("environment", "to"), f"{name}: spell it --env"
+        if "version" in action.dest and action.dest != "version_flag" \
+                and action.option_strings:
+            raise AssertionError(f"{name}: the version is the positional VERSION")
+        if not action.option_strings and action.dest not in ("help",):
+            assert str(action.metavar).isupper(), f"{name}: positional {action.dest} metavar"
+    positionals = {a.dest for a in parser._actions if not a.option_strings}
+    if "version" in positionals:
+        assert options["--version"].dest == "version_flag"
+    if "path" not in positionals:
+        assert "--path" not in options or name == "run", f"{name}: --path without PATH"
+        return
+    assert options["--path"].dest == "path_flag" and options["--path"].help == argparse.SUPPRESS
+    positional, required = _minimal_argv(name, parser)
+    root = build_parser()
+    for argv in ([*positional, "somewhere", *required], [*positional, *required, "somewhere"],
+                 [*positional, *required, "--path", "somewhere"],
+                 [*positional, "--path", "somewhere", *required]):
+        args = root.parse_args(argv)
+        if "version" in args:
+            assert version_of(args, required=False) == 3, argv
+        assert path_of(args) == "somewhere", f"{name}: {argv} gave {args}"
+
+
+def test_path_after_options_and_versions_in_any_spelling() -> None:
+    """`promote m 3 --env staging environments` parses as the usage line shows, and
+    `rollback m --env p environments` does not take the folder for a version."""
+    parser = build_parser()
+    args = parser.parse_args(["promote", "m", "3", "--env", "staging", "envs"])
+    assert (version_of(args), path_of(args)) == (3, "envs")
+    args = parser.parse_args(["rollback", "m", "--env", "p", "envs"])
+    assert (version_of(args, required=False), path_of(args)) == (None, "envs")
+    args = parser.parse_args(["rollback", "m", "--to-version", "2", "--env", "p"])
+    assert version_of(args, required=False) == 2
+    args = parser.parse_args(["reject", "m", "-v", "7", "--reason", "r"])
+    assert version_of(args) == 7
+    args = parser.parse_args(["reject", "m", "7", "--reason", "r"])
+    assert version_of(args) == 7

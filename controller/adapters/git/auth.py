@@ -1,4 +1,4 @@
-"""Credentials for one git call (SPEC §6: from files, never from flags, URLs or logs).
+"""Credentials for one git call.
 
 An HTTPS token is handed to git by a GIT_ASKPASS script in a private temporary folder that
 `cat`s the token file, so a rotated Secret is picked up on the next fetch; an SSH key is

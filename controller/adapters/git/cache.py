@@ -1,4 +1,4 @@
-"""Self-repair of the git cache behind GitSource (SPEC §6 "Git source").
+"""Self-repair of the git cache behind GitSource.
 
 The cache is a disposable copy of the remote, so nothing a killed git or a full disk leaves
 behind may fail fetches forever:

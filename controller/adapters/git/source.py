@@ -1,4 +1,4 @@
-"""The git source of `mlflow-gitops run` (SPEC §6 "Git source"): GitPython behind four calls.
+"""The git source of `mlflow-gitops run`: GitPython behind four calls.
 
 A bare repository in the cache folder is created once and then fetched on every trigger;
 only the watched branch is fetched, into `refs/remotes/origin/<branch>`, so a pushed but

@@ -1,4 +1,4 @@
-"""Copying a model version into another registry (SPEC §3 `promotion` across registries).
+"""Copying a model version into another registry.
 
 `MlflowClient.copy_model_version` only copies inside one registry: it looks the source
 `models:/name/N` up in the destination registry, and a tracking server refuses a

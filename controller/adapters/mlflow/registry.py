@@ -1,4 +1,4 @@
-"""The MLflow registry adapter: a bulk snapshot and the write calls (SPEC §4 "Cost").
+"""The MLflow registry adapter: a bulk snapshot and the write calls.
 
 It talks to MLflow's REST stores directly so each registry can carry its own credentials
 (a token file per registry), and it turns MlflowException into the project's errors."""
@@ -147,7 +147,7 @@ class MlflowRegistry:
         reads MLFLOW_TRACKING_TOKEN, MLFLOW_TRACKING_USERNAME/PASSWORD (and
         ~/.mlflow/credentials), MLFLOW_TRACKING_AUTH, MLFLOW_TRACKING_AWS_SIGV4 and
         MLFLOW_TRACKING_CLIENT_CERT_PATH for whatever host it is given; those belong to the
-        default registry only (SPEC §6), so any other registry gets none of them: its own
+        default registry only, so any other registry gets none of them: its own
         token_file, or credentials in its own tracking URI, or nothing."""
         from mlflow.utils.credentials import get_default_host_creds
 

@@ -50,7 +50,7 @@ class RestReader:
     def __init__(self, tracking_uri: str, token_file: str | None = None,
                  mlflow_env: bool = True):
         """`mlflow_env=False`: MLflow's credential variables are not this registry's (they
-        belong to the default registry only, SPEC §6): its token file or nothing."""
+        belong to the default registry only): its token file or nothing."""
         import requests
         from requests.adapters import HTTPAdapter
         from urllib3.util.retry import Retry

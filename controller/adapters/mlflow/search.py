@@ -1,4 +1,4 @@
-"""MLflow search filters for reading only the managed models (SPEC §4 "Cost").
+"""MLflow search filters for reading only the managed models.
 
 MLflow's filter grammar (mlflow/utils/search_utils.py, SearchModelUtils and
 SearchModelVersionUtils): clauses joined by AND only (no OR); `name IN (...)` in both

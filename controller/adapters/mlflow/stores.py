@@ -1,4 +1,4 @@
-"""Which way a tracking URI is read (SPEC §6 "Any tracking URI that MLflow accepts").
+"""Which way a tracking URI is read.
 
 `http(s)://` goes through the REST fast path (adapters.mlflow.registry). Every other URI
 MLflow accepts (`sqlite:///…`, `file:…`, `postgresql://…`, `databricks`, `databricks-uc`)
