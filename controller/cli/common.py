@@ -271,25 +271,64 @@ def build_registries(config_path: str | None, names: tuple[str, ...], one_shot: 
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
     configure_http_defaults()
     config = load_config(config_path)
-    out = {}
+    out: dict[str, Any] = {}
     for name in names:
         rc = registry_config(config, name)
-        out[name] = MlflowRegistry(rc.tracking_uri, name=name, token_file=rc.token_file)
+        out[name] = Named(MlflowRegistry(rc.tracking_uri, name=name, token_file=rc.token_file),
+                          config_path)
     return out
+
+
+UNREACHABLE = "registry unreachable: "
+
+
+def unreachable_message(name: str, uri: str, reason: str, config_path: str | None) -> str:
+    """The one way every command names a registry it cannot reach: its name, its URI
+    without credentials, why, and where the URI comes from."""
+    from mlflow_gitops.adapters.git.source import scrub  # drops user and password
+
+    where = (f"check tracking_uri of registry '{name}' in {config_path}" if config_path
+             else "is it running? Check MLFLOW_TRACKING_URI")
+    return f"cannot reach registry '{name}' at {scrub(uri)} ({reason.removeprefix(UNREACHABLE)})" \
+        f"; {where}"
+
+
+class Named:
+    """A registry adapter whose 'unreachable' errors name the registry the way every command
+    does (`unreachable_message`); everything else passes through unchanged."""
+
+    def __init__(self, registry: Any, config_path: str | None) -> None:
+        self._registry = registry
+        self._config_path = config_path
+
+    def __getattr__(self, attr: str) -> Any:
+        value = getattr(self._registry, attr)
+        if not callable(value):
+            return value
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            from mlflow_gitops.core.errors import TransientRegistryError
+
+            args = tuple(a._registry if isinstance(a, Named) else a for a in args)
+            try:
+                return value(*args, **kwargs)
+            except TransientRegistryError as exc:
+                if not str(exc).startswith(UNREACHABLE):
+                    raise
+                raise TransientRegistryError(unreachable_message(
+                    self._registry.name, self._registry.tracking_uri, str(exc),
+                    self._config_path)) from exc
+
+        return call
 
 
 def report_unreachable(errors: Mapping[str, str], registries: Mapping[str, Any],
                        config_path: str | None) -> None:
     """One line per registry that could not be read, naming its URI (no credentials) and
     where the URI comes from; exits 1 when no registry could be read."""
-    from mlflow_gitops.adapters.git.source import scrub
-
     for name, message in sorted(errors.items()):
-        uri = scrub(registries[name].tracking_uri)
-        reason = message.removeprefix("registry unreachable: ")
-        where = (f"check tracking_uri of registry '{name}' in {config_path}" if config_path
-                 else "is it running? Check MLFLOW_TRACKING_URI")
-        _error(f"cannot reach registry '{name}' at {uri} ({reason}); {where}")
+        _error(message if message.startswith("cannot reach registry") else
+               unreachable_message(name, registries[name].tracking_uri, message, config_path))
     if errors and set(errors) >= set(registries):
         raise Fatal("")
 

@@ -221,6 +221,8 @@ def _check_version(args: argparse.Namespace, env: Environment, model: str,
     try:
         snapshot = registry.snapshot([model])
     except RegistryError as exc:
+        if exc.transient:
+            raise  # unreachable: named as every command names it
         fatal(f"cannot check {model} v{version} in registry '{env.registry}': {exc}")
     live = snapshot.model(model)
     if live is None:

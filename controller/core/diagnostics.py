@@ -25,7 +25,7 @@ class InvalidDesiredState(GitOpsError):
     """Raised by callers that need a valid state and got diagnostics instead."""
 
     def __init__(self, diagnostics: list[Diagnostic]):
-        self.diagnostics = sorted(diagnostics)
+        self.diagnostics = list(diagnostics)  # the loader puts causes first
         first = self.diagnostics[0] if self.diagnostics else "invalid desired state"
         more = f" (and {len(self.diagnostics) - 1} more)" if len(self.diagnostics) > 1 else ""
         super().__init__(f"{first}{more}")

@@ -47,18 +47,24 @@ def load_texts(
     """Validate every file and the files together; the state is None when anything is wrong.
     `known_sources` (verification source name → kind, from the controller config) checks
     what each `verify:` check names; None leaves that to the controller."""
-    diagnostics: list[Diagnostic] = []
+    own: list[Diagnostic] = []
     environments: list[Environment] = []
+    broken: dict[str, str] = {}  # environment name → its file, for files that did not load
     for path in sorted(files):
         env, found = load_one(path, files[path])
-        diagnostics.extend(found)
+        own.extend(found)
         if env is not None:
             environments.append(env)
-    diagnostics.extend(cross_file_problems(environments, known_registries))
+        else:
+            broken[PurePosixPath(path).stem] = path
+    # A file's own errors come first: they are the cause; what the files say about each
+    # other follows, and names a broken file as the cause rather than as missing.
+    together = cross_file_problems(environments, known_registries, broken)
     if known_sources is not None:
-        diagnostics.extend(source_problems(environments, known_sources))
+        together.extend(source_problems(environments, known_sources))
+    diagnostics = sorted(set(own)) + sorted(set(together) - set(own))
     if diagnostics:
-        return None, sorted(set(diagnostics))
+        return None, diagnostics
     return DesiredState(environments=tuple(environments), commit=commit), []
 
 
@@ -233,8 +239,11 @@ def _to_environment(
 
 
 def cross_file_problems(
-    environments: list[Environment], known_registries: Iterable[str] | None = None
+    environments: list[Environment], known_registries: Iterable[str] | None = None,
+    broken: Mapping[str, str] | None = None,
 ) -> list[Diagnostic]:
+    """What the files say about each other. `broken` (environment name → file) are files
+    that did not load: a reference to one is a consequence of that file's own error."""
     found: list[Diagnostic] = []
     by_name = {env.name: env for env in environments}
     if len(by_name) != len(environments):
@@ -277,7 +286,7 @@ def cross_file_problems(
         else:
             targets[key] = env
     found.extend(_one_stage_per_version(environments))
-    found.extend(_promotion_sources(environments, by_name))
+    found.extend(_promotion_sources(environments, by_name, broken or {}))
     return found
 
 
@@ -305,12 +314,19 @@ def _one_stage_per_version(environments: list[Environment]) -> list[Diagnostic]:
 
 
 def _promotion_sources(
-    environments: list[Environment], by_name: dict[str, Environment]
+    environments: list[Environment], by_name: dict[str, Environment],
+    broken: Mapping[str, str],
 ) -> list[Diagnostic]:
     found = []
     for env in environments:
         source = env.promotion.from_env if env.promotion else None
         if source is None:
+            continue
+        if source not in by_name and source in broken:
+            found.append(Diagnostic(
+                env.file, env.promotion.line if env.promotion else env.line,
+                f"promotion.from names environment '{source}', whose file {broken[source]} "
+                "could not be read (a consequence of its error above: fix that file first)"))
             continue
         if source not in by_name:
             hint = difflib.get_close_matches(source, list(by_name), n=1)

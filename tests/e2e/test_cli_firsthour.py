@@ -221,6 +221,25 @@ def test_registry_down_is_one_short_line_naming_the_uri_without_credentials(
     assert retried_for < 60  # the import of MLflow dominates; no 5 s of backoff sleeps
 
 
+def test_every_command_names_an_unreachable_registry_the_same_way(
+        tmp_path: Path, mlflow_client: Any, unique: str) -> None:
+    """status --model, promote, reject, hold and release against a closed port say what plan
+    says: `cannot reach registry 'default' at <URI without password> (connection refused)`."""
+    model = f"fh-down-all-{unique}"
+    work = _repo(tmp_path, mlflow_client, model, f"models:\n  {model}: 1\n", "models: {}\n",
+                 accuracies=(0.95,))
+    port = free_port()
+    expected = (f"mlflow-gitops: error: cannot reach registry 'default' at "
+                f"http://127.0.0.1:{port} (connection refused); is it running? "
+                "Check MLFLOW_TRACKING_URI\n")
+    for argv in (["status", "--model", model], ["promote", model, "1", "--env", "staging"],
+                 ["reject", model, "1", "--reason", "bad"],
+                 ["hold", model, "--env", "production", "--reason", "INC-1"],
+                 ["release", model, "--env", "production"]):
+        result = _cli_as_user(*argv, cwd=work, uri=f"http://bob:pw@127.0.0.1:{port}")
+        assert (result.returncode, result.stderr) == (1, expected), argv
+
+
 def test_a_tracking_uri_without_scheme_is_a_clear_error(tmp_path: Path, unique: str,
                                                         mlflow_client: Any) -> None:
     """MLFLOW_TRACKING_URI=localhost:5000 says it has no scheme and how to write it."""

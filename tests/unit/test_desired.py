@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from mlflow_gitops.desired.loader import load_texts
 
 HEADER = "apiVersion: mlflow-gitops/v1\nkind: Environment\n"
@@ -35,3 +38,32 @@ def test_every_problem_of_a_file_is_reported_at_once() -> None:
     assert [(p.line, p.message.split(":")[0]) for p in problems] == [
         (3, "name 'prod' does not match the file name 'production'"),
         (6, "unknown key 'synk'"), (8, "a"), (9, "b")]
+
+
+def test_a_files_own_error_comes_before_what_follows_from_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A YAML syntax error in staging.yaml is reported first (validate, the controller's
+    last_error, which is the first diagnostic), and production's `from: staging` is named as
+    its consequence, not as an environment that does not exist."""
+    from mlflow_gitops.cli import main
+    from mlflow_gitops.core.diagnostics import InvalidDesiredState
+    from mlflow_gitops.desired.loader import load_texts
+
+    head = "apiVersion: mlflow-gitops/v1\nkind: Environment\n"
+    files = {"envs/production.yaml": head + "target: {stage: Production}\n"
+             "promotion:\n  from: staging\nmodels:\n  m: 2\n",
+             "envs/staging.yaml": head + "target: {stage: Staging}\nmodels:\n  m: [1\n"}
+    state, diagnostics = load_texts(files)
+    assert state is None
+    assert diagnostics[0].file == "envs/staging.yaml"
+    assert [d.file for d in diagnostics] == ["envs/staging.yaml", "envs/production.yaml"]
+    assert "which does not exist" not in diagnostics[1].message
+    assert "consequence" in diagnostics[1].message and "staging.yaml" in diagnostics[1].message
+    assert str(InvalidDesiredState(diagnostics)).startswith("envs/staging.yaml:")
+    folder = tmp_path / "envs"
+    folder.mkdir()
+    for path, text in files.items():
+        (tmp_path / path).write_text(text)
+    assert main(["validate", str(folder)]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith(f"{folder}/staging.yaml:") and "consequence" in lines[1]
