@@ -75,7 +75,9 @@ _DESCRIPTIONS = {
     "promote": "Set MODEL to VERSION in PATH/ENV.yaml (comments and layout kept), validate, "
     "plan, and commit on a new branch from the current one, which is left untouched; a change "
     "the plan refuses makes no branch (exit 1) unless --force. "
-    "With a stage target, the version leaves any other stage environment in the same commit. "
+    "With a stage target, the version leaves any other stage environment's file in the same "
+    "commit; it stays live there (Waiting: moving to ENV) until ENV takes it. Only the "
+    "problems this change introduces are shown, as diff does. "
     "--push pushes the branch; --open-pr also opens a pull request whose body is the plan.",
     "rollback": "Find the version ENV had before the current one in the git log of its file "
     "(or take VERSION) and propose it exactly as promote does, on a rollback/ branch.",

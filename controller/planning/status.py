@@ -99,6 +99,10 @@ def environment_status(
         models = set(env.models) | {m for (e, m) in pending if e == env.name}
         if not env.models and snapshot is not None:  # an empty file, a version still live
             models |= {name for name, m in snapshot.models.items() if live_of(env, m)}
+        if snapshot is not None:  # promoted onward, still live here: shown as moving
+            models |= {m for other in desired.environments for m in other.models
+                       if m not in env.models and _moving_to(
+                           desired, env, m, live_of(env, snapshot.model(m)), errors, pending)}
         for model in sorted(models):
             entry = env.models.get(model)
             live = live_of(env, snapshot.model(model) if snapshot else None)
@@ -111,6 +115,16 @@ def environment_status(
                 until = error.until if state == "Waiting" else None
             elif live == want and (env.name, model) not in pending:
                 state, message = "Synced", ""
+            elif entry is None and (env.name, model) not in pending and (
+                    moving := _moving_to(desired, env, model, live, errors, pending)):
+                # promoted onward in the same commit: it stays live here until the next
+                # environment takes it (a version holds one stage), which is no drift
+                target, error = moving
+                state, until = "Waiting", error.until if error is not None else None
+                message = (f"v{', v'.join(map(str, live))} stays in {env.name} until "
+                           f"{target.name} takes it (moving to {target.name}"
+                           + (f"; {target.name} is {state_of(error)}: {error.message})"
+                              if error is not None else ": applied in this pass)"))
             elif entry is None and (env.name, model) not in pending:
                 state = "OutOfSync"
                 message = (f"live but not listed in {env.file} (sync.prune: false leaves it; "
@@ -125,6 +139,23 @@ def environment_status(
                                     entry.version if entry else None, live, state, message,
                                     env.file, entry.line if entry else env.line, until))
     return rows
+
+
+def _moving_to(desired: DesiredState, env: Environment, model: str, live: tuple[int, ...],
+               errors: Mapping[tuple[str, str | None], ModelError],
+               pending: set[tuple[str, str]]) -> tuple[Environment, ModelError | None] | None:
+    """The environment promoting from `env` that wants the version `env` still serves but no
+    longer lists, while that promotion is pending or waiting (not refused), with its error."""
+    for other in desired.environments:
+        entry = other.models.get(model)
+        if (other.promotion is None or other.promotion.from_env != env.name
+                or other.registry != env.registry or entry is None
+                or entry.version not in live):
+            continue
+        error = errors.get((other.name, model))
+        if (other.name, model) in pending or (error is not None and not error.is_failure):
+            return other, error
+    return None
 
 
 def model_versions(model: LiveModel, desired: DesiredState | None = None) -> list[VersionStatus]:

@@ -160,3 +160,44 @@ def test_a_version_never_in_staging_is_refused_by_plan_and_apply(
         in planned.err
     assert run_cli("apply", str(folder), env=env).code == 1
     assert stages_of(mlflow_client, name) == {1: "Staging", 2: "None"}
+
+
+def test_a_running_soak_is_waiting_in_plan_diff_and_promote_never_an_error(
+        tmp_path: Path, mlflow_server: Any, mlflow_client: Any, unique: str) -> None:
+    """A soak still running reads as Waiting with the time it expects to proceed in promote,
+    plan and diff: never 'Errors' or FAIL, exit 0 (2 with --detailed-exitcode when another
+    change is pending), never 1."""
+    a, b = f"soaking-{unique}", f"other-{unique}"
+    logged_version(mlflow_client, a, {"accuracy": 0.95})
+    logged_version(mlflow_client, b, {"accuracy": 0.95})
+    repo = init_repo(tmp_path / "repo")
+    (repo / "environments").mkdir()
+    env = {"MLFLOW_TRACKING_URI": mlflow_server.uri}
+    folder = str(repo / "environments")
+    commit(repo, {"staging.yaml": staging({a: 1}), "production.yaml": production({}, "1h")},
+           time.time(), "a v1 to staging")
+    assert run_cli("apply", folder, env=env).code == 0
+    until = r"until \d{4}-\d\d-\d\d \d\d:\d\d UTC"
+
+    promoted = run_cli("promote", a, "1", "--env", "production", folder, env=env)
+    assert promoted.code == 0, promoted.err
+    assert re.search(rf"  waiting .*{a} v1 not promoted: {DUR} in staging .*< min_soak 1h "
+                     rf"— {until}\n", promoted.out), promoted.out
+    assert re.search(rf"gate wait  min_soak 1h: .* — {until}", promoted.out)
+    assert "Errors" not in promoted.out and "FAIL" not in promoted.out + promoted.err
+    assert re.search(rf"No changes to apply\. 1 waiting \({until}\)\.", promoted.out)
+
+    commit(repo, {"staging.yaml": staging({b: 1}), "production.yaml":
+                  production({a: 1}, "1h")}, time.time(), "a v1 to production, b to staging")
+    planned = run_cli("plan", folder, "--detailed-exitcode", env=env)
+    assert planned.code == 2, planned.err  # b's change is pending; a only waits
+    assert "error" not in planned.err and "FAIL" not in planned.out
+    assert re.search(rf"  waiting .*production.yaml:\d+: {a} v1 .* — {until}", planned.out)
+    assert run_cli("plan", folder, env=env).code == 0
+    reviewed = run_cli("diff", "HEAD~1", "HEAD", "--repo", str(repo), "--detailed-exitcode",
+                       env=env)
+    assert reviewed.code == 2, reviewed.err
+    assert re.search(rf"  waiting .*{a} v1 .* — {until}", reviewed.out)
+    markdown = run_cli("diff", "HEAD~1", "HEAD", "--repo", str(repo), "-o", "markdown", env=env)
+    assert markdown.code == 0 and "❌" not in markdown.out
+    assert re.search(rf":hourglass: \*\*Waiting\*\* \({until}\)", markdown.out)

@@ -129,3 +129,27 @@ def test_a_converged_controller_logs_a_heartbeat_and_nothing_else_at_info(
     assert info == ["production/churn: OutOfSync: drift not applied (self_heal: false)",
                     "reconcile success in 0.01s", heartbeat, heartbeat]  # minutes 0, 10, 20
     assert all(r.levelno < logging.WARNING for r in caplog.records)
+
+
+def test_a_version_promoted_onward_stays_in_staging_as_waiting_not_drift() -> None:
+    """promote takes v2 out of staging.yaml in the commit that gives it to production; while
+    production waits on its soak, staging's row says the version stays there until
+    production takes it (Waiting, with production's time), never 'live but not listed'; a
+    refused promotion leaves the honest OutOfSync."""
+    from dataclasses import replace
+
+    from mlflow_gitops.core.model import Promotion
+
+    staging = env("staging", "stage:Staging", {"fraud": 1})
+    production = replace(env("production", "stage:Production", {"churn": 2}),
+                         promotion=Promotion(from_env="staging", min_soak_seconds=3600))
+    state = desired(production, staging)
+    snap = {"default": live({"churn": {1: "Production", 2: "Staging"}, "fraud": {1: "Staging"}})}
+    rows = {r.environment: r for r in environment_status(
+        state, snap, Plan("c0ffee", errors=(_error("waiting", 1e9),))) if r.model == "churn"}
+    assert (rows["staging"].sync, rows["staging"].until) == ("Waiting", 1e9)
+    assert "stays in staging until production takes it (moving to production" \
+        in rows["staging"].message
+    rows = {r.environment: r for r in environment_status(
+        state, snap, Plan("c0ffee", errors=(_error("gate"),))) if r.model == "churn"}
+    assert "staging" not in rows  # refused: not moving; staging lists other models only
