@@ -13,7 +13,15 @@ from mlflow_gitops.core.errors import ConfigError
 from mlflow_gitops.core.feedback import EVENT_KINDS, EventKind
 from mlflow_gitops.core.model import DEFAULT_REGISTRY
 from mlflow_gitops.desired.yamlsource import YamlSyntaxError, parse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 
 class RegistryConfig(BaseModel):
@@ -32,18 +40,45 @@ class RegistryConfig(BaseModel):
         return value
 
 
-class CommitStatusConfig(BaseModel):
-    """Commit statuses per environment; the forge, API and repository default to
-    what the repository URL says (github.com, gitlab.com, GitHub Enterprise, GitLab)."""
+class ForgeConfig(BaseModel):
+    """The one forge (GitHub or GitLab) the controller talks to: commit statuses, proposals,
+    revert pull requests and approvals all use it. Provider, API root and repository default
+    to what the repository URL says (github.com, gitlab.com, GitHub Enterprise, GitLab)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    token_file: str = Field(description="file holding a token allowed to set commit statuses")
     provider: Literal["github", "gitlab"] | None = None
     api_url: str | None = Field(None, description="e.g. https://github.example.com/api/v3")
     repository: str | None = Field(None, description="OWNER/REPO (GitLab: NAMESPACE/REPO)")
+    token_file: str | None = Field(None, description="file holding the API token (default: "
+                                   "GITHUB_TOKEN / GITLAB_TOKEN)")
+
+
+#: The keys `commit_status:` took before the forge had a section of its own.
+LEGACY_FORGE_KEYS = ("provider", "api_url", "repository", "token_file")
+
+
+class CommitStatusConfig(BaseModel):
+    """Commit statuses per environment, sent to the `forge:`. The forge keys it
+    used to take itself (token_file, provider, api_url, repository) still work alone and
+    mean a `forge:` section; the controller says so once at start."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
     target_url: str | None = Field(
         None, description="link shown with each status; {environment} and {sha} are filled in")
+    token_file: str | None = Field(None, description="deprecated: forge.token_file")
+    provider: Literal["github", "gitlab"] | None = Field(None, description="deprecated")
+    api_url: str | None = Field(None, description="deprecated: forge.api_url")
+    repository: str | None = Field(None, description="deprecated: forge.repository")
+
+    @property
+    def legacy_forge(self) -> ForgeConfig | None:
+        """The forge this section names the old way, or None."""
+        if all(getattr(self, key) is None for key in LEGACY_FORGE_KEYS):
+            return None
+        return ForgeConfig(**{key: getattr(self, key) for key in LEGACY_FORGE_KEYS})
 
 
 class NotificationConfig(BaseModel):
@@ -117,6 +152,7 @@ class ControllerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     registries: dict[str, RegistryConfig] = Field(default_factory=dict)
+    forge: ForgeConfig | None = None
     commit_status: CommitStatusConfig | None = None
     notifications: list[NotificationConfig] = Field(default_factory=list)
     repo: str | None = None
@@ -145,6 +181,32 @@ class ControllerConfig(BaseModel):
     def source_kinds(self) -> dict[str, str]:
         """Verification source name → kind, for validating environment files."""
         return {name: source.kind for name, source in self.verification_sources.items()}
+
+    @field_validator("commit_status")
+    @classmethod
+    def _one_forge(cls, value: CommitStatusConfig | None, info: ValidationInfo
+                   ) -> CommitStatusConfig | None:
+        if value is not None and value.legacy_forge is not None and info.data.get("forge"):
+            raise ValueError("the forge is set twice: move token_file, provider, api_url and "
+                             "repository from commit_status: into forge: (one place)")
+        return value
+
+    @property
+    def forge_settings(self) -> ForgeConfig | None:
+        """`forge:`, or the forge an old-style `commit_status:` names."""
+        if self.forge is not None:
+            return self.forge
+        return self.commit_status.legacy_forge if self.commit_status else None
+
+    @property
+    def notices(self) -> list[str]:
+        """One line per deprecated key in use, logged once at start."""
+        if self.commit_status is not None and self.commit_status.legacy_forge is not None:
+            used = [k for k in LEGACY_FORGE_KEYS if getattr(self.commit_status, k) is not None]
+            return [f"commit_status.{', '.join(used)}: these keys moved to the forge: section "
+                    "(shared by commit statuses, proposals and approvals); they still work, "
+                    "but move them"]
+        return []
 
 
 def load_config(path: str | None) -> ControllerConfig:

@@ -11,14 +11,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from mlflow_gitops.adapters import notify
-from mlflow_gitops.adapters.config import CommitStatusConfig, ControllerConfig
-from mlflow_gitops.adapters.forge import (
-    RemoteRepo,
-    StatusTarget,
-    parse_remote,
-    post_commit_status,
-    token_from,
-)
+from mlflow_gitops.adapters.config import CommitStatusConfig, ControllerConfig, ForgeConfig
+from mlflow_gitops.adapters.forge import StatusTarget, post_commit_status
+from mlflow_gitops.adapters.forge_target import ForgeTarget, configured, resolve
 from mlflow_gitops.adapters.outbox import Outbox
 from mlflow_gitops.core.errors import ConfigError
 from mlflow_gitops.core.feedback import CommitStatus, Notification
@@ -72,35 +67,22 @@ def _read(path: str, what: str) -> str:
     return value
 
 
-def status_target(config: CommitStatusConfig, repo_url: str) -> StatusTarget:
-    if config.repository is not None:
-        if config.provider is None or config.api_url is None:
-            raise ConfigError("commit_status.repository needs provider and api_url too")
-        owner, _, name = config.repository.strip("/").rpartition("/")
-        if not owner or not name:
-            raise ConfigError(f"commit_status.repository {config.repository!r}: expected "
-                              "OWNER/REPO")
-        host = config.api_url.split("://", 1)[-1].split("/", 1)[0]
-        remote = RemoteRepo(config.provider, host, owner, name)
-    else:
-        try:
-            remote = parse_remote(repo_url, config.api_url)
-        except ConfigError as exc:
-            raise ConfigError(f"commit_status: {exc}; or set commit_status.repository, "
-                              "provider and api_url") from None
-        if config.provider is not None and config.provider != remote.kind:
-            remote = RemoteRepo(config.provider, remote.host, remote.owner, remote.repo)
-    token = token_from(config.token_file, remote.kind)
-    return StatusTarget(remote, config.api_url or remote.default_api_url, token,
-                        config.target_url)
+def status_target(config: CommitStatusConfig, repo_url: str,
+                  forge: ForgeTarget | None = None) -> StatusTarget:
+    """Where statuses go: `forge` (the `forge:` section), else what an old-style
+    `commit_status:` names itself."""
+    if forge is None:
+        forge = resolve(config.legacy_forge or ForgeConfig(), repo_url, "commit_status")
+    return StatusTarget(forge.remote, forge.api_url, forge.token, config.target_url)
 
 
 def build(config: ControllerConfig, repo_url: str,
           add_secret: Callable[[str], None]) -> FeedbackSender | None:
     """The sender for `config`, or None when neither statuses nor notifications are set."""
     target = None
-    if config.commit_status is not None:
-        target = status_target(config.commit_status, repo_url)
+    statuses = config.commit_status or (CommitStatusConfig() if config.forge else None)
+    if statuses is not None and statuses.enabled:
+        target = status_target(statuses, repo_url, configured(config, repo_url))
         add_secret(target.token)
     receivers = []
     for i, n in enumerate(config.notifications):

@@ -82,10 +82,12 @@ def register(sub: Any) -> None:
                       "that qualifies for an environment with a propose: block (as "
                       "'mlflow-gitops propose --open-pr'); pushes with the git credentials")
     prop.add_argument("--forge-token-file", metavar="FILE",
-                      help="GitHub/GitLab API token for --propose (default: --git-token-file)")
+                      help="GitHub/GitLab API token for --propose (default: forge.token_file in "
+                      "--config, else --git-token-file)")
     prop.add_argument("--forge-api-url", metavar="URL",
                       help="forge API root for --propose, for GitHub Enterprise or self-hosted "
-                      "GitLab (e.g. https://git.example.com/api/v4)")
+                      "GitLab (e.g. https://git.example.com/api/v4; default: forge.api_url "
+                      "in --config)")
     kube = p.add_argument_group("kubernetes")
     kube.add_argument("--leader-elect", action="store_true",
                       help="campaign for a coordination.k8s.io/v1 Lease; only the leader writes")
@@ -175,6 +177,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     redactor = logs.configure(args.log_format, args.log_level)
     config = load_config(args.config)
+    for notice in config.notices:
+        log.warning("%s", notice)
     repo = args.repo or config.repo
     if not repo:
         usage_error(args.prog, "no repository: pass --repo-url URL or set repo: in --config")
@@ -204,8 +208,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     budget = _write_budget(args)
     metrics = Metrics()
     feedback = build_feedback(config, repo, redactor.add)
-    proposer = _proposer(args, source, cache, registries, redactor.add) if args.propose \
-        else None
+    proposer = _proposer(args, source, cache, registries, redactor.add, config) \
+        if args.propose else None
     verifier = _verifier(config, redactor.add)
     controller = Controller(
         source, registries, metrics,
@@ -277,23 +281,24 @@ def _verifier(config: Any, redact: Any) -> Any:
 
 
 def _proposer(args: argparse.Namespace, source: Any, cache: Path, registries: Any,
-              hide: Any) -> Any:
+              hide: Any, config: Any) -> Any:
     """The controller's proposal rounds: a clone of its own, the git source's credentials,
-    and the forge read from the repository URL (checked now, not at the first round)."""
-    from mlflow_gitops.adapters import forge
+    and the `forge:` section (the flags override it; checked now, not at the first round)."""
+    from mlflow_gitops.adapters.config import ForgeConfig
+    from mlflow_gitops.adapters.forge_target import resolve
     from mlflow_gitops.adapters.proposer import ControllerProposer, Forge
     from mlflow_gitops.cli.policies import local_policy
 
-    token_file = args.forge_token_file or args.git_token_file
+    settings = config.forge_settings or ForgeConfig()
+    token_file = args.forge_token_file or settings.token_file or args.git_token_file
     if token_file is None:
-        usage_error(args.prog, "--propose needs --forge-token-file FILE (or --git-token-file) "
-                    "to open pull requests")
-    kind = forge.parse_remote(source.url, args.forge_api_url).kind
-    token = forge.token_from(token_file, kind)
-    hide(token)
+        usage_error(args.prog, "--propose needs a forge token: forge.token_file in --config, "
+                    "--forge-token-file FILE or --git-token-file")
+    target = resolve(settings, source.url, token_file=token_file, api_url=args.forge_api_url)
+    hide(target.token)
     return ControllerProposer(source.url, source.branch, source.path, cache / "proposals",
                               source.auth, registries, local_policy(),
-                              Forge(source.url, token, args.forge_api_url))
+                              Forge(target.remote_url, target.token, target.api_url))
 
 
 SHUTDOWN_SECONDS = 15.0  # SIGTERM to exit, whatever the registry or git does (grace: 60 s)
