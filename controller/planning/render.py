@@ -45,6 +45,12 @@ def _first_until(plan: Plan) -> float | None:
     return min((e.until for e in plan.kept_back if e.until is not None), default=None)
 
 
+def short_commit(commit: str) -> str:
+    """A commit as people read it: 12 characters, keeping the `-dirty` marker of a folder
+    with uncommitted edits (the plan is not of that commit alone)."""
+    return commit[:12] + ("-dirty" if commit.endswith("-dirty") else "")
+
+
 def _counts(plan: Plan) -> str:
     n = plan.counts()
     parts = [f"{n['promote']} to promote", f"{n['archive']} to archive"]
@@ -169,7 +175,7 @@ def render_text(plan: Plan, metrics: Metrics | None = None, errors: bool = True)
 
 def render_markdown(plan: Plan, metrics: Metrics | None = None,
                     title: str = "mlflow-gitops plan") -> str:
-    out = [f"### {title}", "", f"Commit `{plan.commit[:12]}` · **{summary(plan)}**", ""]
+    out = [f"### {title}", "", f"Commit `{short_commit(plan.commit)}` · **{summary(plan)}**", ""]
     if plan.changes:
         out += ["| | environment | change | reason |", "|---|---|---|---|"]
         for c in plan.changes:

@@ -321,3 +321,15 @@ def test_diff_tells_a_conflict_from_a_bad_revision(tmp_path: Path) -> None:
     assert unknown.code == 1
     assert unknown.err == ("mlflow-gitops: error: unknown revision 'no-such-branch': give a "
                            "branch, tag or commit\n")
+
+
+def test_run_with_the_default_cache_dir_leaves_no_clone_behind(tmp_path: Path) -> None:
+    """`run` without --cache-dir clones into a private temp folder and removes it when the
+    process ends, even when it stops on a startup error."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["TMPDIR"] = str(tmp_path)
+    done = subprocess.run([sys.executable, "-m", "mlflow_gitops.cli", "run", "--repo-url",
+                           "file:///nowhere", "--webhook-secret-file", str(tmp_path / "none")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "none" in done.stderr
+    assert not list(tmp_path.glob("mlflow-gitops-*"))

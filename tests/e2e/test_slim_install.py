@@ -81,3 +81,38 @@ def test_run_without_the_controller_extra_says_what_to_install(slim: Path,
     assert done.stderr == ("mlflow-gitops: error: 'run' needs prometheus_client and "
                            "kubernetes, which the slim install leaves out: pip install "
                            "'mlflow-gitops[controller]'\n")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_sqlite_uri_on_the_slim_install_says_which_extra_to_install(slim: Path,
+                                                                     tmp_path: Path) -> None:
+    """`plan` with a sqlite: tracking URI on the slim install: one line naming the extra, not
+    MLflow's long list of supported schemes."""
+    env = {**CLEAN_ENV, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
+    done = subprocess.run([str(slim / "bin" / "mlflow-gitops"), "plan",
+                           str(ROOT / "environments")], capture_output=True, text=True,
+                          cwd=tmp_path, env=env, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.endswith("this install has no SQL store (the slim install leaves it "
+                                "out); run: pip install 'mlflow-gitops[sqlite]' (the full "
+                                "MLflow, with its SQL store)\n"), done.stderr
+    assert len(done.stderr.splitlines()) == 1 and "Supported URI schemes" not in done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_the_wheel_builds_without_packaging_warnings_and_ships_the_templates(
+        tmp_path: Path) -> None:
+    """What `make dist` runs builds a wheel with the page's templates as package data, and
+    setuptools prints no 'Package would be ignored' warnings."""
+    import zipfile
+
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "-v", "--no-deps",
+                           "--disable-pip-version-check", "-w", str(tmp_path), str(ROOT)],
+                          capture_output=True, text=True, env=CLEAN_ENV, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "would be ignored" not in done.stdout + done.stderr
+    (wheel,) = tmp_path.glob("mlflow_gitops-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "mlflow_gitops/adapters/templates/index.html" in names

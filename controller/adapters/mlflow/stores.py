@@ -34,6 +34,11 @@ def has_stages(uri: str) -> bool:
     return scheme not in ("databricks-uc", "uc")
 
 
+#: Database URI schemes MLflow's SQL store reads (a driver may follow: postgresql+psycopg2).
+_SQL = ("sqlite", "postgresql", "mysql", "mssql")
+SQL_HINT = "run: pip install 'mlflow-gitops[sqlite]' (the full MLflow, with its SQL store)"
+
+
 def check_uri(uri: str, registry: str) -> None:
     """A one-line ConfigError for a tracking URI MLflow would misread."""
     if uri in _BARE or (_SCHEME.match(uri) and not re.match(r"^[^:/]+:\d+(/|$)", uri)):
@@ -65,11 +70,13 @@ def open_stores(uri: str, registry: str) -> tuple[Any, Any]:
     except ImportError as exc:
         raise ConfigError(
             f"registry '{registry}': tracking URI {shown(uri)!r} needs the full MLflow "
-            f"package ({exc.name or exc} is not installed); run: pip install mlflow"
+            f"package ({exc.name or exc} is not installed); {SQL_HINT}"
         ) from None
     except (MlflowException, ValueError, OSError) as exc:
         message = str(getattr(exc, "message", exc)).splitlines()[0][:300]
-        if "MLFLOW_ALLOW_FILE_STORE" in message:
+        if "unsupported URI" in message and urlsplit(uri).scheme.split("+")[0] in _SQL:
+            message = f"this install has no SQL store (the slim install leaves it out); {SQL_HINT}"
+        elif "MLFLOW_ALLOW_FILE_STORE" in message:
             message = ("MLflow 3 keeps the file store in maintenance mode; set "
                        "MLFLOW_ALLOW_FILE_STORE=true to use it, or move to sqlite:///mlflow.db "
                        "with `mlflow migrate-filestore`")
