@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from mlflow_gitops.adapters import notify
@@ -15,6 +14,7 @@ from mlflow_gitops.adapters.config import CommitStatusConfig, ControllerConfig, 
 from mlflow_gitops.adapters.forge import StatusTarget, post_commit_status
 from mlflow_gitops.adapters.forge_target import ForgeTarget, configured, resolve
 from mlflow_gitops.adapters.outbox import Outbox
+from mlflow_gitops.adapters.secrets import secret_file
 from mlflow_gitops.core.errors import ConfigError
 from mlflow_gitops.core.feedback import CommitStatus, Notification
 
@@ -58,13 +58,7 @@ class FeedbackSender:
 
 
 def _read(path: str, what: str) -> str:
-    try:
-        value = Path(path).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from exc
-    if not value:
-        raise ConfigError(f"{what} {path} is empty")
-    return value
+    return secret_file(path, what)
 
 
 def status_target(config: CommitStatusConfig, repo_url: str,

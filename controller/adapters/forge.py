@@ -38,11 +38,12 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
+from mlflow_gitops.adapters.secrets import secret_file
+from mlflow_gitops.adapters.uris import scrub
 from mlflow_gitops.core.errors import (  # noqa: F401 - ForgeError re-exported
     ConfigError,
     DeliveryError,
@@ -112,10 +113,7 @@ def token_from(token_file: str | os.PathLike[str] | None, kind: str) -> str:
     GITLAB_TOKEN from the environment."""
     names = TOKEN_VARIABLES[kind]
     if token_file is not None:
-        try:
-            token = Path(token_file).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"cannot read --token-file {token_file}: {exc.strerror}") from exc
+        token = secret_file(token_file, "--token-file", required=False)
         if not token:
             raise ConfigError(f"--token-file {token_file} is empty: put the {kind} token in it")
         return token
@@ -188,7 +186,7 @@ def failure_message(remote: RemoteRepo, api: str, status: int, answer: dict[str,
     """One token-free line a user can act on, for a pull/merge request call that failed."""
     what = "pull request" if remote.kind == "github" else "merge request"
     where = f"{remote.owner}/{remote.repo}"
-    said = _scrub(_api_message(answer), token)
+    said = scrub(_api_message(answer), [token])
     said_part = f": {said}" if said else ""
     variable = TOKEN_VARIABLES[remote.kind][0]
     if status == 401:
@@ -242,10 +240,6 @@ def _api_message(answer: dict[str, Any]) -> str:
     text = "; ".join(p.rstrip(".") for p in parts if p and p.strip())
     text = " ".join(text.split())
     return text[:300] + "…" if len(text) > 300 else text
-
-
-def _scrub(text: str, token: str) -> str:
-    return text.replace(token, "***") if token else text
 
 
 def _kind(host: str, api_url: str | None) -> str | None:
@@ -319,7 +313,7 @@ def post_commit_status(target: StatusTarget, status: CommitStatus) -> None:
                             f"({type(exc).__name__})") from exc
     if response.status_code in (200, 201):
         return
-    said = _scrub(_api_message(answer_json(response)), target.token)
+    said = scrub(_api_message(answer_json(response)), [target.token])
     code = response.status_code
     raise DeliveryError(
         f"{label} refused the commit status {status.context}={status.state} on "

@@ -30,7 +30,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 from mlflow_gitops.adapters.forge import parse_remote
 from mlflow_gitops.core.errors import ConfigError, GitOpsError
-from mlflow_gitops.core.model import DEFAULT_REGISTRY, ownership_tag
+from mlflow_gitops.core.model import DEFAULT_REGISTRY
+from mlflow_gitops.core.tags import OWNERSHIP_PREFIX
 from mlflow_gitops.desired.history import Revision, listed
 from mlflow_gitops.planning import overview, timeline_svg
 from mlflow_gitops.planning.overview import PageData
@@ -193,7 +194,7 @@ class Page:
             **self._common(data), model=name, rows=rows, versions=versions, registry=registry,
             who=authors(tl) if tl else {}, svg=svg, history_error=history_error,
             pending=pending, problems=problems, recent=recent,
-            changes=_changes(tl) if tl else [], ownership_prefix=ownership_tag(""))
+            changes=_changes(tl) if tl else [], ownership_prefix=OWNERSHIP_PREFIX)
 
     def _timeline(self, data: PageData, model: str) -> tuple[Timeline | None, str | None]:
         """The model's timeline, or why there is none yet. A first read of a big history

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from mlflow_gitops.adapters.git.auth import Auth
-from mlflow_gitops.adapters.git.source import scrub
 from mlflow_gitops.adapters.git.worktree import WorkTree
+from mlflow_gitops.adapters.uris import scrub
 from mlflow_gitops.core.errors import ConfigError, RegistryError, SourceError
 from mlflow_gitops.core.model import DesiredState, LiveVersion
 from mlflow_gitops.core.ports import PolicyFactory, RegistryPort

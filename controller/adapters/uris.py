@@ -3,11 +3,14 @@
 Two places a URI carries a secret: its userinfo (`http://alice:PW@host`, `https://TOKEN@host`)
 and its query string (`?access_token=…`, `?private_token=…`, any key that names a token,
 secret, password, key or signature). `scrub` masks both anywhere in a text, so it can run
-over error messages, log lines and /status values that merely contain a URI."""
+over error messages, log lines and /status values that merely contain a URI; it is the one
+scrubber (git's messages, MLflow's, the forge's and the CLI's errors all go through it).
+`without_credentials` is for showing one URI on its own (a label, a tag value)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 MASK = "***"
@@ -24,8 +27,12 @@ _QUERY_SECRET = re.compile(
     r"|cookie|code)[^=&\s#?'\"<>]*=)[^&\s#'\"<>]+")
 
 
-def scrub(text: str) -> str:
-    """`text` with every URI credential (userinfo, secret-looking query values) masked."""
+def scrub(text: str, secrets: Iterable[str] = ()) -> str:
+    """`text` with every URI credential (userinfo, secret-looking query values) masked, and
+    every one of `secrets` (e.g. the token in use) wherever it appears."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, MASK)
     if "://" not in text and "=" not in text:
         return text
     text = _HTTP_USERINFO.sub(rf"\1{MASK}@", text)

@@ -31,6 +31,7 @@ from mlflow_gitops.cli.common import (
     print_json,
     version_of,
 )
+from mlflow_gitops.core import tags
 from mlflow_gitops.core.errors import NotFound
 from mlflow_gitops.core.model import DEFAULT_REGISTRY, Environment, LiveModel
 from mlflow_gitops.core.ports import RegistryPort
@@ -99,7 +100,7 @@ def cmd_hold(args: argparse.Namespace) -> int:
              "nothing changed", env.name, name, existing, held=True)
         return EXIT_OK
     control = controls.make_control(_who(args.by), reason, time.time())
-    registry.set_model_tag(name, controls.hold_tag(env.name), control.to_json())
+    registry.set_model_tag(name, tags.hold_tag(env.name), control.to_json())
     _say(args, f"{args.model} held in {env.name} {control.describe()}; the controller "
          f"leaves it alone until `mlflow-gitops release {args.model} --env {env.name}`",
          env.name, name, control, held=True)
@@ -113,7 +114,7 @@ def cmd_release(args: argparse.Namespace) -> int:
         _say(args, f"{args.model} is not held in {env.name}; nothing changed", env.name, name,
              None, held=False)
         return EXIT_OK
-    registry.delete_model_tag(name, controls.hold_tag(env.name))
+    registry.delete_model_tag(name, tags.hold_tag(env.name))
     _say(args, f"{args.model} released in {env.name} (was held {existing.describe()}); the "
          "next pass converges it to git", env.name, name, existing, held=False)
     return EXIT_OK
@@ -160,7 +161,7 @@ def cmd_reject(args: argparse.Namespace) -> int:
         if existing is None:
             return _said(args, f"{label} is not rejected; nothing changed", None, False)
         with contextlib.suppress(NotFound):  # undone by someone else meanwhile: same outcome
-            registry.delete_version_tag(args.model, args.version, controls.REJECTED_TAG)
+            registry.delete_version_tag(args.model, args.version, tags.REJECTED)
         return _said(args, f"{label} is no longer rejected (was rejected "
                      f"{existing.describe()})", existing, False)
     reason = " ".join((args.reason or "").split())
@@ -170,7 +171,7 @@ def cmd_reject(args: argparse.Namespace) -> int:
         return _said(args, f"{label} is already rejected {existing.describe()}; nothing "
                      "changed", existing, True)
     control = controls.make_control(_who(args.by), reason, time.time())
-    registry.set_version_tag(args.model, args.version, controls.REJECTED_TAG, control.to_json())
+    registry.set_version_tag(args.model, args.version, tags.REJECTED, control.to_json())
     return _said(args, f"{label} rejected {control.describe()}; no environment will promote "
                  "it, not even as a rollback", control, True)
 

@@ -30,6 +30,7 @@ from mlflow_gitops.cli.common import (
     report_unreachable,
     stageless_registries,
 )
+from mlflow_gitops.core.states import State
 
 
 def register(sub: Any) -> None:
@@ -233,12 +234,13 @@ def cmd_status(args: argparse.Namespace) -> int:
                           ", ".join(f"v{v}" for v in r.live) or "-", r.sync))
         for env in result.desired.environments:  # listed, so nobody wonders where it went
             if env.name not in shown:
-                table.append((env.name, str(env.target), "(no models)", "-", "-", "Synced"))
+                table.append((env.name, str(env.target), "(no models)", "-", "-",
+                              str(State.Synced)))
         print_table(table)
         for r in rows:
-            if r.message and r.sync != "Synced":
+            if r.message and r.sync != State.Synced:
                 print(f"  {r.environment}/{r.model}: {r.message}")
-    return EXIT_ERROR if any(r.sync == "Error" for r in rows) or result.registry_errors \
+    return EXIT_ERROR if any(r.sync == State.Error for r in rows) or result.registry_errors \
         else EXIT_OK
 
 

@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from mlflow_gitops.adapters.secrets import read_secret
 from mlflow_gitops.cli.common import EXIT_OK, add_config, fatal, usage_error
 
 log = logging.getLogger("mlflow_gitops.run")
@@ -130,14 +131,14 @@ def _require_controller_extra() -> None:
 
 def _secret(flag: str, path: str | None) -> bytes | None:
     """The secret in the file a flag names; a file that cannot be read is one line, exit 1."""
-    from mlflow_gitops.loop.webhook import secret_from_file
-
     if not path:
         return None
     try:
-        return secret_from_file(path)
+        return read_secret(path).encode("utf-8")
     except OSError as exc:
         fatal(f"{flag} {path}: cannot read it: {exc.strerror or exc}")
+    except UnicodeDecodeError:
+        fatal(f"{flag} {path}: cannot read it: it is not UTF-8 text")
 
 
 def positive_seconds(text: str) -> float:
@@ -205,7 +206,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     for rc in config.registries.values():
         if rc.token_file:
             with contextlib.suppress(OSError, UnicodeError):  # the registry says so later
-                redactor.add(Path(rc.token_file).read_text().strip())
+                redactor.add(read_secret(rc.token_file))
     for rc in config.registries.values():  # http://alice:PW@host: PW is masked in every line
         for value in credentials_in(rc.tracking_uri):
             redactor.add(value)
@@ -230,7 +231,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 history=GitSource(repo, source.branch, source.path, cache / "repo",
                                   timeout=args.git_timeout))
     mlflow_secret = _secret("--mlflow-webhook-secret-file", args.mlflow_webhook_secret_file)
-    sync_token = (_secret("--sync-token-file", args.sync_token_file) or b"").strip() or None
+    sync_token = _secret("--sync-token-file", args.sync_token_file) or None
     for secret_value in (mlflow_secret, sync_token):
         if secret_value:
             redactor.add(secret_value)

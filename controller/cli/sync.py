@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import argparse
 import os
-from pathlib import Path
 from typing import Any
 
+from mlflow_gitops.adapters.secrets import secret_file
 from mlflow_gitops.cli.common import EXIT_OK, fatal
 
 TOKEN_VARIABLE = "MLFLOW_GITOPS_SYNC_TOKEN"
@@ -39,10 +39,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     from mlflow_gitops.adapters.inbound import request_sync
 
     if args.token_file:
-        try:
-            token = Path(args.token_file).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            fatal(f"cannot read --token-file {args.token_file}: {exc.strerror}")
+        token = secret_file(args.token_file, "--token-file", required=False)
     else:
         token = os.environ.get(TOKEN_VARIABLE, "").strip()
     if not token:

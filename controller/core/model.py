@@ -20,13 +20,7 @@ STAGE_ARCHIVED = "Archived"
 TARGET_STAGES = (STAGE_PRODUCTION, STAGE_STAGING)
 ALL_STAGES = (STAGE_NONE, STAGE_STAGING, STAGE_PRODUCTION, STAGE_ARCHIVED)
 
-OWNERSHIP_TAG_PREFIX = "gitops.env."
 DEFAULT_REGISTRY = "default"
-
-
-def ownership_tag(environment: str) -> str:
-    """The model-version tag that records which commit put a version into `environment`."""
-    return f"{OWNERSHIP_TAG_PREFIX}{environment}"
 
 
 def frozen_map(items: Mapping[K, V] | None = None) -> Mapping[K, V]:

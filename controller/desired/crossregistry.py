@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from mlflow_gitops.core import tags
 from mlflow_gitops.core.model import (
     DesiredState,
     Environment,
@@ -23,13 +24,6 @@ from mlflow_gitops.core.model import (
     Snapshot,
     frozen_map,
 )
-
-SOURCE_REGISTRY_TAG = "gitops.source.registry"
-SOURCE_MODEL_TAG = "gitops.source.model"
-SOURCE_VERSION_TAG = "gitops.source.version"
-SOURCE_URI_TAG = "gitops.source.uri"
-#: Marks an in-memory placeholder for a copy that apply will make; never written.
-PENDING_TAG = "gitops.copy.pending"
 
 
 @dataclass(frozen=True)
@@ -83,14 +77,14 @@ def routes(desired: DesiredState) -> list[Route]:
 
 
 def lineage(route: Route) -> dict[str, str]:
-    return {SOURCE_REGISTRY_TAG: route.origin_registry, SOURCE_MODEL_TAG: route.origin_model,
-            SOURCE_VERSION_TAG: str(route.file_version)}
+    return {tags.SOURCE_REGISTRY: route.origin_registry, tags.SOURCE_MODEL: route.origin_model,
+            tags.SOURCE_VERSION: str(route.file_version)}
 
 
 def is_copy_of(version: LiveVersion, registry: str, model: str, number: int) -> bool:
-    tags = version.tags
-    return (tags.get(SOURCE_REGISTRY_TAG) == registry and tags.get(SOURCE_MODEL_TAG) == model
-            and tags.get(SOURCE_VERSION_TAG) == str(number))
+    have = version.tags
+    return (have.get(tags.SOURCE_REGISTRY) == registry and have.get(tags.SOURCE_MODEL) == model
+            and have.get(tags.SOURCE_VERSION) == str(number))
 
 
 def locate(snapshot: Snapshot, model: str, origin_registry: str, origin_model: str,
@@ -109,10 +103,10 @@ def locate(snapshot: Snapshot, model: str, origin_registry: str, origin_model: s
 
 def origin_of(version: LiveVersion) -> tuple[str, str, int] | None:
     """(registry, model, version) a copy was made from, by its lineage tags."""
-    tags = version.tags
+    have = version.tags
     try:
-        return (tags[SOURCE_REGISTRY_TAG], tags[SOURCE_MODEL_TAG],
-                int(tags[SOURCE_VERSION_TAG]))
+        return (have[tags.SOURCE_REGISTRY], have[tags.SOURCE_MODEL],
+                int(have[tags.SOURCE_VERSION]))
     except (KeyError, ValueError):
         return None
 
@@ -122,17 +116,16 @@ def copied_tags(source_tags: Mapping[str, str]) -> dict[str, str]:
     promotion policy's apply records (mlflow_gitops.policy.evidence: evidence of what the
     controller did to the source version, not to the copy)."""
     return {k: v for k, v in source_tags.items()
-            if not k.startswith(("gitops.env.", "gitops.source.", "gitops.copy.",
-                                 "gitops.applied.", "gitops.left."))}
+            if not k.startswith(tags.NOT_INHERITED_BY_COPIES)}
 
 
 def placeholder(snapshot: Snapshot, route: Route, source: LiveVersion) -> LiveVersion:
     """Stands for the copy apply will make, so plan shows (and gates) it like any version."""
     live = snapshot.model(route.model)
     number = max(live.versions, default=0) + 1 if live is not None else 1
-    tags = {**copied_tags(source.tags), **lineage(route), PENDING_TAG: "true"}
+    inherited = {**copied_tags(source.tags), **lineage(route), tags.COPY_PENDING: "true"}
     return LiveVersion(route.model, number, status=source.status, run_id=source.run_id,
-                       source=source.source, tags=frozen_map(tags))
+                       source=source.source, tags=frozen_map(inherited))
 
 
 def with_version(snapshot: Snapshot, version: LiveVersion, drop: int | None = None) -> Snapshot:

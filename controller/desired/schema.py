@@ -7,6 +7,7 @@ import posixpath
 import re
 from typing import Any, Literal
 
+from mlflow_gitops.core import tags
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 API_VERSION = "mlflow-gitops/v1"
@@ -34,7 +35,7 @@ def parse_duration(text: str) -> int | None:
 # the key must not change under posixpath.normpath, and keys are at most 250 characters.
 TAG_KEY_PATTERN = re.compile(r"^[/\w.\- ]*$")
 MAX_TAG_KEY_LENGTH = 250
-LONGEST_TAG_PREFIX = "gitops.converged."
+LONGEST_TAG_PREFIX = tags.LONGEST_ENVIRONMENT_PREFIX
 MAX_VERSION = 2**63 - 1  # MLflow stores versions as 64-bit integers
 
 

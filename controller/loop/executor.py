@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from itertools import groupby
 
 from mlflow_gitops.core.errors import RegistryError
-from mlflow_gitops.core.model import ownership_tag
 from mlflow_gitops.core.plan import Change, ModelError, Plan
 from mlflow_gitops.core.ports import RegistryPort
+from mlflow_gitops.core.tags import ownership_tag
 from mlflow_gitops.policy import evidence
 
 

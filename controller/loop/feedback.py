@@ -16,16 +16,14 @@ from datetime import datetime, timezone
 from pathlib import PurePosixPath
 
 from mlflow_gitops.core.diagnostics import Diagnostic
-from mlflow_gitops.core.feedback import CommitStatus, EventKind, Notification, StatusState
+from mlflow_gitops.core.feedback import CommitStatus, Notification, StatusState
 from mlflow_gitops.core.model import DesiredState, Environment
 from mlflow_gitops.core.ports import FeedbackPort
+from mlflow_gitops.core.states import State, worst
 from mlflow_gitops.loop.executor import Applied
 from mlflow_gitops.loop.reconciler import PassResult
-from mlflow_gitops.planning.status import Key, ModelStatus, State, worst
+from mlflow_gitops.planning.status import Key, ModelStatus
 
-_EVENT_OF: dict[State, EventKind] = {"Waiting": "waiting", "Held": "held",
-                                     "RolledBack": "rolled_back",
-                                     "Refused": "refused", "Error": "error"}
 _REMEMBERED = 10_000  # sent keys kept; the oldest are forgotten first
 
 
@@ -82,17 +80,14 @@ def environment_status(sha: str, environment: str, rows: Sequence[ModelStatus],
     (the first reason), or pending with the state's word (Waiting, Held, OutOfSync)."""
     state = worst(row.sync for row in rows)
     first = next((row for row in rows if row.sync == state), None)
-    forge: StatusState
-    if state == "Synced":
-        forge = "success"
+    forge: StatusState = state.traits.forge
+    if state == State.Synced:
         text = ("applied: " + "; ".join(changes)) if changes else "in sync: nothing to change"
-    elif state in ("Refused", "Error", "RolledBack"):
-        forge = "failure"
-        text = f"{state}: {_reason(first)}" if first else state
+    elif forge == "failure":
+        text = f"{state}: {_reason(first)}" if first else str(state)
     else:
-        forge = "pending"
-        text = state
-        if first is not None and state in ("Waiting", "Verifying") and \
+        text = str(state)
+        if first is not None and state in (State.Waiting, State.Verifying) and \
                 first.until is not None:
             text += f" until {when(first.until)}"
         if first is not None:
@@ -187,10 +182,11 @@ class Feedback:
         drifting = set(healed)
         for row in result.status:
             key = (row.environment, row.model)
-            if row.sync in _EVENT_OF:
-                self._notify(Notification(_EVENT_OF[row.sync], commit, row.environment,
+            event = row.sync.traits.notify
+            if event is not None:
+                self._notify(Notification(event, commit, row.environment,
                                           row.model, row.sync, row.message, row.until))
-            elif row.sync == "OutOfSync" and row.message.startswith("drift"):
+            elif row.drift:
                 drifting.add(key)
                 self._drift(key, commit, row.sync, f"{row.environment}/{row.model}: live "
                             "differs from git and is left alone (self_heal: false)", ())

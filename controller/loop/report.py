@@ -16,19 +16,12 @@ from mlflow_gitops.core.errors import GitOpsError
 from mlflow_gitops.core.feedback import Notification
 from mlflow_gitops.core.model import DesiredState
 from mlflow_gitops.core.ports import MetricsPort
+from mlflow_gitops.core.states import State, state_of, worst
 from mlflow_gitops.loop.executor import Applied
 from mlflow_gitops.loop.feedback import Feedback
 from mlflow_gitops.loop.recent import RecentChanges
 from mlflow_gitops.loop.reconciler import PassResult
-from mlflow_gitops.planning.status import (
-    Key,
-    ModelStatus,
-    State,
-    entered,
-    state_of,
-    states_by_key,
-    worst,
-)
+from mlflow_gitops.planning.status import Key, ModelStatus, entered, states_by_key
 
 log = logging.getLogger("mlflow_gitops.controller")
 
@@ -37,22 +30,6 @@ EventSink = Callable[[str, str, bool], None]
 
 _EVENT_REASONS = {"promote": "Promoted", "archive": "Archived", "unstage": "Unstaged",
                   "set_alias": "AliasMoved", "delete_alias": "AliasDeleted"}
-
-
-#: A pass's `mlflow_gitops_reconcile_total{result}` from the worst state it left behind.
-_RESULTS: dict[State, str] = {"Synced": "success", "Verifying": "success",
-                              "OutOfSync": "success", "Waiting": "waiting", "Held": "held",
-                              "Refused": "refused", "RolledBack": "held", "Error": "error"}
-#: Level of the one log line when an entry enters a state.
-_LEVELS: dict[State, int] = {"Synced": logging.INFO, "Verifying": logging.INFO,
-                             "OutOfSync": logging.INFO, "Waiting": logging.INFO,
-                             "Held": logging.INFO, "Refused": logging.WARNING,
-                             "RolledBack": logging.WARNING, "Error": logging.ERROR}
-#: Kubernetes Event per state entered: (reason, warning).
-_STATE_EVENTS: dict[State, tuple[str, bool]] = {
-    "Waiting": ("PromotionWaiting", False), "Held": ("Held", False),
-    "Refused": ("PromotionRefused", True), "Error": ("ReconcileFailed", True),
-    "Verifying": ("Verifying", False), "RolledBack": ("RolledBack", True)}
 
 
 #: Per-model lines logged at most per pass (and only for what changed); the rest is one
@@ -66,7 +43,7 @@ def _log_rest(what: str, states: Sequence[State]) -> None:
     if not states:
         return
     counts = Counter(states)
-    level = max(_LEVELS[state] for state in counts)
+    level = max(state.traits.level for state in counts)
     summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
     log.log(level, "%d more %s (%s); the first %d are logged above, /status lists all",
             len(states), what, summary, LOG_FIRST,
@@ -79,7 +56,7 @@ def pass_outcome(result: PassResult) -> str:
         return "error"
     states = [row.sync for row in result.status]
     states += [state_of(error) for error in result.errors]
-    return _RESULTS[worst(states)]
+    return worst(states).traits.result
 
 
 def _when(until: float | None) -> str | None:
@@ -126,7 +103,8 @@ class Reporter:
             log.error("invalid commit %s: %s", sha[:12], d, extra={"fields": {
                 "commit": sha, "file": d.file, "line": d.line,
                 "kept_commit": kept[:12] if kept else "none"}})
-        _log_rest(f"problems in commit {sha[:12]}", ["Error"] * len(diagnostics[LOG_FIRST:]))
+        _log_rest(f"problems in commit {sha[:12]}",
+                  [State.Error] * len(diagnostics[LOG_FIRST:]))
 
     def invalid_cleared(self) -> None:
         self.metrics.invalid_commit(False)
@@ -140,14 +118,14 @@ class Reporter:
                 self.metrics.applied()
         counts: dict[str, int] = {e.name: 0 for e in result.desired.environments}
         for row in result.status:
-            if row.sync not in ("Synced", "Verifying"):
+            if not row.sync.traits.in_sync:
                 counts[row.environment] = counts.get(row.environment, 0) + 1
         self.metrics.out_of_sync(counts)
         counted: dict[tuple[str, str], int] = {}
         for row in result.status:
             counted[(row.environment, row.sync)] = counted.get((row.environment, row.sync), 0) + 1
         for env in result.desired.environments:
-            counted.setdefault((env.name, "Synced"), 0)
+            counted.setdefault((env.name, State.Synced), 0)
         self.metrics.states(counted)
         news = entered(self._states, result.status)
         for row in news[:LOG_FIRST]:
@@ -162,7 +140,7 @@ class Reporter:
         fresh = [(text, error) for text, error in loose.items() if text not in self._loose]
         self.news += len(fresh)
         for text, error in fresh[:LOG_FIRST]:
-            log.log(_LEVELS[state_of(error)], "%s", text, extra={"fields": {
+            log.log(state_of(error).traits.level, "%s", text, extra={"fields": {
                 "environment": error.environment, "model": error.model,
                 "state": state_of(error), "file": error.file, "line": error.line}})
         _log_rest("problems", [state_of(e) for _, e in fresh[LOG_FIRST:]])
@@ -184,11 +162,11 @@ class Reporter:
         message = f"{row.environment}/{row.model}: {row.sync}{detail}"
         if row.message:
             message += f": {row.message}"
-        log.log(_LEVELS[row.sync], "%s", message, extra={"fields": {
+        log.log(row.sync.traits.level, "%s", message, extra={"fields": {
             "environment": row.environment, "model": row.model, "state": row.sync,
             "until": when, "file": row.file, "line": row.line}})
-        if row.sync in _STATE_EVENTS:
-            reason, warning = _STATE_EVENTS[row.sync]
+        if row.sync.traits.event is not None:
+            reason, warning = row.sync.traits.event
             self._event(reason, f"{row.environment}/{row.model}: {row.message or row.sync}",
                         warning)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from mlflow_gitops.core import tags
 from mlflow_gitops.core.errors import RegistryError
 from mlflow_gitops.core.model import DesiredState, Environment, LiveVersion, Snapshot
 from mlflow_gitops.core.plan import ModelError
@@ -82,11 +83,11 @@ def route_across_registries(desired: DesiredState, previous: DesiredState | None
             continue  # plan shows the placeholder; a refusal comes from the planner's check
         if may_write is not None and not may_write():
             continue  # not the leader any more: the executor writes nothing either
-        tags = {k: v for k, v in pending.tags.items() if k != crossregistry.PENDING_TAG}
+        inherited = {k: v for k, v in pending.tags.items() if k != tags.COPY_PENDING}
         try:
             made = registries[route.registry].copy_version(
                 registries[route.copy_from or ""], route.copy_from_model or route.key, number,
-                route.model, tags)
+                route.model, inherited)
         except RegistryError as exc:
             live[route.registry] = dest
             versions.pop(where)

@@ -19,7 +19,6 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Mapping
-from pathlib import Path
 
 GITHUB_HEADER = "x-hub-signature-256"
 GITLAB_HEADER = "x-gitlab-token"
@@ -50,11 +49,6 @@ def verify(headers: Mapping[str, str], body: bytes, secret: bytes) -> bool:
 def github_signature(body: bytes, secret: bytes) -> str:
     """The `X-Hub-Signature-256` value GitHub would send for `body` (tests, the demo)."""
     return _GITHUB_PREFIX + hmac.new(secret, body, hashlib.sha256).hexdigest()
-
-
-def secret_from_file(path: str | Path) -> bytes:
-    """The secret stored in `path` (a mounted Kubernetes Secret), without trailing newlines."""
-    return Path(path).read_bytes().rstrip(b"\r\n")
 
 
 def _github_ok(signature: str, body: bytes, secret: bytes) -> bool:

@@ -22,14 +22,8 @@ from dataclasses import dataclass, replace
 
 from mlflow_gitops.core.model import DesiredState, Environment, ModelEntry, Snapshot, frozen_map
 from mlflow_gitops.core.plan import Change, ModelError, Plan
+from mlflow_gitops.core.tags import converged_tag
 from mlflow_gitops.policy import controls
-
-RECORD_PREFIX = "gitops.converged."
-
-
-def record_key(environment: str) -> str:
-    """The registered-model tag holding what `environment` last fully applied."""
-    return f"{RECORD_PREFIX}{environment}"
 
 
 @dataclass(frozen=True)
@@ -76,7 +70,7 @@ def _target(env: Environment) -> str:
 def _record(env: Environment, model: str, snapshots: Mapping[str, Snapshot]) -> Record | None:
     snapshot = snapshots.get(env.registry)
     live = snapshot.model(model) if snapshot is not None else None
-    return parse(live.tags.get(record_key(env.name))) if live is not None else None
+    return parse(live.tags.get(converged_tag(env.name))) if live is not None else None
 
 
 def applied_state(desired: DesiredState, snapshots: Mapping[str, Snapshot]) -> DesiredState:
@@ -92,7 +86,7 @@ def applied_state(desired: DesiredState, snapshots: Mapping[str, Snapshot]) -> D
         snapshot = snapshots.get(env.registry)
         models: dict[str, ModelEntry] = {}
         for name, live in (snapshot.models.items() if snapshot is not None else ()):
-            record = parse(live.tags.get(record_key(env.name)))
+            record = parse(live.tags.get(converged_tag(env.name)))
             if record is not None and record.target == _target(env):
                 models[name] = ModelEntry(record.version, env.model_line(name))
         envs.append(replace(env, models=frozen_map(models)))
@@ -112,7 +106,7 @@ def record_writes(desired: DesiredState, snapshots: Mapping[str, Snapshot], plan
         snapshot = snapshots.get(env.registry)
         if env.sync.self_heal or snapshot is None or (env.name, None) in failed:
             continue
-        key = record_key(env.name)
+        key = converged_tag(env.name)
         recorded = {name for name, live in snapshot.models.items() if key in live.tags}
         for model in sorted(set(env.models) | recorded):
             live = snapshot.model(model)

@@ -2,8 +2,9 @@
 (`PageData`) and the environments × models grid built from its status rows. Pure; the page
 adapter renders these with templates and never looks inside the loop.
 
-State words come from the status rows as they are; a word this module does not know still
-shows (with a neutral colour), so a new state never breaks the page."""
+State words come from the status rows; their colour, symbol and order are the State's
+(mlflow_gitops.core.states). A word this module does not know still shows (with a neutral
+colour), so a page never breaks on one."""
 
 from __future__ import annotations
 
@@ -12,27 +13,19 @@ from dataclasses import dataclass, field
 
 from mlflow_gitops.core.model import DesiredState, Environment, Snapshot
 from mlflow_gitops.core.plan import Plan
+from mlflow_gitops.core.states import State, least_happy_first
 from mlflow_gitops.planning.status import ModelStatus
 from mlflow_gitops.planning.timeline import ApplyRecord
 
-#: State word → (css class, symbol): the word and the symbol carry the meaning, the colour
-#: only helps. Unknown words get the neutral class. Symbols are ones common fonts (DejaVu,
-#: the system fonts of macOS and Windows) have: no emoji, which a headless box may lack.
-STATES: Mapping[str, tuple[str, str]] = {
-    "Synced": ("synced", "✓"),
-    "OutOfSync": ("outofsync", "↻"),
-    "Verifying": ("verifying", "◔"),
-    "Waiting": ("waiting", "◷"),
-    "Held": ("held", "‖"),
-    "Refused": ("refused", "⊘"),
-    "RolledBack": ("rolledback", "↶"),
-    "Error": ("error", "✗"),
-}
+#: The class and symbol of a word no State has.
 NEUTRAL = ("unknown", "•")
 
 
 def state_style(word: str) -> tuple[str, str]:
-    return STATES.get(word, NEUTRAL)
+    """(css class, symbol) of a state word: the word and the symbol carry the meaning, the
+    colour only helps."""
+    state = State.parse(word)
+    return (state.traits.css, state.traits.symbol) if state is not None else NEUTRAL
 
 
 @dataclass(frozen=True)
@@ -69,15 +62,6 @@ class Row:
     def registries(self) -> tuple[str, ...]:
         """The registries this row's cells live on (the MLflow UI link is the default's)."""
         return tuple(sorted({c.registry for c in self.cells if c is not None}))
-
-
-#: Least happy first: the order of the summary's counts.
-SEVERITY = ("Error", "RolledBack", "Refused", "OutOfSync", "Held", "Waiting", "Verifying",
-            "Synced")
-
-
-def _rank(word: str) -> int:
-    return SEVERITY.index(word) if word in SEVERITY else 0
 
 
 def state_of(row: ModelStatus) -> str:
@@ -132,4 +116,4 @@ def counts(rows: Sequence[ModelStatus]) -> list[tuple[str, int]]:
     for r in rows:
         word = state_of(r)
         tally[word] = tally.get(word, 0) + 1
-    return sorted(tally.items(), key=lambda kv: (_rank(kv[0]), kv[0]))
+    return [(word, tally[word]) for word in least_happy_first(tally)]

@@ -14,10 +14,10 @@ from mlflow_gitops.core.model import (
     Environment,
     LiveModel,
     Snapshot,
-    ownership_tag,
 )
 from mlflow_gitops.core.plan import Action, Change, Drift, ModelError, Plan, Reason
 from mlflow_gitops.core.ports import GateCheck
+from mlflow_gitops.core.tags import ownership_tag
 from mlflow_gitops.policy import controls
 
 

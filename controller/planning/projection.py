@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
-from mlflow_gitops.core.model import LiveModel, Snapshot, frozen_map, ownership_tag
+from mlflow_gitops.core.model import LiveModel, Snapshot, frozen_map
 from mlflow_gitops.core.plan import Change
+from mlflow_gitops.core.tags import ownership_tag
 
 
 def project(snapshots: Mapping[str, Snapshot], changes: Iterable[Change],

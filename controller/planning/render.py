@@ -8,14 +8,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from mlflow_gitops.core.plan import Change, GateResult, ModelError, Plan
-from mlflow_gitops.planning.status import state_of
+from mlflow_gitops.core.states import State, state_of
 from mlflow_gitops.policy.evidence import when
 
 #: (registry, model, version) → metrics of the version's source run.
 Metrics = Mapping[tuple[str, str, int], Mapping[str, float]]
 
-#: A PR comment's marker per state: a freeze or a hold is not a failure.
-_STATE_ICON = {"Waiting": ":hourglass:", "Held": ":pause_button:", "Refused": ":no_entry:"}
 #: A gate's result in a PR comment: a check time alone passes is no failure.
 _GATE_CELL = {"pass": "✅ pass", "wait": "⏳ wait", "FAIL": "❌ fail"}
 _SYMBOL = {"promote": "+", "set_alias": "~", "archive": "-", "unstage": "-",
@@ -201,8 +199,8 @@ def render_markdown(plan: Plan, metrics: Metrics | None = None,
         out += ["#### Not applied", ""]
         for e in sorted(plan.errors, key=lambda e: not e.is_failure):
             state = state_of(e)
-            until = f" (until {when(e.until)})" if state == "Waiting" and e.until else ""
-            out.append(f"- {_STATE_ICON.get(state, ':x:')} **{state}**{until} "
+            until = f" (until {when(e.until)})" if state == State.Waiting and e.until else ""
+            out.append(f"- {state.traits.pr_icon} **{state}**{until} "
                        f"`{e.file}:{e.line}` {e.message}")
         out.append("")
         for e in plan.errors:

@@ -7,34 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any
 
-from mlflow_gitops.core.model import DesiredState, Environment, LiveModel, Snapshot, ownership_tag
+from mlflow_gitops.core.model import DesiredState, Environment, LiveModel, Snapshot
 from mlflow_gitops.core.plan import ModelError, Plan
-
-State = Literal["Synced", "Verifying", "OutOfSync", "Waiting", "Held", "Refused", "RolledBack",
-                "Error"]
-SyncState = State  # the older name
-STATES: tuple[State, ...] = ("Synced", "Verifying", "OutOfSync", "Waiting", "Held", "Refused",
-                             "RolledBack", "Error")
-#: How bad a state is, for the worst of several (a pass's overall result).
-_SEVERITY = {state: rank for rank, state in enumerate(STATES)}
-
-
-def state_of(error: ModelError) -> State:
-    """The state a model that did not converge is in, from why it did not (ModelError.kind)."""
-    if error.kind == "waiting":
-        return "Waiting"
-    if error.kind == "held":
-        return "Held"
-    if error.kind == "gate":
-        return "Refused"
-    return "Error"
-
-
-def worst(states: Iterable[State]) -> State:
-    """The most severe of `states` (Synced when there are none)."""
-    return max(states, key=_SEVERITY.__getitem__, default="Synced")
+from mlflow_gitops.core.states import State, state_of
+from mlflow_gitops.core.tags import OWNERSHIP_PREFIX
 
 
 @dataclass(frozen=True)
@@ -51,6 +29,13 @@ class ModelStatus:
     line: int
     until: float | None = None  # Waiting: when it expects to proceed; Verifying: the window's end
     next_check: float | None = None  # Verifying: when the next measurement is due, epoch s
+    #: Live differs from git and `self_heal: false` leaves it (OutOfSync, reported only).
+    drift: bool = False
+
+    def __post_init__(self) -> None:
+        known = State.parse(self.sync)  # a word given as str → its State
+        if known is not None:
+            object.__setattr__(self, "sync", known)
 
     @property
     def state(self) -> State:
@@ -108,36 +93,38 @@ def environment_status(
             live = live_of(env, snapshot.model(model) if snapshot else None)
             error = errors.get((env.name, model)) or env_error
             want = (entry.version,) if entry else ()
-            until = None
+            until, drift = None, False
             if error is not None:
                 state = state_of(error)
                 message = str(error)
-                until = error.until if state == "Waiting" else None
+                until = error.until if state == State.Waiting else None
             elif live == want and (env.name, model) not in pending:
-                state, message = "Synced", ""
+                state, message = State.Synced, ""
             elif entry is None and (env.name, model) not in pending and (
                     moving := _moving_to(desired, env, model, live, errors, pending)):
                 # promoted onward in the same commit: it stays live here until the next
                 # environment takes it (a version holds one stage), which is no drift
                 target, error = moving
-                state, until = "Waiting", error.until if error is not None else None
+                state, until = State.Waiting, error.until if error is not None else None
                 message = (f"v{', v'.join(map(str, live))} stays in {env.name} until "
                            f"{target.name} takes it (moving to {target.name}"
                            + (f"; {target.name} is {state_of(error)}: {error.message})"
                               if error is not None else ": applied in this pass)"))
             elif entry is None and (env.name, model) not in pending:
-                state = "OutOfSync"
+                state = State.OutOfSync
                 message = (f"live but not listed in {env.file} (sync.prune: false leaves it; "
                            "list it, or set prune: true to remove it)")
-            else:
-                state = "OutOfSync"
+            elif (env.name, model) in pending:
+                state = State.OutOfSync
                 message = "pending: " + "; ".join(
                     c.describe() for c in plan.changes
-                    if c.environment == env.name and c.model == model
-                ) if (env.name, model) in pending else "drift not applied (self_heal: false)"
+                    if c.environment == env.name and c.model == model)
+            else:
+                state, drift = State.OutOfSync, True
+                message = "drift not applied (self_heal: false)"
             rows.append(ModelStatus(env.name, env.registry, str(env.target), model,
                                     entry.version if entry else None, live, state, message,
-                                    env.file, entry.line if entry else env.line, until))
+                                    env.file, entry.line if entry else env.line, until, drift))
     return rows
 
 
@@ -159,7 +146,7 @@ def _moving_to(desired: DesiredState, env: Environment, model: str, live: tuple[
 
 
 def model_versions(model: LiveModel, desired: DesiredState | None = None) -> list[VersionStatus]:
-    prefix = ownership_tag("")
+    prefix = OWNERSHIP_PREFIX
     rows = []
     for version in sorted(model.versions, reverse=True):
         lv = model.versions[version]
@@ -181,7 +168,7 @@ def entered(before: Mapping[Key, State], rows: Sequence[ModelStatus]) -> list[Mo
     """The rows whose state is new since `before`: what to log or notify once, not on every
     pass. A first sight of `Synced` is no news; a return to it after anything else is."""
     return [row for row in rows
-            if before.get((row.environment, row.model), "Synced") != row.sync]
+            if before.get((row.environment, row.model), State.Synced) != row.sync]
 
 
 def states_by_key(rows: Iterable[ModelStatus]) -> dict[Key, State]:
@@ -191,7 +178,7 @@ def states_by_key(rows: Iterable[ModelStatus]) -> dict[Key, State]:
 def next_until(rows: Iterable[ModelStatus]) -> float | None:
     """When the loop must look again by itself (epoch seconds), or None: the first `Waiting`
     entry expects to proceed, or a `Verifying` entry's next measurement is due."""
-    times = [row.until for row in rows if row.sync == "Waiting" and row.until is not None]
+    times = [row.until for row in rows if row.sync == State.Waiting and row.until is not None]
     times += [row.next_check for row in rows
-              if row.sync == "Verifying" and row.next_check is not None]
+              if row.sync == State.Verifying and row.next_check is not None]
     return min(times, default=None)

@@ -13,15 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from mlflow_gitops.core.model import LiveModel, LiveVersion
+from mlflow_gitops.core.tags import REJECTED, hold_tag
 
-HOLD_TAG_PREFIX = "gitops.hold."
-REJECTED_TAG = "gitops.rejected"
 MAX_REASON = 1000  # characters kept of a reason; MLflow caps tag values at a few thousand
-
-
-def hold_tag(environment: str) -> str:
-    """The registered-model tag that holds `environment` for a model."""
-    return f"{HOLD_TAG_PREFIX}{environment}"
 
 
 @dataclass(frozen=True)
@@ -69,7 +63,7 @@ def hold_of(model: LiveModel, environment: str) -> Control | None:
 
 def is_rejected(version: LiveVersion) -> Control | None:
     """The rejection of this version (who, when, why), or None when it is not rejected."""
-    value = version.tags.get(REJECTED_TAG)
+    value = version.tags.get(REJECTED)
     return parse_control(value) if value is not None else None
 
 

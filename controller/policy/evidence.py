@@ -28,22 +28,11 @@ from datetime import datetime, timezone
 
 from mlflow_gitops.core.model import LiveVersion
 from mlflow_gitops.core.plan import Change
+from mlflow_gitops.core.tags import applied_tag, left_tag
 from mlflow_gitops.policy.units import duration
 
-APPLIED_TAG_PREFIX = "gitops.applied."
-LEFT_TAG_PREFIX = "gitops.left."
 #: A record older than the version itself (minus this much clock skew) cannot be genuine.
 SKEW_SECONDS = 300.0
-
-
-def applied_tag(environment: str) -> str:
-    """The model-version tag recording that the controller promoted a version into it."""
-    return f"{APPLIED_TAG_PREFIX}{environment}"
-
-
-def left_tag(environment: str) -> str:
-    """The model-version tag recording when the controller moved a version out of it."""
-    return f"{LEFT_TAG_PREFIX}{environment}"
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
+from mlflow_gitops.core import tags
 from mlflow_gitops.core.errors import RegistryError
 from mlflow_gitops.core.model import (
     DesiredState,
@@ -69,7 +70,7 @@ class _Facts:
             now=self.now, version=number, served=evidence.read(lv, raw.name),
             label=key if key != model else "",
             copy_of=f"{origin[0]}/{origin[1]} v{origin[2]}" if origin else "",
-            pending_copy=lv is not None and crossregistry.PENDING_TAG in lv.tags)
+            pending_copy=lv is not None and tags.COPY_PENDING in lv.tags)
         if facts.served is not None:  # a rollback: nothing else to fetch
             return evaluate(env, model, version, live, facts)
         origin_version = self._version(*origin) if origin else None

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field, replace
 
 from mlflow_gitops.core.model import Environment, Gate, LiveModel, frozen_map
 from mlflow_gitops.core.plan import GateResult, Verdict
+from mlflow_gitops.core.tags import applied_tag
 from mlflow_gitops.policy import windows
-from mlflow_gitops.policy.evidence import Stint, applied_tag, describe, when
+from mlflow_gitops.policy.evidence import Stint, describe, when
 from mlflow_gitops.policy.units import duration
 
 __all__ = ["READY", "FromFacts", "PolicyFacts", "RunFacts", "Soak", "duration", "evaluate",

@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mlflow_gitops.policy.controls import REJECTED_TAG, hold_tag
+from mlflow_gitops.core.tags import REJECTED as REJECTED_TAG
+from mlflow_gitops.core.tags import hold_tag
 
 from tests.e2e.test_cli_apply import stage_env
 from tests.support.cli import run_cli

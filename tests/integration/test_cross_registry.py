@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 from mlflow_gitops.adapters.mlflow.registry import MlflowRegistry
-from mlflow_gitops.core.model import ModelEntry, Promotion, frozen_map, ownership_tag
+from mlflow_gitops.core.model import ModelEntry, Promotion, frozen_map
+from mlflow_gitops.core.tags import ownership_tag
 from mlflow_gitops.loop.reconciler import reconcile
 from mlflow_gitops.policy.facts import make_policy
 

@@ -14,7 +14,8 @@ from datetime import timezone
 from pathlib import Path
 
 import pytest
-from mlflow_gitops.adapters.git.source import GitSource, scrub
+from mlflow_gitops.adapters.git.source import GitSource
+from mlflow_gitops.adapters.uris import scrub
 from mlflow_gitops.core.errors import ConfigError, SourceError
 
 from tests.support.git_http import GitHttp, processes_showing, serve_git_http
@@ -239,11 +240,11 @@ def test_url_with_password_is_refused_without_echoing_it(tmp_path: Path) -> None
 
 
 def test_scrub_removes_url_credentials_and_secrets() -> None:
-    """scrub strips user:pass@ from any URL, userinfo from http(s) URLs, and known secrets."""
+    """scrub masks the password of any URL, the userinfo of http(s) URLs and known secrets."""
     text = (f"https://bot:{TOKEN}@h/x.git https://{TOKEN}@h/y.git ssh://git@h/z.git "
             f"ftp://a:b@h/ raw {TOKEN}")
-    assert scrub(text, [TOKEN]) == ("https://h/x.git https://h/y.git ssh://git@h/z.git "
-                                    "ftp://h/ raw ***")
+    assert scrub(text, [TOKEN]) == ("https://***@h/x.git https://***@h/y.git ssh://git@h/z.git "
+                                    "ftp://a:***@h/ raw ***")
 
 
 def test_bad_branch_names_are_refused(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from mlflow_gitops.adapters.mlflow.registry import MlflowRegistry
-from mlflow_gitops.core.model import ownership_tag
+from mlflow_gitops.core.tags import ownership_tag
 from mlflow_gitops.loop.reconciler import reconcile
 
 from tests.support.builders import desired, env

@@ -7,14 +7,9 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from mlflow_gitops.core.errors import InvalidRequest, NotFound, TransientRegistryError
-from mlflow_gitops.core.model import (
-    LiveModel,
-    LiveVersion,
-    Snapshot,
-    frozen_map,
-    ownership_tag,
-)
+from mlflow_gitops.core.model import LiveModel, LiveVersion, Snapshot, frozen_map
 from mlflow_gitops.core.ports import RegistryPort
+from mlflow_gitops.core.tags import ownership_tag
 
 
 @dataclass

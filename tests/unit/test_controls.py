@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from mlflow_gitops.core.model import LiveVersion, frozen_map
+from mlflow_gitops.core.tags import REJECTED as REJECTED_TAG
+from mlflow_gitops.core.tags import hold_tag
 from mlflow_gitops.planning.planner import plan
 from mlflow_gitops.policy.controls import (
-    REJECTED_TAG,
-    hold_tag,
     is_rejected,
     make_control,
     parse_control,
@@ -114,8 +114,8 @@ def test_pr_comment_marks_held_waiting_and_refused_by_state_not_as_failures() ->
 def test_a_held_model_gets_no_write_call_of_any_kind_in_a_whole_pass() -> None:
     """A pass with records on (self_heal: false) makes no call for a held model, listed or
     just removed from the file, while an unheld one is applied and recorded."""
+    from mlflow_gitops.core.tags import converged_tag
     from mlflow_gitops.loop.reconciler import reconcile
-    from mlflow_gitops.planning.converged import record_key
 
     from tests.support.memory_registry import MemoryRegistry
 
@@ -125,7 +125,7 @@ def test_a_held_model_gets_no_write_call_of_any_kind_in_a_whole_pass() -> None:
         tags={("gone", 1): {"gitops.env.production": "c0"}},
         model_tags={"held": {hold_tag("production"): HOLD},
                     "gone": {hold_tag("production"): HOLD,
-                             record_key("production"): '{"version": 1, "target": '
+                             converged_tag("production"): '{"version": 1, "target": '
                                                        '"stage:Production"}'}}))
     state = desired(env("production", "stage:Production", {"held": 2, "free": 2},
                         self_heal=False), commit="c1")

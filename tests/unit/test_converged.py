@@ -7,13 +7,14 @@ import json
 
 from mlflow_gitops.core.model import LiveModel
 from mlflow_gitops.core.plan import Verdict
+from mlflow_gitops.core.tags import converged_tag
 from mlflow_gitops.loop.reconciler import reconcile
-from mlflow_gitops.planning.converged import parse, record_key
+from mlflow_gitops.planning.converged import parse
 
 from tests.support.builders import desired, env, live
 from tests.support.memory_registry import MemoryRegistry
 
-KEY = record_key("production")
+KEY = converged_tag("production")
 
 
 def _prod(models: dict[str, int], commit: str, **sync: bool) -> object:

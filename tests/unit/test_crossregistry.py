@@ -15,9 +15,9 @@ from mlflow_gitops.core.model import (
     SyncOptions,
     frozen_map,
 )
+from mlflow_gitops.core.tags import COPY_PENDING as PENDING_TAG
+from mlflow_gitops.core.tags import SOURCE_VERSION as SOURCE_VERSION_TAG
 from mlflow_gitops.desired.crossregistry import (
-    PENDING_TAG,
-    SOURCE_VERSION_TAG,
     copied_tags,
     locate,
     placeholder,

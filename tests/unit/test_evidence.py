@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mlflow_gitops.core import tags
 from mlflow_gitops.core.errors import TransientRegistryError
 from mlflow_gitops.core.model import Gate, LiveVersion, Promotion, frozen_map
 from mlflow_gitops.core.plan import Change
@@ -258,6 +259,6 @@ def test_every_valid_environment_name_fits_the_evidence_tag_keys() -> None:
 
     longest = next(n for n in range(MAX_TAG_KEY_LENGTH, 0, -1)
                    if environment_name_problem("e" * n) is None)
-    for key in (evidence.applied_tag("e" * longest), evidence.left_tag("e" * longest)):
+    for key in (tags.applied_tag("e" * longest), tags.left_tag("e" * longest)):
         assert len(key) <= MAX_TAG_KEY_LENGTH
     assert environment_name_problem("e" * (longest + 1)) is not None

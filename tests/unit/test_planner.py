@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mlflow_gitops.core.model import ownership_tag
 from mlflow_gitops.core.plan import Verdict
+from mlflow_gitops.core.tags import ownership_tag
 from mlflow_gitops.planning.planner import plan
 
 from tests.support.builders import desired, env, live

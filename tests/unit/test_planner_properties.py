@@ -15,17 +15,17 @@ from mlflow_gitops.core.model import (
     Snapshot,
     frozen_map,
 )
+from mlflow_gitops.core.tags import APPLIED_PREFIX, LEFT_PREFIX
 from mlflow_gitops.loop.executor import execute
 from mlflow_gitops.planning.planner import plan
 from mlflow_gitops.planning.projection import project
 from mlflow_gitops.planning.status import live_of
-from mlflow_gitops.policy.evidence import APPLIED_TAG_PREFIX, LEFT_TAG_PREFIX
 
 from tests.support.builders import desired, env, live
 from tests.support.memory_registry import MemoryRegistry
 
 MODELS = ["a", "b", "c"]
-EVIDENCE_PREFIXES = (APPLIED_TAG_PREFIX, LEFT_TAG_PREFIX)
+EVIDENCE_PREFIXES = (APPLIED_PREFIX, LEFT_PREFIX)
 STAGES = [STAGE_NONE, STAGE_STAGING, STAGE_PRODUCTION, STAGE_ARCHIVED]
 
 

@@ -13,9 +13,9 @@ from mlflow_gitops.core.model import (
     Promotion,
     Target,
     frozen_map,
-    ownership_tag,
 )
 from mlflow_gitops.core.plan import Verdict
+from mlflow_gitops.core.tags import ownership_tag
 from mlflow_gitops.desired.schema import parse_duration
 from mlflow_gitops.policy.evidence import Stint
 from mlflow_gitops.policy.rules import (

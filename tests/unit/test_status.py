@@ -8,9 +8,10 @@ import logging
 import pytest
 from mlflow_gitops.adapters.metrics import Metrics
 from mlflow_gitops.core.plan import ModelError, Plan
+from mlflow_gitops.core.states import state_of, worst
 from mlflow_gitops.loop.reconciler import PassResult
 from mlflow_gitops.loop.report import Reporter, pass_outcome
-from mlflow_gitops.planning.status import entered, environment_status, state_of, worst
+from mlflow_gitops.planning.status import entered, environment_status
 
 from tests.support.builders import desired, env, live
 from tests.unit.test_metrics import _samples

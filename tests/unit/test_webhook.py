@@ -8,7 +8,8 @@ from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
-from mlflow_gitops.loop.webhook import github_signature, secret_from_file, verify
+from mlflow_gitops.adapters.secrets import read_secret
+from mlflow_gitops.loop.webhook import github_signature, verify
 
 SECRET = b"s3cret-value"
 BODY = b'{"ref": "refs/heads/main"}'
@@ -89,13 +90,14 @@ def test_any_body_round_trips(body: bytes, secret: bytes) -> None:
     assert not verify({"X-Hub-Signature-256": signature}, body + b"x", secret)
 
 
-def test_secret_from_file_strips_trailing_newline(tmp_path: Path) -> None:
+def test_a_secret_file_yields_the_bare_secret(tmp_path: Path) -> None:
     """A secret file written with `echo` (trailing newline, or CRLF) yields the bare secret."""
     (tmp_path / "a").write_bytes(b"s3cret-value\n")
     (tmp_path / "b").write_bytes(b"s3cret-value\r\n")
     (tmp_path / "c").write_bytes(b"s3cret-value")
-    for name in "abc":
-        assert secret_from_file(tmp_path / name) == SECRET
+    (tmp_path / "d").write_bytes(b"  s3cret-value \n\n")
+    for name in "abcd":
+        assert read_secret(tmp_path / name).encode() == SECRET
 
 
 def test_mlflow_signature_matches_mlflows_own_helper() -> None:

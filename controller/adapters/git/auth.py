@@ -16,6 +16,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlflow_gitops.adapters.secrets import read_secret
 from mlflow_gitops.core.errors import SourceError
 
 ALLOWED_PROTOCOLS = "file:git:http:https:ssh"  # never ext:: or fd::
@@ -86,6 +87,6 @@ class GitAuth:
         if self.token_file is None:
             return None
         try:
-            return self.token_file.read_text().strip() or None
-        except OSError:
+            return read_secret(self.token_file) or None
+        except (OSError, UnicodeDecodeError):
             return None

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import re
 import zlib
-from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
@@ -27,8 +26,7 @@ from git.exc import GitCommandError, GitError, InvalidGitRepositoryError, Unsafe
 from gitdb.exc import BadName, BadObject
 from mlflow_gitops.adapters.git import cache
 from mlflow_gitops.adapters.git.auth import ALLOWED_PROTOCOLS, Auth, GitAuth
-from mlflow_gitops.adapters.uris import scrub as scrub_uris
-from mlflow_gitops.adapters.uris import secret_query_keys
+from mlflow_gitops.adapters.uris import scrub, secret_query_keys, without_credentials
 from mlflow_gitops.core.errors import ConfigError, SourceError
 from mlflow_gitops.desired.history import Revision
 from mlflow_gitops.desired.loader import is_environment_file
@@ -36,22 +34,10 @@ from mlflow_gitops.desired.yamlsource import MAX_BYTES
 
 REMOTE = "origin"
 _BRANCH_RE = re.compile(r"^(?!-)(?!.*\.\.)[^\s:~^?*\[\\]+(?<![./])$")
-_HTTP_USERINFO = re.compile(r"(?i)\b(https?://)[^/\s@]+@")
-_ANY_PASSWORD = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@:]*:[^/\s@]*@")
 _REGULAR_FILE = 0o100000
 _DISK_FULL = ("No space left on device", "Disk quota exceeded")
 
 log = logging.getLogger("mlflow_gitops.git")
-
-
-def scrub(text: str, secrets: Sequence[str] = ()) -> str:
-    """`text` without URL credentials (any `user:pass@`, any userinfo of an http(s) URL, any
-    secret-looking query value such as `?access_token=`) and without the given secrets."""
-    text = scrub_uris(_ANY_PASSWORD.sub(r"\1", _HTTP_USERINFO.sub(r"\1", text)))
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
 
 
 class GitSource:
@@ -74,7 +60,7 @@ class GitSource:
         if token_file is not None and ssh_key_file is not None:
             raise ConfigError("give either --git-token-file (HTTPS) or --git-ssh-key-file (SSH)")
         self.url = url
-        self.display_url = scrub(url)
+        self.display_url = without_credentials(url)
         self.branch = branch
         cleaned = PurePosixPath(path.strip().strip("/"))
         if ".." in cleaned.parts:

@@ -8,12 +8,12 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Collection, Mapping
-from pathlib import Path
 from typing import Any
 
 from mlflow_gitops.adapters.mlflow import client, rest, search, stores
 from mlflow_gitops.adapters.mlflow.client import Stores, call
 from mlflow_gitops.adapters.mlflow.rest import RestReader
+from mlflow_gitops.adapters.secrets import read_secret
 from mlflow_gitops.adapters.uris import without_credentials
 from mlflow_gitops.core.errors import ConfigError, InvalidRequest, NotFound
 from mlflow_gitops.core.model import DEFAULT_REGISTRY, LiveVersion, Snapshot, frozen_map
@@ -158,7 +158,7 @@ class MlflowRegistry:
             creds.client_cert_path = None
         if self._token_file:
             # Read on every call so a rotated Kubernetes Secret is picked up without restart.
-            creds.token = Path(self._token_file).read_text().strip()
+            creds.token = read_secret(self._token_file)
         return creds
 
     # -- reads -----------------------------------------------------------------------------
@@ -265,11 +265,11 @@ class MlflowRegistry:
         """Copy `model` v`version` of `source` into `dst_model` here, with `tags` (lineage)
         set in the creating call; the new version. gitops.source.uri is added here."""
         from mlflow_gitops.adapters.mlflow.copy import copy_version, source_uri
-        from mlflow_gitops.desired.crossregistry import SOURCE_URI_TAG
+        from mlflow_gitops.core.tags import SOURCE_URI
 
         if not isinstance(source, MlflowRegistry):
             raise InvalidRequest(f"cannot copy from {source.name!r}: not an MLflow registry")
-        all_tags = {**tags, SOURCE_URI_TAG: source_uri(source.stores, model, version)}
+        all_tags = {**tags, SOURCE_URI: source_uri(source.stores, model, version)}
         return stores.live_version(copy_version(self.stores, source.stores, model, version,
                                           dst_model, all_tags))
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mlflow_gitops.adapters.mlflow.client import InRefused, short_reason
+from mlflow_gitops.adapters.secrets import read_secret
 from mlflow_gitops.core.errors import (
     InvalidRequest,
     NotFound,
@@ -70,7 +71,7 @@ class RestReader:
         out: dict[str, Any] = {"headers": {"User-Agent": "mlflow-gitops"}}
         # Read on every call so a rotated Kubernetes Secret is picked up without restart.
         mine = self._mlflow_env
-        token = (Path(self._token_file).read_text().strip() if self._token_file
+        token = (read_secret(self._token_file) if self._token_file
                  else _env("MLFLOW_TRACKING_TOKEN") if mine else None)
         user = _env("MLFLOW_TRACKING_USERNAME") if mine else None
         password = _env("MLFLOW_TRACKING_PASSWORD") if mine else None

@@ -22,7 +22,8 @@ from urllib.parse import quote_plus
 
 from mlflow_gitops.adapters.mlflow.client import InRefused
 from mlflow_gitops.core.errors import InvalidRequest
-from mlflow_gitops.core.model import LiveModel, LiveVersion, Snapshot, frozen_map, ownership_tag
+from mlflow_gitops.core.model import LiveModel, LiveVersion, Snapshot, frozen_map
+from mlflow_gitops.core.tags import ownership_tag
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
