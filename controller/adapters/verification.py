@@ -16,12 +16,12 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import requests
 from mlflow_gitops.adapters.config import VerificationSourceConfig
+from mlflow_gitops.adapters.secrets import read_secret
 from mlflow_gitops.adapters.uris import scrub
 from mlflow_gitops.core.errors import ConfigError
 from mlflow_gitops.core.model import Check
@@ -133,10 +133,11 @@ def _token(name: str, token_file: str | None) -> str | None:
     if token_file is None:
         return None
     try:
-        token = Path(token_file).read_text(encoding="utf-8").strip()
-    except OSError as exc:
+        token = read_secret(token_file)
+    except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"verification source '{name}': cannot read token_file "
-                          f"{token_file}: {exc.strerror}") from exc
+                          f"{token_file}: {getattr(exc, 'strerror', None) or 'not UTF-8 text'}"
+                          ) from exc
     if not token:
         raise ConfigError(f"verification source '{name}': token_file {token_file} is empty")
     return token

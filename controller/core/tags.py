@@ -5,6 +5,8 @@ Model-version tags:
   environment; prune and `status --model` read it). Written before each change.
 - `gitops.applied.<env>` = `{"commit", "at"}` and `gitops.left.<env>` = epoch seconds: the
   promotion policy's evidence (mlflow_gitops.policy.evidence), written after a change.
+- `gitops.verify.<env>` = the verification window of a promotion, `gitops.verified.<env>` =
+  its result (mlflow_gitops.policy.verify).
 - `gitops.rejected` = a control (who, when, why): no environment promotes the version.
 - `gitops.source.registry|model|version|uri`: on a copy made across registries, what it is
   a copy of (mlflow_gitops.desired.crossregistry).
@@ -27,6 +29,8 @@ OWNERSHIP_PREFIX = "gitops.env."
 APPLIED_PREFIX = "gitops.applied."
 LEFT_PREFIX = "gitops.left."
 REJECTED = "gitops.rejected"
+VERIFY_PREFIX = "gitops.verify."
+VERIFIED_PREFIX = "gitops.verified."
 SOURCE_PREFIX = "gitops.source."
 SOURCE_REGISTRY = "gitops.source.registry"
 SOURCE_MODEL = "gitops.source.model"
@@ -40,8 +44,8 @@ CONVERGED_PREFIX = "gitops.converged."
 
 #: The keys that end in an environment's name: that name must fit MLflow's key limits after
 #: the longest of them (mlflow_gitops.desired.schema checks environment names against it).
-ENVIRONMENT_PREFIXES = (OWNERSHIP_PREFIX, APPLIED_PREFIX, LEFT_PREFIX, HOLD_PREFIX,
-                        CONVERGED_PREFIX)
+ENVIRONMENT_PREFIXES = (OWNERSHIP_PREFIX, APPLIED_PREFIX, LEFT_PREFIX, VERIFY_PREFIX,
+                        VERIFIED_PREFIX, HOLD_PREFIX, CONVERGED_PREFIX)
 LONGEST_ENVIRONMENT_PREFIX = max(ENVIRONMENT_PREFIXES, key=len)
 
 #: Version tags a copy across registries does not inherit from its source: ownership is per
@@ -64,6 +68,16 @@ def applied_tag(environment: str) -> str:
 def left_tag(environment: str) -> str:
     """The model-version tag recording when the controller moved a version out of it."""
     return f"{LEFT_PREFIX}{environment}"
+
+
+def verify_tag(environment: str) -> str:
+    """The model-version tag holding a promotion's verification window in `environment`."""
+    return f"{VERIFY_PREFIX}{environment}"
+
+
+def verified_tag(environment: str) -> str:
+    """The model-version tag holding a verification's result in `environment`."""
+    return f"{VERIFIED_PREFIX}{environment}"
 
 
 def hold_tag(environment: str) -> str:

@@ -135,7 +135,7 @@ class Feedback:
 
     def invalid(self, sha: str, diagnostics: Sequence[Diagnostic]) -> None:
         first = str(diagnostics[0]) if diagnostics else "invalid"
-        self._notify(Notification("invalid_commit", sha, "", "", "Error",
+        self._notify(Notification("invalid_commit", sha, "", "", State.Error,
                                   f"commit {sha[:12]} is invalid and not applied: {first}"
                                   + (f" (and {len(diagnostics) - 1} more)"
                                      if len(diagnostics) > 1 else "")))
@@ -159,7 +159,7 @@ class Feedback:
             for env in sorted(self._touched):
                 status = environment_status(commit, env, rows_by_env.get(env, []),
                                             self._changes.get(env, []))
-                if self._entries is None and status.word == "Synced" and \
+                if self._entries is None and status.word == State.Synced and \
                         env not in self._changes:
                     continue  # after a start: never overwrite what the last run said
                 self._status(status)
@@ -171,13 +171,13 @@ class Feedback:
         for (env, model), dones in sorted(by_model.items()):
             git = [d.change.describe() for d in dones if self._from_git(env, model)]
             if git:
-                self._notify(Notification("applied", commit, env, model, "Synced",
+                self._notify(Notification("applied", commit, env, model, State.Synced,
                                           f"{env}/{model}: applied commit {commit[:12]}",
                                           changes=tuple(git)))
             fixed = [d.change.describe() for d in dones if not self._from_git(env, model)]
             if fixed:
                 healed.add((env, model))
-                self._drift((env, model), commit, "Synced",
+                self._drift((env, model), commit, State.Synced,
                             f"{env}/{model}: a change made outside git was reverted", fixed)
         drifting = set(healed)
         for row in result.status:

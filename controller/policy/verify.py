@@ -30,10 +30,9 @@ from mlflow_gitops.core.model import (
     Verify,
 )
 from mlflow_gitops.core.plan import Change
+from mlflow_gitops.core.tags import verified_tag, verify_tag
 from mlflow_gitops.policy.evidence import Stint
 
-VERIFY_TAG_PREFIX = "gitops.verify."
-VERIFIED_TAG_PREFIX = "gitops.verified."
 #: Who an automatic hold is by: a hold with this author is the controller's own.
 HOLD_AUTHOR = "mlflow-gitops verification"
 #: How far from the promotion a version's move-out may be recorded and still be the one the
@@ -42,14 +41,6 @@ REPLACED_WINDOW = 120.0
 
 Result = Literal["pass", "fail", "inconclusive"]
 Outcome = Literal["running", "verified", "unverified", "failed", "skipped"]
-
-
-def verify_tag(environment: str) -> str:
-    return f"{VERIFY_TAG_PREFIX}{environment}"
-
-
-def verified_tag(environment: str) -> str:
-    return f"{VERIFIED_TAG_PREFIX}{environment}"
 
 
 @dataclass(frozen=True)
