@@ -35,8 +35,8 @@ from prometheus_client import (
 
 disable_created_metrics()
 
-#: A pass's result: `waiting` (a soak or a window), `held` and `refused` are not errors
-#: (SPEC §4b), so an error-rate alert does not fire on a promotion that only waits.
+#: A pass's result: `waiting` (a soak or a window), `held` and `refused` are not errors,
+#: so an error-rate alert does not fire on a promotion that only waits.
 RESULTS = (*STATE_RESULTS, "invalid", "skipped")
 # Reconciles range from a no-op (milliseconds) to a large registry snapshot (minutes).
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)

@@ -285,11 +285,12 @@ UNREACHABLE = "registry unreachable: "
 def unreachable_message(name: str, uri: str, reason: str, config_path: str | None) -> str:
     """The one way every command names a registry it cannot reach: its name, its URI
     without credentials, why, and where the URI comes from."""
-    from mlflow_gitops.adapters.git.source import scrub  # drops user and password
+    from mlflow_gitops.adapters.uris import without_credentials
 
     where = (f"check tracking_uri of registry '{name}' in {config_path}" if config_path
              else "is it running? Check MLFLOW_TRACKING_URI")
-    return f"cannot reach registry '{name}' at {scrub(uri)} ({reason.removeprefix(UNREACHABLE)})" \
+    shown = without_credentials(uri)
+    return f"cannot reach registry '{name}' at {shown} ({reason.removeprefix(UNREACHABLE)})" \
         f"; {where}"
 
 

@@ -283,7 +283,7 @@ def _verifier(config: Any, redact: Any) -> Any:
     for source in config.verification_sources.values():
         if source.token_file:
             with contextlib.suppress(OSError, UnicodeError):  # Sources says why, below
-                redact(Path(source.token_file).read_text().strip())
+                redact(read_secret(source.token_file))
     return Verifier(Sources(config.verification_sources))
 
 

@@ -27,6 +27,8 @@ from mlflow_gitops.core.errors import RegistryError
 from mlflow_gitops.core.model import Environment, LiveModel
 from mlflow_gitops.core.plan import Plan
 from mlflow_gitops.core.ports import RegistryPort, VerificationPort
+from mlflow_gitops.core.states import State
+from mlflow_gitops.core.tags import hold_tag, left_tag, verified_tag, verify_tag
 from mlflow_gitops.loop.executor import Applied, execute
 from mlflow_gitops.loop.reconciler import PassResult
 from mlflow_gitops.planning.status import ModelStatus
@@ -147,7 +149,7 @@ class Verifier:
                                     on_applied, out)
         if window.ended(progress, now):
             return self._finish(env, row, version.version, progress, registry, may_write, out)
-        return replace(row, sync="Verifying", until=progress.ends, next_check=progress.next_at,
+        return replace(row, sync=State.Verifying, until=progress.ends, next_check=progress.next_at,
                        message=window.verifying_message(progress))
 
     def _finish(self, env: Environment, row: ModelStatus, version: int,
@@ -157,7 +159,7 @@ class Verifier:
         if done.outcome == "verified":
             if not may_write():
                 return row
-            registry.set_version_tag(row.model, version, window.verified_tag(env.name),
+            registry.set_version_tag(row.model, version, verified_tag(env.name),
                                      window.verified_record(done, self.clock()))
         if not self._write(registry, row.model, version, env.name, done, may_write):
             return row
@@ -183,9 +185,9 @@ class Verifier:
         if not may_write():
             return row
         control = controls.make_control(window.HOLD_AUTHOR, reason, self.clock())
-        registries[env.registry].set_model_tag(row.model, controls.hold_tag(env.name),
+        registries[env.registry].set_model_tag(row.model, hold_tag(env.name),
                                                control.to_json())
-        held = replace(live, tags={**live.tags, controls.hold_tag(env.name): control.to_json()})
+        held = replace(live, tags={**live.tags, hold_tag(env.name): control.to_json()})
         return self._ours(env, row, held, control, registries, may_write, on_applied, out,
                           fresh=progress)
 
@@ -200,7 +202,7 @@ class Verifier:
             if fresh is not None:
                 out.events.append(Event("held", env.name, row.model, row.desired or 0,
                                         fresh.commit, f"{env.name}/{row.model}: {hold.reason}"))
-            return replace(row, sync="Held", message=controls.held_message(
+            return replace(row, sync=State.Held, message=controls.held_message(
                 row.model, env.name, hold))
         message = (f"{hold.reason}; merge a commit that sets the version back (the revert "
                    f"pull request), then `mlflow-gitops release {row.model} --env {env.name}`")
@@ -208,10 +210,10 @@ class Verifier:
         progress = fresh or (window.parse(bad.tags, env.name) if bad is not None else None)
         if bad is None or progress is None or progress.outcome != "failed" or \
                 progress.replaced is None or bad.version not in row.live:
-            return replace(row, sync="RolledBack", message=message)
+            return replace(row, sync=State.RolledBack, message=message)
         good = live.versions.get(progress.replaced)
         if good is None or controls.is_rejected(good) is not None:
-            return replace(row, sync="RolledBack", message=f"{message} (v{progress.replaced} "
+            return replace(row, sync=State.RolledBack, message=f"{message} (v{progress.replaced} "
                            "is gone or rejected: nothing was rolled back)")
         started = self.clock()
         plan = Plan(progress.commit, window.rollback_changes(env, row.model, bad, good,
@@ -220,7 +222,7 @@ class Verifier:
         out.applied.extend(applied.applied)
         if applied.errors:
             out.errors.extend(str(e) for e in applied.errors)
-            return replace(row, sync="RolledBack", message=f"{message} (rolling back failed, "
+            return replace(row, sync=State.RolledBack, message=f"{message} (rolling back failed, "
                            f"retried next pass: {applied.errors[0].message})")
         marker = window.Progress(commit=progress.commit, started=started, ends=self.clock(),
                                  interval=1.0, replaced=None, next_at=started,
@@ -234,14 +236,14 @@ class Verifier:
                                 progress.commit, f"{env.name}/{row.model}: {hold.reason}"))
         if self.on_rollback is not None:
             self.on_rollback(env, row.model, bad.version, good.version, hold.reason)
-        return replace(row, sync="RolledBack", live=(good.version,), message=message)
+        return replace(row, sync=State.RolledBack, live=(good.version,), message=message)
 
     @staticmethod
     def _write(registry: RegistryPort, model: str, version: int, environment: str,
                progress: window.Progress, may_write: Callable[[], bool]) -> bool:
         if not may_write():
             return False
-        registry.set_version_tag(model, version, window.verify_tag(environment),
+        registry.set_version_tag(model, version, verify_tag(environment),
                                  progress.to_json())
         return True
 
@@ -271,7 +273,7 @@ def _reread(result: PassResult, envs: Mapping[str, Environment],
 
 
 def _left(tags: Mapping[str, str], environment: str) -> float | None:
-    raw = tags.get(evidence.left_tag(environment))
+    raw = tags.get(left_tag(environment))
     try:
         return float(raw) if raw is not None else None
     except ValueError:
