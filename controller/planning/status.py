@@ -124,7 +124,8 @@ def environment_status(
                 message = "drift not applied (self_heal: false)"
             rows.append(ModelStatus(env.name, env.registry, str(env.target), model,
                                     entry.version if entry else None, live, state, message,
-                                    env.file, entry.line if entry else env.line, until, drift=drift))
+                                    env.file, entry.line if entry else env.line, until,
+                                    drift=drift))
     return rows
 
 
