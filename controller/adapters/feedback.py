@@ -15,7 +15,6 @@ from mlflow_gitops.adapters.forge import StatusTarget, post_commit_status
 from mlflow_gitops.adapters.forge_target import ForgeTarget, configured, resolve
 from mlflow_gitops.adapters.outbox import Outbox
 from mlflow_gitops.adapters.secrets import secret_file
-from mlflow_gitops.core.errors import ConfigError
 from mlflow_gitops.core.feedback import CommitStatus, Notification
 
 log = logging.getLogger(__name__)
