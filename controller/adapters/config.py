@@ -148,6 +148,55 @@ class VerificationSourceConfig(BaseModel):
         return "http+path" if self.json_path is not None else "http"
 
 
+class SignedCommitsConfig(BaseModel):
+    """Keys whose signatures the controller accepts on a guarded change's commits."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    allowed_signers_file: str | None = Field(
+        None, description="SSH allowed-signers file (ssh-keygen(1) ALLOWED SIGNERS), as "
+        "git's gpg.ssh.allowedSignersFile")
+    gpg_public_keys_file: str | None = Field(
+        None, description="ASCII-armored GPG public keys (gpg --export --armor): every key in "
+        "it is allowed")
+
+    @model_validator(mode="after")
+    def _some_keys(self) -> SignedCommitsConfig:
+        if self.allowed_signers_file is None and self.gpg_public_keys_file is None:
+            raise ValueError("give allowed_signers_file (SSH keys), gpg_public_keys_file "
+                             "(GPG keys) or both")
+        return self
+
+
+class ApprovalsConfig(BaseModel):
+    """Approving reviews a guarded change's pull request needs, read from the forge."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reviews: int = Field(ge=1, le=50, description="approving reviews by people other than the "
+                         "pull request's author")
+    recheck_seconds: float = Field(60.0, ge=5, le=3600, allow_inf_nan=False,
+                                   description="how long a refusal is trusted before the "
+                                   "forge is asked again")
+
+
+class TrustConfig(BaseModel):
+    """What the controller itself checks before it applies a change to the environments it
+    guards: rules out of reach of a pull request, which edits environment files only."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    environments: list[str] = Field(min_length=1)
+    signed_commits: SignedCommitsConfig | None = None
+    approvals: ApprovalsConfig | None = None
+
+    @model_validator(mode="after")
+    def _some_rule(self) -> TrustConfig:
+        if self.signed_commits is None and self.approvals is None:
+            raise ValueError("name at least one rule: signed_commits or approvals")
+        return self
+
+
 class ControllerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -164,6 +213,7 @@ class ControllerConfig(BaseModel):
                                       "links (never with credentials)")
     verification_sources: dict[str, VerificationSourceConfig] = Field(
         default_factory=dict, description="servers `verify:` checks may query, by name")
+    trust: TrustConfig | None = None
 
     @field_validator("verification_sources")
     @classmethod
@@ -189,6 +239,18 @@ class ControllerConfig(BaseModel):
         if value is not None and value.legacy_forge is not None and info.data.get("forge"):
             raise ValueError("the forge is set twice: move token_file, provider, api_url and "
                              "repository from commit_status: into forge: (one place)")
+        return value
+
+    @field_validator("trust")
+    @classmethod
+    def _approvals_need_a_forge(cls, value: TrustConfig | None, info: ValidationInfo
+                                ) -> TrustConfig | None:
+        statuses = info.data.get("commit_status")
+        has_forge = info.data.get("forge") is not None or (
+            statuses is not None and statuses.legacy_forge is not None)
+        if value is not None and value.approvals is not None and not has_forge:
+            raise ValueError("approvals are read from the forge: add a forge: section "
+                             "(provider, api_url, repository, token_file)")
         return value
 
     @property

@@ -135,7 +135,7 @@ def _pass(args: argparse.Namespace, dry_run: bool, on_applied: Any = None) -> An
                            known_sources=known_sources(args.config))
     check_stages(desired, args.config)
     registries = build_registries(args.config, desired.registries())
-    result = reconcile(desired, registries, dry_run=dry_run, policy=local_policy(),
+    result = reconcile(desired, registries, dry_run=dry_run, policy=local_policy(args.config),
                        on_applied=on_applied)
     report_unreachable(result.registry_errors, registries, args.config)
     if result.registry_errors:  # said once above, not again for every model on it

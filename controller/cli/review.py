@@ -96,7 +96,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     after = require_valid(load_texts(merged_files, commit=head),
                    f"{folder} after merging {args.head} into {args.base}")
     registries = build_registries(args.config, after.registries())
-    policy = diff_policy(Path(args.repo), base)
+    policy = diff_policy(Path(args.repo), base, args.config)
     result = reconcile(after, registries, previous=before_state, dry_run=True, policy=policy)
     report_unreachable(result.registry_errors, registries, args.config)
     # A pull request answers for what it changes: problems BASE already has are not its own.

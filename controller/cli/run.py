@@ -177,6 +177,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from mlflow_gitops.adapters.page import Page, safe_ui_url
     from mlflow_gitops.adapters.uris import credentials_in
     from mlflow_gitops.cli.common import build_registries
+    from mlflow_gitops.cli.trust import controller_policy
     from mlflow_gitops.loop.runner import Controller
 
     redactor = logs.configure(args.log_format, args.log_level)
@@ -220,7 +221,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     verifier = _verifier(config, redactor.add)
     controller = Controller(
         source, registries, metrics,
-        interval=args.interval if args.interval is not None else config.interval, policy=_policy(),
+        interval=args.interval if args.interval is not None else config.interval,
+        policy=controller_policy(config, source, cache, repo, redactor.add),
         known_registries=list(names), known_sources=config.source_kinds(), verifier=verifier,
         on_event=_events(args) if args.events else None, feedback=feedback, proposer=proposer,
         write_budget=budget)
@@ -405,10 +407,3 @@ def _events(args: argparse.Namespace) -> Any:
         recorder.emit_event(pod, reason, message, "Warning" if warning else "Normal")
 
     return emit
-
-
-def _policy() -> Any:
-    """Promotion gates for the controller, with the history of its own git source."""
-    from mlflow_gitops.cli.policies import policy_for_source
-
-    return policy_for_source

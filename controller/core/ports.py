@@ -17,6 +17,7 @@ from mlflow_gitops.core.model import (
     Snapshot,
 )
 from mlflow_gitops.core.plan import Verdict
+from mlflow_gitops.core.trust import EntryTrust
 
 #: The policy's answer for one promotion: may `version` of `model` (a version of the live
 #: model) enter the environment? (mlflow_gitops.policy builds one per pass.)
@@ -70,6 +71,18 @@ class VerificationPort(Protocol):
     def measure(self, check: Check, values: Mapping[str, str]) -> tuple[float | None, str]:
         """The check's value now with `values` ({model}, {version}, {environment}) filled
         in, or (None, why): no data or the source down. Never raises."""
+        ...
+
+
+class TrustPort(Protocol):
+    """The facts trust at apply judges (mlflow_gitops.policy.trust): never raises; a fact
+    that cannot be read is an `EntryTrust` with `error` (and when it is read again)."""
+
+    def entry_trust(self, environment: Environment, key: str, version: int, commit: str
+                    ) -> EntryTrust:
+        """About the change that made `environment`'s file assign `version` to the entry
+        `key` as of `commit`: the commit that last changed that entry, the branch's commit
+        that brought it, their signatures and the pull request's approvals."""
         ...
 
 

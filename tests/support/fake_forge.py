@@ -28,6 +28,24 @@ It also plays the commit status APIs and two notification receivers (SPEC §6a):
   a body without `text` is 400 `invalid_payload`): https://api.slack.com/messaging/webhooks
 - A plain JSON receiver at `/hooks/…` that records what arrived.
 `fail[path] = n` answers the next n requests to `path` with 500, to test retries.
+
+For trust at apply it answers who approved the pull request that merged a commit, from
+pull requests a test declares with `merged_pull()` and reviews it adds with `review()`:
+- GitHub "List pull requests associated with a commit",
+  `GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls` (pull request objects with
+  `number`, `state`, `merged_at`, `user.login`, `base.ref`, `merge_commit_sha`):
+  https://docs.github.com/en/rest/commits/commits?apiVersion=2022-11-28#list-pull-requests-associated-with-a-commit
+- GitHub "List reviews for a pull request", `GET /repos/{owner}/{repo}/pulls/{n}/reviews`
+  (chronological; `user.login`, `state`, `submitted_at`; `per_page` up to 100, `page`):
+  https://docs.github.com/en/rest/pulls/reviews?apiVersion=2022-11-28#list-reviews-for-a-pull-request
+- GitLab "List merge requests associated with a commit",
+  `GET /projects/:id/repository/commits/:sha/merge_requests` (`iid`, `state`,
+  `target_branch`, `author.username`, `merge_commit_sha`):
+  https://docs.gitlab.com/api/commits/#list-merge-requests-associated-with-a-commit
+- GitLab merge request approvals, `GET /projects/:id/merge_requests/:iid/approvals`
+  (`approved_by: [{"user": {"username"}}]`, who approves now):
+  https://docs.gitlab.com/api/merge_request_approvals/
+`dropping = True` closes every connection without an answer (a forge that is down).
 """
 
 from __future__ import annotations
@@ -51,6 +69,15 @@ GITHUB_PULL = re.compile(r"^/api/v3/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)/pulls
 GITLAB_MR = re.compile(r"^/api/v4/projects/(?P<project>[^/]+)/merge_requests/(?P<iid>\d+)$")
 GITHUB_STATUSES = re.compile(
     r"^/api/v3/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)/statuses/(?P<sha>[0-9a-f]{40})$")
+GITHUB_COMMIT_PULLS = re.compile(
+    r"^/api/v3/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)/commits/(?P<sha>[0-9a-f]{40})/pulls$")
+GITHUB_REVIEWS = re.compile(
+    r"^/api/v3/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)/pulls/(?P<number>\d+)/reviews$")
+GITLAB_COMMIT_MRS = re.compile(
+    r"^/api/v4/projects/(?P<project>[^/]+)/repository/commits/(?P<sha>[0-9a-f]{40})"
+    r"/merge_requests$")
+GITLAB_APPROVALS = re.compile(
+    r"^/api/v4/projects/(?P<project>[^/]+)/merge_requests/(?P<iid>\d+)/approvals$")
 GITLAB_STATUSES = re.compile(
     r"^/api/v4/projects/(?P<project>[^/]+)/statuses/(?P<sha>[0-9a-f]{40})$")
 SLACK = re.compile(r"^/services/T[A-Z0-9]+/B[A-Z0-9]+/[A-Za-z0-9]+$")
@@ -73,6 +100,35 @@ class FakeForge(ThreadingHTTPServer):
         self.fail: dict[str, int] = {}  # path → how many more requests answer 500
         self.lock = threading.Lock()
         self.pulls: list[dict[str, Any]] = []  # every PR/MR opened, as the list APIs show it
+        self.merged: dict[int, dict[str, Any]] = {}  # merged pull requests, for approvals
+        self.dropping = False  # close every connection unanswered (the forge is down)
+        self.redirect_to: str | None = None  # answer every GET with a 302 to this root
+
+    def merged_pull(self, number: int, commits: list[str], author: str, merge: str,
+                    base: str = "main") -> None:
+        """A pull request `number` by `author` that brought `commits` into `base` as `merge`."""
+        with self.lock:
+            self.merged[number] = {"number": number, "commits": set(commits) | {merge},
+                                   "author": author, "merge": merge, "base": base,
+                                   "reviews": []}
+
+    def review(self, number: int, login: str, state: str) -> None:
+        """`login` submits a review (APPROVED, CHANGES_REQUESTED, COMMENTED) on `number`."""
+        with self.lock:
+            self.merged[number]["reviews"].append([login, state])
+
+    def dismiss(self, number: int, login: str) -> None:
+        """An admin dismisses `login`'s approval: GitHub shows that review as DISMISSED."""
+        with self.lock:
+            for review in self.merged[number]["reviews"]:
+                if review[0] == login and review[1] == "APPROVED":
+                    review[1] = "DISMISSED"
+
+    def trust_requests(self) -> list[dict[str, Any]]:
+        """The approval reads that reached this forge, in order."""
+        with self.lock:
+            return [r for r in self.requests if r["method"] == "GET" and (
+                "/commits/" in r["path"] or r["path"].endswith(("/reviews", "/approvals")))]
 
     def close(self, number: int, merged: bool = False) -> None:
         """What a person does in the forge's UI: close (or merge) pull request `number`."""
@@ -208,6 +264,19 @@ class _Handler(BaseHTTPRequestHandler):
         with self.server.lock:
             self.server.requests.append({"method": "GET", "path": path, "params": params,
                                          "headers": dict(self.headers)})
+            dropping = self.server.dropping
+        if dropping:
+            self.close_connection = True
+            self.connection.shutdown(2)  # no answer at all: requests raises ConnectionError
+            return
+        if self.server.redirect_to is not None:
+            self.send_response(302)
+            self.send_header("Location", self.server.redirect_to + self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if self._approvals(path, params):
+            return
         if match := GITHUB_PULLS.match(path):
             if not self._github_auth():
                 return
@@ -226,6 +295,74 @@ class _Handler(BaseHTTPRequestHandler):
             self._list(match["project"], params["source_branch"], self._gitlab_view)
         else:
             self._answer(404, {"message": "Not Found"})
+
+    # -- trust at apply: who approved the pull request that merged a commit ---------------
+
+    def _approvals(self, path: str, params: dict[str, str]) -> bool:
+        """Answer the four approval reads; False when `path` is none of them."""
+        if match := GITHUB_COMMIT_PULLS.match(path):
+            if self._github_auth():
+                self._json(200, [self._github_pull(p) for p in self._containing(match["sha"])])
+        elif match := GITHUB_REVIEWS.match(path):
+            if self._github_auth():
+                pull = self.server.merged.get(int(match["number"]))
+                per_page, page = int(params.get("per_page", "30")), int(params.get("page", "1"))
+                if pull is None:
+                    self._answer(404, {"message": "Not Found"})
+                elif per_page > 100:
+                    self._answer(422, {"message": "Validation Failed"})
+                else:
+                    reviews = [{"id": i + 1, "user": {"login": who}, "state": state,
+                                "submitted_at": f"2026-01-01T00:{i:02d}:00Z"}
+                               for i, (who, state) in enumerate(pull["reviews"])]
+                    self._json(200, reviews[(page - 1) * per_page:page * per_page])
+        elif match := GITLAB_COMMIT_MRS.match(path):
+            if self.headers.get("PRIVATE-TOKEN") != TOKEN:
+                self._answer(401, {"message": "401 Unauthorized"})
+            else:
+                self._json(200, [self._gitlab_mr(p) for p in self._containing(match["sha"])])
+        elif match := GITLAB_APPROVALS.match(path):
+            pull = self.server.merged.get(int(match["iid"]))
+            if self.headers.get("PRIVATE-TOKEN") != TOKEN:
+                self._answer(401, {"message": "401 Unauthorized"})
+            elif pull is None:
+                self._answer(404, {"message": "404 Not found"})
+            else:
+                latest: dict[str, str] = {}
+                for who, state in pull["reviews"]:
+                    latest[who] = state
+                approved = [{"user": {"username": w, "name": w}} for w, st in latest.items()
+                            if st == "APPROVED"]
+                self._json(200, {"iid": pull["number"], "state": "merged",
+                                 "approvals_required": 0, "approved": bool(approved),
+                                 "approved_by": approved})
+        else:
+            return False
+        return True
+
+    def _containing(self, sha: str) -> list[dict[str, Any]]:
+        with self.server.lock:
+            return [p for p in self.server.merged.values() if sha in p["commits"]]
+
+    @staticmethod
+    def _github_pull(p: dict[str, Any]) -> dict[str, Any]:
+        return {"number": p["number"], "state": "closed", "merged_at": "2026-01-01T00:00:00Z",
+                "user": {"login": p["author"]}, "base": {"ref": p["base"]},
+                "merge_commit_sha": p["merge"]}
+
+    @staticmethod
+    def _gitlab_mr(p: dict[str, Any]) -> dict[str, Any]:
+        return {"iid": p["number"], "id": 9000 + p["number"], "state": "merged",
+                "target_branch": p["base"], "author": {"username": p["author"]},
+                "merge_commit_sha": p["merge"]}
+
+    def _json(self, status: int, payload: Any) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def do_PATCH(self) -> None:  # noqa: N802 - stdlib name
         match = GITHUB_PULL.match(self.path)
