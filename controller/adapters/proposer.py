@@ -228,12 +228,13 @@ class ControllerProposer:
 
     def run(self) -> list[str]:
         """One round; a line per (environment, model). Raises GitOpsError on a failure."""
-        tree = self._checkout()
+        tree = self.checkout()
         base = tree.rev(f"refs/remotes/origin/{self.branch}")
         work = Round(tree, self.folder, base, self.branch, push=True, forge=self._forge)
         return [o.describe() for o in propose_round(work, self._registries, self._policy)]
 
-    def _checkout(self) -> WorkTree:
+    def checkout(self) -> WorkTree:
+        """The clone, fetched: the followed branch's tip is refs/remotes/origin/<branch>."""
         if not (self.clone_dir / ".git").is_dir():
             self.clone_dir.parent.mkdir(parents=True, exist_ok=True)
             self._git(None, "clone", "--quiet", "--no-checkout", "--single-branch",

@@ -86,7 +86,8 @@ def register(sub: Any) -> None:
                       "that qualifies for an environment with a propose: block (as "
                       "'mlflow-gitops propose --open-pr'); pushes with the git credentials")
     prop.add_argument("--forge-token-file", metavar="FILE",
-                      help="GitHub/GitLab API token for --propose (default: forge.token_file in "
+                      help="GitHub/GitLab API token for --propose and revert pull requests after "
+                      "an automatic rollback (default: forge.token_file in "
                       "--config, else --git-token-file)")
     prop.add_argument("--forge-api-url", metavar="URL",
                       help="forge API root for --propose, for GitHub Enterprise or self-hosted "
@@ -218,7 +219,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     feedback = build_feedback(config, repo, redactor.add)
     proposer = _proposer(args, source, cache, registries, redactor.add, config) \
         if args.propose else None
-    verifier = _verifier(config, redactor.add)
+    verifier = _verifier(config, redactor.add, _reverts(args, source, cache, registries,
+                                                        redactor.add, config))
     controller = Controller(
         source, registries, metrics,
         interval=args.interval if args.interval is not None else config.interval,
@@ -275,7 +277,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _verifier(config: Any, redact: Any) -> Any:
+def _reverts(args: argparse.Namespace, source: Any, cache: Path, registries: Any,
+             hide: Any, config: Any) -> Any:
+    """Revert pull requests after automatic rollbacks, on the `forge:` (the flags override
+    it), when a forge token is configured; without one, rollbacks happen without a pull
+    request."""
+    from mlflow_gitops.adapters.config import ForgeConfig
+    from mlflow_gitops.adapters.forge_target import resolve
+    from mlflow_gitops.adapters.proposer import ControllerProposer, Forge
+    from mlflow_gitops.adapters.revert import RevertPullRequests
+    from mlflow_gitops.cli.policies import local_policy
+
+    if not config.verification_sources:
+        return None
+    settings = config.forge_settings or ForgeConfig()
+    token_file = args.forge_token_file or settings.token_file or args.git_token_file
+    if token_file is None:
+        return None
+    target = resolve(settings, source.url, token_file=token_file, api_url=args.forge_api_url)
+    hide(target.token)
+    clone = ControllerProposer(source.url, source.branch, source.path, cache / "reverts",
+                               source.auth, registries, local_policy(), None)
+    return RevertPullRequests(clone, Forge(target.remote_url, target.token, target.api_url))
+
+
+def _verifier(config: Any, redact: Any, reverts: Any = None) -> Any:
     """The verification step when the config names sources (their tokens never logged)."""
     if not config.verification_sources:
         return None
@@ -286,7 +312,7 @@ def _verifier(config: Any, redact: Any) -> Any:
         if source.token_file:
             with contextlib.suppress(OSError, UnicodeError):  # Sources says why, below
                 redact(read_secret(source.token_file))
-    return Verifier(Sources(config.verification_sources))
+    return Verifier(Sources(config.verification_sources), on_rollback=reverts)
 
 
 def _proposer(args: argparse.Namespace, source: Any, cache: Path, registries: Any,

@@ -5,6 +5,7 @@ test controls every second, and the stand-in GitHub of tests/support/fake_forge.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,8 @@ from tests.e2e.test_controller import controllers, merge_branch, start  # noqa: 
 from tests.support.controller_proc import ControllerProcess, wait_until
 from tests.support.envfiles import HEADER
 from tests.support.fake_forge import TOKEN, FakeForge
-from tests.support.gitrepos import bare_remote
+from tests.support.git_http import serve_git_http
+from tests.support.gitrepos import bare_remote, git
 from tests.support.prometheus import Exporter, PrometheusServer, available
 from tests.support.registry_helpers import make_model
 from tests.support.servers import free_port
@@ -84,7 +86,8 @@ def test_a_failing_version_is_rolled_back_held_and_said_everywhere(
     sent); a version whose error ratio is above the bound is rolled back to the version it
     replaced within one interval plus one scrape of its first failing measurement, held with
     the measurement as the reason, RolledBack on /status, the page, the commit status
-    (failure) and in a `rolled_back` notification; the HTTP JSON source verifies too."""
+    (failure) and in a `rolled_back` notification, and one revert pull request is opened on
+    the forge; the HTTP JSON source verifies too."""
     model, other = f"vf-{unique}", f"vh-{unique}"
     make_model(mlflow_client, model, 2)
     make_model(mlflow_client, other, 1)
@@ -99,8 +102,23 @@ def test_a_failing_version_is_rolled_back_held_and_said_everywhere(
                 "environments/qa.yaml": _env("qa", other, 1, HTTP_CHECK)}
 
     bare, work = bare_remote(tmp_path, files(1))
-    proc = start(controllers, tmp_path, f"file://{bare}", mlflow_server.uri,
-                 "--config", str(_config(tmp_path, prometheus, forge)), interval=2)
+    served = tmp_path / "http" / "acme" / "models.git"
+    served.parent.mkdir(parents=True)
+    shutil.move(str(bare), served)
+    git(work, "remote", "set-url", "origin", str(served))
+    with serve_git_http(served.parent.parent, TOKEN) as (root, _handler):
+        _rolled_back(tmp_path, mlflow_client, model, other, work, forge, files, start(
+            controllers, tmp_path, f"{root}/acme/models.git", mlflow_server.uri,
+            "--config", str(_config(tmp_path, prometheus, forge)), "--git-token-file",
+            str(tmp_path / "forge-token"), "--forge-api-url", f"{forge.url}/api/v3",
+            interval=2))
+    assert len(forge.pulls) == 1  # never a second pull request for the same failure
+    reverted = git(served, "show", f"rollback/production/{model}:environments/production.yaml")
+    assert f"  {model}: 1" in reverted
+
+
+def _rolled_back(tmp_path: Path, mlflow_client: Any, model: str, other: str, work: Path,
+                 forge: FakeForge, files: Any, proc: ControllerProcess) -> None:
     row = wait_until(lambda: _row(proc, "production", model)["sync"] == "Verifying"
                      and _row(proc, "production", model), timeout=30, message="Verifying")
     assert row["message"].startswith("verifying until ") and row["until"] > time.time()
@@ -151,6 +169,11 @@ def test_a_failing_version_is_rolled_back_held_and_said_everywhere(
     wait_until(lambda: proc.passes() >= passes + 2, message="two more passes")
     assert mlflow_client.get_registered_model(model).aliases["champion"] == "1"
     assert _progress(mlflow_client, model, 1, "production")["outcome"] == "skipped"
+    pull = wait_until(lambda: forge.open_pulls(f"rollback/production/{model}"), timeout=30,
+                      message="the revert pull request")[0]
+    assert pull["title"] == f"Roll back {model} in production: v2 → v1 (verification failed)"
+    assert "= 0.5, above max 0.05" in pull["body"]
+    assert TOKEN not in proc.logs()
 
 
 def test_restart_resumes_the_window_and_a_dead_source_leaves_it_unverified(
