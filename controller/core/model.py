@@ -22,6 +22,14 @@ ALL_STAGES = (STAGE_NONE, STAGE_STAGING, STAGE_PRODUCTION, STAGE_ARCHIVED)
 
 DEFAULT_REGISTRY = "default"
 
+#: What an entry names: a registered model, or a prompt of MLflow 3's prompt registry. In
+#: MLflow a prompt is a registered model carrying PROMPT_TAG = "true" (and each of its
+#: versions too, the template in PROMPT_TEXT_TAG), so aliases, tags and searches are the
+#: registered-model calls; only the searches must ask for prompts by that tag.
+EntryKind = Literal["model", "prompt"]
+PROMPT_TAG = "mlflow.prompt.is_prompt"
+PROMPT_TEXT_TAG = "mlflow.prompt.text"
+
 
 def frozen_map(items: Mapping[K, V] | None = None) -> Mapping[K, V]:
     """A read-only copy: values stay frozen even when built from a dict someone keeps."""
@@ -140,6 +148,7 @@ class ModelEntry:
     version: int
     line: int
     registered_name: str | None = None  # `model_name:` mapping across registries, if any
+    kind: EntryKind = "model"  # listed under `models:` or `prompts:`
 
 
 @dataclass(frozen=True)
@@ -158,6 +167,11 @@ class Environment:
     def model_line(self, model: str) -> int:
         entry = self.models.get(model)
         return entry.line if entry else self.line
+
+    def kind_of(self, model: str) -> EntryKind:
+        """`prompt` for a name listed under `prompts:`, else `model`."""
+        entry = self.models.get(model)
+        return entry.kind if entry else "model"
 
 
 @dataclass(frozen=True)
@@ -186,6 +200,11 @@ class LiveVersion:
     created_ms: int | None = None
     updated_ms: int | None = None
 
+    @property
+    def template(self) -> str | None:
+        """A prompt version's template (MLflow keeps it in a version tag); None for models."""
+        return self.tags.get(PROMPT_TEXT_TAG)
+
 
 @dataclass(frozen=True)
 class LiveModel:
@@ -200,6 +219,18 @@ class LiveModel:
 
     def aliases_of(self, version: int) -> tuple[str, ...]:
         return tuple(sorted(a for a, v in self.aliases.items() if v == version))
+
+    @property
+    def is_prompt(self) -> bool:
+        """A prompt of MLflow's prompt registry (the model tag MLflow sets), not a model."""
+        if PROMPT_TAG in self.tags:
+            return self.tags[PROMPT_TAG].lower() == "true"
+        first = next(iter(self.versions.values()), None)  # a prompt's versions carry it too
+        return first is not None and first.tags.get(PROMPT_TAG, "").lower() == "true"
+
+    @property
+    def kind(self) -> EntryKind:
+        return "prompt" if self.is_prompt else "model"
 
 
 @dataclass(frozen=True)

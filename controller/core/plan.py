@@ -8,6 +8,8 @@ import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
+from mlflow_gitops.core.model import EntryKind
+
 Action = Literal["promote", "archive", "unstage", "set_alias", "delete_alias"]
 #: Why a change is in the plan: a git entry changed, live drifted, a model left a pruning
 #: file, a version leaves a stage because another one takes it, or a failed verification
@@ -61,6 +63,7 @@ class Change:
     previous_version: int | None = None  # alias actions: where the alias pointed
     gates: tuple[GateResult, ...] = ()
     note: str = ""  # e.g. "rollback to a version production held before: gates skipped"
+    kind: EntryKind = "model"  # a registered model, or a prompt (its alias)
 
     @property
     def phase(self) -> int:

@@ -153,7 +153,7 @@ def resolve(desired: DesiredState, versions: Mapping[tuple[str, str], int],
             if where in dropped or (where in routed and where not in versions):
                 continue
             number = versions.get(where, entry.version)
-            models[registered_name(env, key)] = ModelEntry(number, entry.line)
+            models[registered_name(env, key)] = ModelEntry(number, entry.line, kind=entry.kind)
         sync = env.sync if len(models) == len(env.models) else replace(env.sync, prune=False)
         environments.append(replace(env, models=frozen_map(models), sync=sync))
     return replace(desired, environments=tuple(environments))

@@ -116,9 +116,29 @@ def _load_one(path: str, text: str) -> tuple[Environment | None, list[Diagnostic
     except ValidationError as exc:
         found.extend(d for loc, d in _translate(path, parsed, exc) if loc not in flagged)
         return None, found
+    found.extend(_prompt_problems(path, spec, parsed))
     if found:
         return None, found
     return _to_environment(path, stem, spec, parsed), []
+
+
+def _prompt_problems(path: str, spec: schema.EnvironmentSpec, parsed: ParsedYaml
+                     ) -> list[Diagnostic]:
+    """Prompts have no stages, and one name is either a model or a prompt, never both."""
+    if not spec.prompts:
+        return []
+    found = []
+    if spec.target.stage is not None:
+        found.append(Diagnostic(
+            path, parsed.line_of(("prompts",)),
+            "prompts: a stage environment cannot list prompts (MLflow prompts have no "
+            "stages, only aliases): move them to an environment whose target is an alias"))
+    for name in sorted(set(spec.prompts) & set(spec.models)):
+        found.append(Diagnostic(
+            path, parsed.line_of(("prompts", name)),
+            f"'{name}' is listed under both models: and prompts: (also line "
+            f"{parsed.line_of(('models', name))}); a registry name is one or the other"))
+    return found
 
 
 def _capped(message: str, limit: int = 500) -> str:
@@ -133,17 +153,24 @@ def _version_problems(path: str, parsed: ParsedYaml) -> dict[tuple[Any, ...], Di
 
     YAML tools disagree on `010` (1.1: octal 8, 1.2: 10), `1:00` (1.1: 60) or `0x1F`; a
     version that two readers of the same file would see differently is an error."""
-    models = parsed.data.get("models")
     out: dict[tuple[Any, ...], Diagnostic] = {}
-    if not isinstance(models, dict):
-        return out
-    for name, value in models.items():
+    for section in ("models", "prompts"):
+        entries = parsed.data.get(section)
+        if isinstance(entries, dict):
+            out.update(_section_version_problems(path, parsed, section, entries))
+    return out
+
+
+def _section_version_problems(path: str, parsed: ParsedYaml, section: str,
+                              entries: dict[Any, Any]) -> dict[tuple[Any, ...], Diagnostic]:
+    out: dict[tuple[Any, ...], Diagnostic] = {}
+    for name, value in entries.items():
         long_form = isinstance(value, dict)
-        where = ("models", name, "version") if long_form else ("models", name)
+        where = (section, name, "version") if long_form else (section, name)
         text = parsed.plain.get(where)
         if text is None or _PLAIN_VERSION.fullmatch(text) or not any(c.isdigit() for c in text):
             continue  # quoted, plain digits, or not a number at all (the schema says why)
-        out[("models", name, "version")] = Diagnostic(
+        out[(section, name, "version")] = Diagnostic(
             path, parsed.line_of(where),
             f"{name}: version must be plain decimal digits (e.g. 12), got {text[:40]!r}"
             f"{_version_fix(text)}")
@@ -224,6 +251,12 @@ def _to_environment(
         )
         for name, m in spec.models.items()
     }
+    models.update({
+        name: ModelEntry(version=p.version, line=parsed.line_of(("prompts", name)),
+                         kind="prompt")
+        for name, p in spec.prompts.items()
+        if name not in models
+    })
     return Environment(
         name=stem,
         file=path,
@@ -286,6 +319,7 @@ def cross_file_problems(
         else:
             targets[key] = env
     found.extend(_one_stage_per_version(environments))
+    found.extend(_one_kind_per_name(environments))
     found.extend(_promotion_sources(environments, by_name, broken or {}))
     return found
 
@@ -310,6 +344,22 @@ def _one_stage_per_version(environments: list[Environment]) -> list[Diagnostic]:
                     )
                 )
             holder.setdefault(key, env)
+    return found
+
+
+def _one_kind_per_name(environments: list[Environment]) -> list[Diagnostic]:
+    """A registry name listed under `prompts:` in one file and `models:` in another."""
+    found = []
+    first: dict[tuple[str, str], Environment] = {}
+    for env in environments:
+        for name, entry in env.models.items():
+            other = first.setdefault((env.registry, name), env)
+            theirs = other.models[name]
+            if theirs.kind != entry.kind:
+                found.append(Diagnostic(
+                    env.file, entry.line,
+                    f"'{name}' is listed under {entry.kind}s: here but under {theirs.kind}s: "
+                    f"in {other.file}:{theirs.line}; a registry name is one or the other"))
     return found
 
 
@@ -395,7 +445,7 @@ def _message(loc: tuple[Any, ...], err: Any) -> str:
         return f"unknown key '{where}': {suggestion}"
     if kind == "missing":
         return f"missing required key '{where}'"
-    if loc[-1:] == ("version",) and loc[:1] == ("models",):
+    if loc[-1:] == ("version",) and loc[:1] in (("models",), ("prompts",)):
         if isinstance(got.value, str) and got.value.strip().isdigit():
             return f"{loc[1]}: version must be a number, not the quoted string {got!r}: " \
                 "remove the quotes"
@@ -435,11 +485,11 @@ def _allowed_keys(parent: tuple[Any, ...]) -> list[str]:
     for part in parent:
         if isinstance(part, int):
             continue
-        if model is schema.EnvironmentSpec and part == "models":
-            model = "models"
+        if model is schema.EnvironmentSpec and part in ("models", "prompts"):
+            model = part
             continue
-        if model == "models":
-            model = schema.ModelSpec
+        if model in ("models", "prompts"):
+            model = schema.ModelSpec if model == "models" else schema.PromptSpec
             continue
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
             return []

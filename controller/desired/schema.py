@@ -374,6 +374,24 @@ class ModelSpec(_Strict):
     )
 
 
+class PromptSpec(_Strict):
+    version: int = Field(..., gt=0, le=MAX_VERSION,
+                         description="the prompt version this environment's alias points at")
+
+
+#: MLflow's rule for prompt names (mlflow/prompt/constants.py, PROMPT_NAME_RULE).
+PROMPT_NAME = re.compile(r"^[a-zA-Z0-9_.\-]+$")
+
+
+def _short(value: Any) -> Any:
+    """`name: 3` → `name: {version: 3}` (the short form of an entry)."""
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return {k: ({"version": v} if not isinstance(v, dict) else v) for k, v in value.items()}
+    return value
+
+
 class EnvironmentSpec(_Strict):
     """One file of `environments/`."""
 
@@ -400,13 +418,24 @@ class EnvironmentSpec(_Strict):
         description="model name → version (short form) or {version: N} (long form)",
     )
 
-    @field_validator("models", mode="before")
+    prompts: dict[str, PromptSpec] = Field(
+        default_factory=dict,
+        description="alias environments only: MLflow prompt-registry prompt name → version "
+        "(prompts:/<name>@<alias> resolves to it)",
+    )
+
+    @field_validator("models", "prompts", mode="before")
     @classmethod
     def _short_form(cls, value: Any) -> Any:
-        if value is None:
-            return {}
-        if isinstance(value, dict):
-            return {k: ({"version": v} if not isinstance(v, dict) else v) for k, v in value.items()}
+        return _short(value)
+
+    @field_validator("prompts")
+    @classmethod
+    def _prompt_names(cls, value: dict[str, PromptSpec]) -> dict[str, PromptSpec]:
+        for name in value:
+            if not PROMPT_NAME.match(name):
+                raise ValueError(f"prompt name '{name[:60]}' is not valid: MLflow allows "
+                                 "letters, digits, '_', '-' and '.' only")
         return value
 
     @field_validator("models")
@@ -427,6 +456,16 @@ def json_schema() -> dict[str, Any]:
     models["additionalProperties"] = {
         "anyOf": [{"type": "integer", "minimum": 1}, {"$ref": "#/$defs/ModelSpec"}]
     }
+    prompts = schema["properties"]["prompts"]
+    prompts["additionalProperties"] = {
+        "anyOf": [{"type": "integer", "minimum": 1}, {"$ref": "#/$defs/PromptSpec"}]
+    }
+    prompts["propertyNames"] = {"pattern": r"^[a-zA-Z0-9_.\-]+$"}
+    # Prompts have no stages: an environment listing prompts must target an alias.
+    schema.setdefault("allOf", []).append({
+        "if": {"required": ["prompts"], "properties": {"prompts": {"minProperties": 1}}},
+        "then": {"properties": {"target": {"required": ["alias"]}}},
+    })
     target = schema["$defs"]["TargetSpec"]
     target["properties"]["stage"] = {
         "type": "string",

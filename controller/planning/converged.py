@@ -88,7 +88,8 @@ def applied_state(desired: DesiredState, snapshots: Mapping[str, Snapshot]) -> D
         for name, live in (snapshot.models.items() if snapshot is not None else ()):
             record = parse(live.tags.get(converged_tag(env.name)))
             if record is not None and record.target == _target(env):
-                models[name] = ModelEntry(record.version, env.model_line(name))
+                models[name] = ModelEntry(record.version, env.model_line(name),
+                                          kind=live.kind)
         envs.append(replace(env, models=frozen_map(models)))
     return DesiredState(tuple(envs), "converged-records")
 

@@ -140,10 +140,21 @@ class _Context:
 
     def _exists(self, env: Environment, model: str, live: LiveModel) -> bool:
         entry = env.models.get(model)
-        if entry is None or entry.version in live.versions:
+        if entry is None:
             return True
+        if live.versions and live.kind != entry.kind:
+            listed, real = ("prompts", "model") if entry.kind == "prompt" else ("models", "prompt")
+            self.errors.append(ModelError(
+                self.registry, env.name, model, "missing_version",
+                f"'{model}' is listed under {listed}: but is a registered {real} in registry "
+                f"'{self.registry}', not a {entry.kind}: move it under {real}s:",
+                env.file, entry.line))
+            return False
+        if entry.version in live.versions:
+            return True
+        noun = "prompt" if entry.kind == "prompt" else "registered model"
         if not live.versions:
-            why = f"registered model '{model}' does not exist in registry '{self.registry}'"
+            why = f"{noun} '{model}' does not exist in registry '{self.registry}'"
             fix = "register it first or fix the name"
         else:
             known = sorted(live.versions)
@@ -193,7 +204,7 @@ class _Context:
 
         def change(action: Action, **kw: Any) -> Change:
             return Change(self.registry, env.name, model, entry.version, action, reason,
-                          env.file, entry.line, **kw)
+                          env.file, entry.line, kind=entry.kind, **kw)
         if env.target.kind == "alias":
             alias = env.target.value
             current = live.aliases.get(alias)
@@ -261,7 +272,7 @@ class _Context:
                 self._drift(env, model, "unset", f"v{current}")
                 return []
             return [Change(self.registry, env.name, model, current, "delete_alias", "prune",
-                           env.file, env.line, alias=env.target.value)]
+                           env.file, env.line, alias=env.target.value, kind=live.kind)]
         stage = env.target.value
         leavers = [v for v in live.in_stage(stage) if v in owned and v not in moving]
         if leavers and not act:

@@ -29,6 +29,7 @@ class ModelStatus:
     line: int
     until: float | None = None  # Waiting: when it expects to proceed; Verifying: the window's end
     next_check: float | None = None  # Verifying: when the next measurement is due, epoch s
+    kind: str = "model"  # "model" or "prompt" (an entry of `prompts:`)
     #: Live differs from git and `self_heal: false` leaves it (OutOfSync, reported only).
     drift: bool = False
 
@@ -122,10 +123,12 @@ def environment_status(
             else:
                 state, drift = State.OutOfSync, True
                 message = "drift not applied (self_heal: false)"
+            found = snapshot.model(model) if snapshot else None
+            kind = entry.kind if entry else (found.kind if found else "model")
             rows.append(ModelStatus(env.name, env.registry, str(env.target), model,
                                     entry.version if entry else None, live, state, message,
                                     env.file, entry.line if entry else env.line, until,
-                                    drift=drift))
+                                    drift=drift, kind=kind))
     return rows
 
 

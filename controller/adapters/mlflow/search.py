@@ -22,7 +22,7 @@ from urllib.parse import quote_plus
 
 from mlflow_gitops.adapters.mlflow.client import InRefused
 from mlflow_gitops.core.errors import InvalidRequest
-from mlflow_gitops.core.model import LiveModel, LiveVersion, Snapshot, frozen_map
+from mlflow_gitops.core.model import PROMPT_TAG, LiveModel, LiveVersion, Snapshot, frozen_map
 from mlflow_gitops.core.tags import ownership_tag
 
 T = TypeVar("T")
@@ -51,6 +51,16 @@ def name_equals(name: str) -> str:
         f"registered model {name!r} contains both quote characters, which MLflow's search "
         "filter cannot express one model at a time; this registry does not accept "
         "`name IN (...)`: upgrade the server to MLflow 3")
+
+
+#: MLflow's searches leave prompts out unless the filter asks for them by this tag
+#: (mlflow/store/model_registry/sqlalchemy_store.py, `_is_querying_prompt`).
+PROMPTS_ONLY = f"tags.`{PROMPT_TAG}` = 'true'"
+
+
+def prompts(filter_string: str) -> str:
+    """`filter_string` over prompts instead of models."""
+    return f"{filter_string} AND {PROMPTS_ONLY}"
 
 
 def tagged(key: str) -> str:
@@ -111,31 +121,37 @@ def _pages(read: Callable[[str | None], tuple[list[T], str | None]]) -> Iterator
 
 
 def owned_names(searcher: Searcher, owned_by: Iterable[str]) -> set[str]:
-    """Models with a version tagged by one of these environments (one search each)."""
+    """Models and prompts with a version tagged by one of these environments (two searches
+    each: MLflow's searches return prompts only when asked for them)."""
     return {lv.model for env in sorted(set(owned_by))
-            for lv in _pages(partial(searcher.versions, tagged(ownership_tag(env))))}
+            for where in (tagged(ownership_tag(env)), prompts(tagged(ownership_tag(env))))
+            for lv in _pages(partial(searcher.versions, where))}
 
 
 def read_models(registry: str, searcher: Searcher, names: Iterable[str], use_in: bool
                 ) -> Snapshot:
-    """The named models that exist, with every version and alias: `name IN` chunks, or one
-    model at a time where the server refuses IN (`use_in=False`)."""
+    """The named models and prompts that exist, with every version and alias: `name IN`
+    chunks, or one at a time where the server refuses IN (`use_in=False`). Models are
+    searched first; only the names that search did not find are searched again as prompts,
+    so a registry without prompts pays nothing for them, and prompts cost two searches (per
+    chunk) in all, never one call per prompt."""
     heads: dict[str, Head] = {}
     versions: dict[str, dict[int, LiveVersion]] = {}
     wanted = sorted(set(names))
     if use_in:
-        for group in chunks(wanted):
-            for head in _pages(partial(searcher.models, name_in(group))):
-                heads[head.name] = head
-            for lv in _pages(partial(searcher.versions, name_in(group))):
-                versions.setdefault(lv.model, {})[lv.version] = lv
+        _read_in(searcher, wanted, heads, versions, lambda f: f)
+        rest = [n for n in wanted if n not in heads and n not in versions]
+        if rest:
+            _read_in(searcher, rest, heads, versions, prompts)
     else:
         for name in wanted:
             found = searcher.model(name)
             if found is None:
                 continue
             heads[found.name] = found
-            for lv in _pages(partial(searcher.versions, name_equals(name))):
+            is_prompt = found.tags.get(PROMPT_TAG, "").lower() == "true"
+            where = prompts(name_equals(name)) if is_prompt else name_equals(name)
+            for lv in _pages(partial(searcher.versions, where)):
                 versions.setdefault(lv.model, {})[lv.version] = lv
     models = {}
     for name in sorted((set(heads) | set(versions)) & set(wanted)):
@@ -143,6 +159,16 @@ def read_models(registry: str, searcher: Searcher, names: Iterable[str], use_in:
         models[name] = LiveModel(name=name, versions=frozen_map(versions.get(name, {})),
                                  aliases=frozen_map(head.aliases), tags=frozen_map(head.tags))
     return Snapshot(registry=registry, models=frozen_map(models))
+
+
+def _read_in(searcher: Searcher, names: list[str], heads: dict[str, Head],
+             versions: dict[str, dict[int, LiveVersion]], where: Callable[[str], str]) -> None:
+    budget = MAX_FILTER_BYTES - len(quote_plus(where("")))
+    for group in chunks(names, budget):
+        for head in _pages(partial(searcher.models, where(name_in(group)))):
+            heads[head.name] = head
+        for lv in _pages(partial(searcher.versions, where(name_in(group)))):
+            versions.setdefault(lv.model, {})[lv.version] = lv
 
 
 def snapshot(registry: str, searcher: Searcher, names: Iterable[str], owned_by: Iterable[str],
