@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 from mlflow_gitops.adapters.mlflow.registry import MlflowRegistry
-from mlflow_gitops.core.model import DesiredState, ownership_tag
+from mlflow_gitops.core.model import DesiredState
+from mlflow_gitops.core.tags import ownership_tag
 from mlflow_gitops.desired.loader import load_texts
 from mlflow_gitops.loop.reconciler import reconcile
 
