@@ -162,3 +162,15 @@ def test_bad_sources_are_config_errors_with_a_line(bad: str, line: int, words: s
     assert str(caught.value).startswith(f"config.yaml:{line}:"), str(caught.value)
     assert words in str(caught.value)
     assert "pw@" not in str(caught.value) and "abc" not in str(caught.value)
+
+
+def test_the_verification_example_validates_against_its_controller_config() -> None:
+    """examples/verification: environments with verify: and the config naming their sources."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "examples" / "verification"
+    config = _validated("controller.yaml", (root / "controller.yaml").read_text())
+    files = {str(p): p.read_text() for p in sorted((root / "environments").glob("*.yaml"))}
+    state, found = load_texts(files, known_sources=config.source_kinds())
+    assert found == [] and state is not None
+    assert all(env.verify is not None for env in state.environments)
