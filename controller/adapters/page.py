@@ -167,7 +167,7 @@ class Page:
         self.warm(data)
         return self.env.get_template("index.html").render(
             **self._common(data), columns=columns, rows=rows,
-            counts=overview.counts(data.rows))
+            counts=overview.counts(data.rows), unsettled=overview.unsettled(data.rows))
 
     def _model(self, data: PageData, name: str) -> tuple[int, str]:
         rows = [r for r in data.rows if r.model == name]

@@ -226,14 +226,16 @@ def cmd_status(args: argparse.Namespace) -> int:
         print_json({"commit": result.plan.commit, "environments": [r.to_dict() for r in rows],
                     "registry_errors": result.registry_errors})
     else:
+        from mlflow_gitops.planning.overview import pipeline
+
         table = [("ENVIRONMENT", "TARGET", "MODEL", "DESIRED", "LIVE", "SYNC")]
-        shown = {r.environment for r in rows}
-        for r in rows:
-            table.append((r.environment, r.target, r.model,
-                          f"v{r.desired}" if r.desired else "-",
-                          ", ".join(f"v{v}" for v in r.live) or "-", r.sync))
-        for env in result.desired.environments:  # listed, so nobody wonders where it went
-            if env.name not in shown:
+        for env in pipeline(result.desired):  # the page's column order
+            mine = [r for r in rows if r.environment == env.name]
+            for r in mine:
+                table.append((r.environment, r.target, r.model,
+                              f"v{r.desired}" if r.desired else "-",
+                              ", ".join(f"v{v}" for v in r.live) or "-", r.sync))
+            if not mine:  # listed, so nobody wonders where it went
                 table.append((env.name, str(env.target), "(no models)", "-", "-",
                               str(State.Synced)))
         print_table(table)

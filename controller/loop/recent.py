@@ -23,7 +23,7 @@ class RecentChanges:
     def add(self, done: Applied, at: datetime | None = None) -> None:
         c = done.change
         record = ApplyRecord(at or datetime.now(timezone.utc), c.environment, c.model,
-                             c.version, c.action, done.commit, c.describe())
+                             c.version, c.action, done.commit, c.describe(), c.reason)
         with self._lock:
             self._ring.append(record)
 

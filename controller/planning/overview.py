@@ -95,7 +95,7 @@ def grid(rows: Sequence[ModelStatus], desired: DesiredState | None = None
 
 def pipeline(desired: DesiredState) -> list[Environment]:
     """Environments in the order a version travels: by the length of their `promotion.from`
-    chain, then Staging before Production before alias targets, then by name."""
+    chain, then by name. The page's columns and `status` use this one order."""
     by_name = desired.by_name()
 
     def depth(env: Environment) -> int:
@@ -105,9 +105,7 @@ def pipeline(desired: DesiredState) -> list[Environment]:
             env = by_name[env.promotion.from_env]
         return len(seen)
 
-    rank = {"Staging": 0, "Production": 1}
-    return sorted(desired.environments, key=lambda e: (
-        depth(e), rank.get(e.target.value, 2) if e.target.kind == "stage" else 2, e.name))
+    return sorted(desired.environments, key=lambda e: (depth(e), e.name))
 
 
 def counts(rows: Sequence[ModelStatus]) -> list[tuple[str, int]]:
@@ -117,3 +115,9 @@ def counts(rows: Sequence[ModelStatus]) -> list[tuple[str, int]]:
         word = state_of(r)
         tally[word] = tally.get(word, 0) + 1
     return [(word, tally[word]) for word in least_happy_first(tally)]
+
+
+def unsettled(rows: Sequence[ModelStatus]) -> int:
+    """Entries not where git wants them yet (anything but Synced and Verifying): the page
+    does not call the branch 'up to date' while there are any."""
+    return sum(1 for r in rows if state_of(r) not in ("Synced", "Verifying"))

@@ -29,6 +29,9 @@ class ApplyRecord:
     action: str
     commit: str
     text: str  # Change.describe(), e.g. "fraud v3: Staging → Production"
+    #: Why: "git" (a commit changed it), "drift" (a repair of live back to git: the commit
+    #: is the one whose state it restored, not its cause), "replaced", "prune", ...
+    reason: str = "git"
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,9 @@ def annotate(timeline: Timeline, records: Iterable[ApplyRecord] = (),
     assignment (two merges between passes): it belongs to the segment of that environment
     and version that had started by then. `live` (environment → the versions live there
     now) marks an environment's open segment `pending` when git assigns a version that
-    does not hold it: merged, but refused, waiting, failing or drifted away."""
+    does not hold it: merged, but refused, waiting, failing or drifted away; and keeps a
+    segment open whose version git no longer lists there but which is still live there
+    (promoted onward and not taken yet)."""
     segments = list(timeline.segments)
     applied: dict[int, datetime] = {}
     for r in records:
@@ -125,6 +130,13 @@ def annotate(timeline: Timeline, records: Iterable[ApplyRecord] = (),
             if i is not None:
                 recorded.add(i)
     now = live or {}
+    for env, versions in now.items():
+        # Unlisted in git but still live (promoted onward, not taken yet): the bar goes on.
+        last = max((i for i, s in enumerate(segments) if s.environment == env),
+                   key=lambda i: segments[i].start, default=None)
+        if last is not None and segments[last].end is not None \
+                and segments[last].version in versions:
+            segments[last] = replace(segments[last], end=None)
     return replace(timeline, segments=tuple(
         replace(s, applied_at=applied.get(i), recorded=i in recorded,
                 pending=s.end is None and s.environment in now

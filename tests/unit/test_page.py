@@ -220,7 +220,7 @@ def test_http_serves_the_page_read_only_with_a_script_free_policy() -> None:
 
 def test_columns_follow_the_promotion_pipeline() -> None:
     """Environments read left to right the way versions travel: the `from` chain first,
-    then Staging before Production before alias targets, whatever the file names."""
+    then by name; the one order of the page's columns and of `status`."""
     from mlflow_gitops.core.model import Promotion
     from mlflow_gitops.planning.overview import pipeline
 
@@ -228,7 +228,7 @@ def test_columns_follow_the_promotion_pipeline() -> None:
                     dataclasses.replace(env("live", "stage:Production", {}),
                                         promotion=Promotion(from_env="qa")),
                     env("qa", "stage:Staging", {}), env("zz-shadow", "alias:shadow", {}))
-    assert [e.name for e in pipeline(state)] == ["qa", "a-canary", "zz-shadow", "live"]
+    assert [e.name for e in pipeline(state)] == ["a-canary", "qa", "zz-shadow", "live"]
 
 
 def test_mlflow_ui_links_only_for_the_default_registry() -> None:
@@ -272,3 +272,50 @@ def test_a_slow_first_history_read_does_not_hold_the_model_page() -> None:
         time.sleep(0.05)
         html = render(page, "/models/fraud")[1]
     assert "<svg" in html
+
+
+def test_a_drift_repair_is_marked_and_not_credited_to_a_commit() -> None:
+    """A self-heal repair in Recent changes carries a drift marker and says it restores the
+    commit's state (it was not caused by that commit); a change from git has no marker."""
+    recent = (ApplyRecord(NOW, "production", "fraud", 2, "set_alias", SHA, "fraud @champion: "
+                          "v1 → v2", reason="drift"),
+              ApplyRecord(NOW, "staging", "fraud", 3, "promote", SHA, "fraud v3: None → "
+                          "Staging"))
+    _, html = render(Page(lambda: data(recent=recent)), "/")
+    healed, merged = html.split('<tr data-reason="drift">')[1], html.split(
+        '<tr data-reason="git">')[1]
+    assert "drift repaired (self-heal)" in healed.split("</tr>")[0]
+    assert "restores" in healed.split("</tr>")[0]
+    assert "drift repaired" not in merged.split("</tr>")[0]
+    assert "restores" not in merged.split("</tr>")[0]
+
+
+def test_up_to_date_only_when_every_entry_has_converged() -> None:
+    """The branch tip applied but entries Waiting or in Error: the card says how many have
+    not converged, never 'up to date with the branch'."""
+    _, html = render(Page(lambda: data()), "/")  # staging wants v3, live has v1: pending
+    assert "up to date with the branch" not in html and "not converged (see below)" in html
+    _, html = render(Page(lambda: data({"fraud": (2, 1)})), "/")
+    assert "up to date with the branch" in html
+
+
+def test_reasons_wrap_instead_of_being_cut() -> None:
+    """A cell's reason is shown whole (wrapped), never cut with an ellipsis."""
+    _, html = render(Page(lambda: data()), "/")
+    rule = re.search(r"\.msg \{[^}]*\}", html)
+    assert rule is not None and "ellipsis" not in rule.group(0) \
+        and "nowrap" not in rule.group(0)
+
+
+def test_the_gate_table_shows_a_wait_with_its_time_not_a_failure() -> None:
+    """On a model's page a soak gate that time alone passes reads 'wait … until', not FAIL."""
+    from mlflow_gitops.core.plan import GateResult, ModelError, Plan
+
+    until = (NOW + timedelta(hours=1)).timestamp()
+    waiting = ModelError("default", "production", "fraud", "waiting", "fraud v2 not promoted: "
+                         "9s in staging < min_soak 1h", "environments/production.yaml", 10,
+                         gates=(GateResult("min_soak 1h", False, "9s in staging", ">= 1h",
+                                           until=until),), until=until)
+    _, html = render(Page(lambda: data(plan=Plan(SHA, errors=(waiting,)))), "/models/fraud")
+    assert '<span class="gate wait">wait</span> min_soak 1h' in html
+    assert "FAIL" not in html and "— until" in html

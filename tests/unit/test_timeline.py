@@ -122,3 +122,13 @@ def test_a_merged_version_that_does_not_hold_is_pending_and_drawn_as_an_outline(
     assert len(outlines) == 1 and outlines[0].get("stroke-dasharray")
     assert [s.pending for s in annotate(tl, live={"production": (2,)}).segments] == [False,
                                                                                    False]
+
+
+def test_a_version_unlisted_in_git_but_still_live_keeps_its_bar_open() -> None:
+    """promote takes v2 out of staging.yaml in the commit that gives it to production; while
+    v2 is still live in staging the staging bar does not end at that merge."""
+    revs = [rev(2, "m", None, 2), rev(1, "m", 2, 0)]
+    tl = timeline("m", {"staging": "environments/staging.yaml"}, {"staging": revs})
+    assert tl.segments[0].end == T0 + timedelta(hours=2)
+    assert annotate(tl, (), None, {"staging": (2,)}).segments[0].end is None
+    assert annotate(tl, (), None, {"staging": ()}).segments[0].end == T0 + timedelta(hours=2)
