@@ -77,7 +77,7 @@ def test_page_shows_every_environment_and_model_with_its_state_in_chromium(
     dom = chromium.Dom(chromium.dump_dom(proc.url + "/"))
     assert dom.cells == state  # every environment × model, with the state /status reports
     assert [a["data-env"] for a in dom.find("th") if a.get("data-env")] == [
-        "staging", "production"]  # the way a version travels
+        "production", "staging"]  # no promotion.from here: by name, as `status` prints them
     assert dom.tags.get("img", 0) == 0 and dom.tags.get("script", 0) == 0
     assert f"{hostile}" in dom.text  # shown as text, exactly
     assert {"href": "/models/" + quote(hostile, safe="")} in dom.find("a")
@@ -92,8 +92,8 @@ def test_page_shows_every_environment_and_model_with_its_state_in_chromium(
     assert [a["data-version"] for a in page.find("tr") if a.get("data-version")] == [
         "3", "2", "1"]
     bars = [(a["data-env"], a["data-version"]) for a in page.find("g", **{"class": "segment"})]
-    assert bars == [("staging", "2"), ("staging", "3"), ("production", "1"),
-                    ("production", "2")]
+    assert bars == [("production", "1"), ("production", "2"), ("staging", "2"),
+                    ("staging", "3")]
     assert {(a["data-env"], a["data-state"]) for a in page.find("div", **{"class": "card"})
             } == {("production", "Synced"), ("staging", "Synced")}
     chromium.screenshot(model_url, tmp_path / "model.png")
@@ -116,8 +116,8 @@ def test_history_svg_draws_the_timeline_from_first_parent_history(tmp_path: Path
     root = ET.fromstring(out.out)
     bars = [(g.get("data-env"), g.get("data-version"))
             for g in root.iter("{http://www.w3.org/2000/svg}g") if g.get("class") == "segment"]
-    assert bars == [("staging", "2"), ("staging", "3"), ("staging", "4"), ("production", "1"),
-                    ("production", "2"), ("production", "3")]  # in the page's order
+    assert bars == [("production", "1"), ("production", "2"), ("production", "3"),
+                    ("staging", "2"), ("staging", "3"), ("staging", "4")]  # in the page's order
     only = run_cli("history", model, "--env", "staging", "-o", "svg", cwd=work)
     assert only.code == 0 and "production" not in only.out
     missing = run_cli("history", "nobody", "-o", "svg", cwd=work)
