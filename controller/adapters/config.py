@@ -197,6 +197,16 @@ class TrustConfig(BaseModel):
         return self
 
 
+class LedgerConfig(BaseModel):
+    """`ledger:`: the experiment in each registry that records every change written to it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    experiment: str = Field("mlflow-gitops-ledger", min_length=1, max_length=500,
+                            description="MLflow experiment name, the same in every registry")
+
+
 class ControllerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -214,6 +224,7 @@ class ControllerConfig(BaseModel):
     verification_sources: dict[str, VerificationSourceConfig] = Field(
         default_factory=dict, description="servers `verify:` checks may query, by name")
     trust: TrustConfig | None = None
+    ledger: LedgerConfig = Field(default_factory=LedgerConfig)
 
     @field_validator("verification_sources")
     @classmethod

@@ -8,12 +8,22 @@ import sys
 from collections.abc import Sequence
 
 from mlflow_gitops import __version__
-from mlflow_gitops.cli import completion, controls, local, proposals, propose, review, run, sync
+from mlflow_gitops.cli import (
+    completion,
+    controls,
+    ledger,
+    local,
+    proposals,
+    propose,
+    review,
+    run,
+    sync,
+)
 from mlflow_gitops.cli.common import Parser, run_command, usage_error
 
 #: Each module registers its subcommands; handlers import what they need lazily, so
 #: `validate` never pays for mlflow or git.
-COMMANDS = (local, review, propose, proposals, run, sync, controls, completion)
+COMMANDS = (local, review, propose, proposals, run, sync, controls, ledger, completion)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -118,6 +118,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _pass(args: argparse.Namespace, dry_run: bool, on_applied: Any = None) -> Any:
+    from mlflow_gitops.adapters.git.local import commit_author
+    from mlflow_gitops.cli.ledger import local_writer, writer_ledger
     from mlflow_gitops.cli.policies import local_policy
     from mlflow_gitops.loop.reconciler import reconcile
 
@@ -135,8 +137,14 @@ def _pass(args: argparse.Namespace, dry_run: bool, on_applied: Any = None) -> An
                            known_sources=known_sources(args.config))
     check_stages(desired, args.config)
     registries = build_registries(args.config, desired.registries())
+    ledger = None if dry_run else writer_ledger(args.config, registries, local_writer())
+    merged_by = commit_author(path, commit) if ledger is not None else ""
     result = reconcile(desired, registries, dry_run=dry_run, policy=local_policy(args.config),
-                       on_applied=on_applied)
+                       on_applied=on_applied, ledger=ledger, merged_by=merged_by)
+    if ledger is not None and ledger.state.pending:
+        print(f"mlflow-gitops: warning: the ledger could not record {ledger.state.pending} "
+              f"applied change(s) ({ledger.state.last_error}); the registry changes stand, "
+              "and `mlflow-gitops audit verify` shows them as unrecorded", file=sys.stderr)
     report_unreachable(result.registry_errors, registries, args.config)
     if result.registry_errors:  # said once above, not again for every model on it
         result = replace(result, plan=replace(result.plan, errors=tuple(

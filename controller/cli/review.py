@@ -26,6 +26,7 @@ from mlflow_gitops.cli.common import (
     report_unreachable,
     require_valid,
 )
+from mlflow_gitops.core.ledger import Entry
 from mlflow_gitops.core.model import DesiredState
 from mlflow_gitops.desired import history
 from mlflow_gitops.desired.history import Change
@@ -63,14 +64,23 @@ def register(sub: Any) -> None:
                        "environment files: time, author, commit, environment, old → new "
                        "version, newest first. With --output svg, a picture of which version "
                        "held which environment when (first-parent history, so a merged pull "
-                       "request counts from its merge), the timeline of the web page.",
+                       "request counts from its merge), the timeline of the web page. Where a "
+                       "registry is configured, each row also says when the ledger saw it "
+                       "applied; --at answers from the ledger alone.",
                        examples=["mlflow-gitops history fraud-detector",
+                                 "mlflow-gitops history fraud-detector --env production "
+                                 "--at 2026-12-03T14:00",
                                  "mlflow-gitops history fraud-detector --env production -o json",
                                  "mlflow-gitops history fraud-detector -o svg > timeline.svg"])
     p.add_argument("model", metavar="MODEL", help="registered model name")
     add_path(p)
     add_env(p, required=False, help="only this environment")
+    p.add_argument("--at", metavar="TIME",
+                   help="which version was live in --env at TIME (ISO, UTC unless it has an "
+                   "offset, or a duration ago: 2d), from the ledger's applied times, not "
+                   "commit dates")
     add_output(p, ("text", "json", "svg"))
+    add_config(p)
     p.set_defaults(handler=cmd_history)
 
 
@@ -158,6 +168,12 @@ def _v(version: int | None) -> str:
 
 def cmd_history(args: argparse.Namespace) -> int:
     from mlflow_gitops.adapters.git.worktree import WorkTree
+    from mlflow_gitops.cli import ledger
+
+    if args.at is not None:
+        if args.output == "svg":
+            fatal("--at prints a version, not a picture; drop --output svg")
+        return ledger.history_at(args)
 
     folder_path = Path(path_of(args))
     tree = WorkTree(folder_path)
@@ -177,14 +193,37 @@ def cmd_history(args: argparse.Namespace) -> int:
     if not entries:
         fatal(f"{args.model} was never assigned in {folder}"
               + (f"/{Path(names[args.env]).name}" if args.env else ""))
+    applied = ledger.applied_of(args.config, args.model, args.env) \
+        if ledger.has_registry(args.config) else None
     if args.output == "json":
-        print_json([vars(a) for a in entries])
+        print_json([{**vars(a), **({"applied": _applied(applied, a)} if applied is not None
+                                   else {})} for a in entries])
         return EXIT_OK
-    rows = [("TIME", "AUTHOR", "COMMIT", "ENVIRONMENT", "CHANGE")]
+    rows = [("MERGED", "AUTHOR", "COMMIT", "ENVIRONMENT", "CHANGE")
+            + (("APPLIED",) if applied is not None else ())]
     rows += [(a.when, a.author, a.commit[:12], a.environment, f"{_v(a.old)} → {_v(a.new)}")
+             + ((_applied(applied, a) or "not applied",) if applied is not None else ())
              for a in entries]
     print_table(rows)
     return EXIT_OK
+
+
+def _applied(applied: list[Entry] | None, a: Change) -> str | None:
+    """When the ledger saw this assignment go live: the record of its very commit, else the
+    first one of that version in that environment after the commit (a merged pull request is
+    applied at its merge commit); None where the ledger has none."""
+    from datetime import datetime
+
+    from mlflow_gitops.cli.ledger import iso
+
+    if applied is None or a.new is None:
+        return None
+    same = [e for e in applied if e.environment == a.environment and e.to_version == a.new]
+    exact = [e.at_ms for e in same if e.commit == a.commit]
+    after_ms = datetime.fromisoformat(a.when).timestamp() * 1000
+    later = [e.at_ms for e in same if e.at_ms >= after_ms]
+    at = min(exact or later, default=None)
+    return iso(at) if at is not None else None
 
 
 def _history_svg(tree: WorkTree, texts: dict[str, str], env: str | None, model: str,

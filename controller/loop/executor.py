@@ -25,6 +25,8 @@ class Applied:
     change: Change
     commit: str
     seconds: float
+    #: The controller's clock right after the write (made when the write returned).
+    at: float = field(default_factory=time.time)
 
 
 @dataclass

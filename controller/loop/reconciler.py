@@ -11,12 +11,13 @@ from dataclasses import dataclass, field, replace
 from mlflow_gitops.core.errors import RegistryError
 from mlflow_gitops.core.model import DesiredState, Snapshot
 from mlflow_gitops.core.plan import ModelError, Plan
-from mlflow_gitops.core.ports import PolicyFactory, RegistryPort
+from mlflow_gitops.core.ports import LedgerSink, PolicyFactory, RegistryPort
 from mlflow_gitops.desired.managed import read_sets
 from mlflow_gitops.loop.executor import Applied, ApplyResult, execute
 from mlflow_gitops.loop.records import write_records
 from mlflow_gitops.loop.routing import Copied, route_across_registries
 from mlflow_gitops.planning import converged
+from mlflow_gitops.planning.ledger_entries import copy_entry, entries_for
 from mlflow_gitops.planning.planner import plan
 from mlflow_gitops.planning.projection import project
 from mlflow_gitops.planning.render import Metrics, replaced_versions
@@ -70,6 +71,8 @@ def reconcile(
     on_applied: Callable[[Applied], None] | None = None,
     may_write: Callable[[], bool] | None = None,
     records: bool = False,
+    ledger: LedgerSink | None = None,
+    merged_by: str = "",
 ) -> PassResult:
     """With `records` (the controller), the `self_heal: false` bookkeeping is the registry's
     own (planning.converged): the last applied state is read from the records in this pass's
@@ -88,6 +91,8 @@ def reconcile(
                           tuple(environment_status(routed.desired, routed.snapshots, the_plan)),
                           routed.copies)
     applied = execute(the_plan, registries, on_applied=on_applied, may_write=may_write)
+    if ledger is not None:
+        _to_ledger(ledger, applied, routed.copies, routed.snapshots, merged_by)
     if records:
         writes = converged.record_writes(routed.desired, routed.snapshots, the_plan,
                                          (a.change for a in applied.applied), applied.errors)
@@ -107,6 +112,19 @@ def reconcile(
         the_plan.commit, remaining.changes, tuple(applied.errors), remaining.drift))
     return PassResult(desired, after, the_plan, applied, registry_errors, tuple(status),
                       routed.copies)
+
+
+def _to_ledger(ledger: LedgerSink, applied: ApplyResult, copies: tuple[Copied, ...],
+               snapshots: Mapping[str, Snapshot], merged_by: str) -> None:
+    """One ledger entry per change written (and per version copied), after the writes."""
+    commit = applied.plan.commit
+    entries = [copy_entry(c.environment, c.registry, c.model, c.version,
+                          f"{c.source_registry}/{c.source_model} v{c.source_version}", commit,
+                          c.at, merged_by) for c in copies]
+    entries += entries_for(((a.change, a.at) for a in applied.applied), commit, snapshots,
+                           merged_by)
+    if entries:
+        ledger.record(entries)
 
 
 def collect_metrics(the_plan: Plan, snapshots: Mapping[str, Snapshot],

@@ -5,8 +5,9 @@ caller's snapshots are never changed."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mlflow_gitops.core import tags
 from mlflow_gitops.core.errors import RegistryError
@@ -28,6 +29,7 @@ class Copied:
     source_registry: str
     source_model: str
     source_version: int
+    at: float = field(default_factory=time.time)  # the controller's clock when it was made
 
 
 @dataclass(frozen=True)

@@ -57,3 +57,16 @@ def user_name() -> str | None:
         return str(git.Git().config("user.name")).strip() or None
     except (git.GitCommandError, OSError):
         return None
+
+
+def commit_author(folder: Path, sha: str) -> str:
+    """'Name <email>' of commit `sha` in the repository around `folder` ("" if unknown): who
+    merged it, for the ledger (for a merge commit made by a forge, the person who merged)."""
+    import git
+
+    try:
+        commit = git.Repo(folder, search_parent_directories=True).commit(sha.removesuffix(
+            "-dirty"))
+        return f"{commit.author.name} <{commit.author.email}>"
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError, git.BadName, ValueError):
+        return ""

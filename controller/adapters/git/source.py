@@ -173,6 +173,11 @@ class GitSource:
         """When commit `sha` was committed (for a merge: when it was merged), in UTC."""
         return self._commit(sha).committed_datetime.astimezone(timezone.utc)
 
+    def commit_author(self, sha: str) -> str:
+        """'Name <email>' of commit `sha` (for a merge made by a forge: who merged it)."""
+        author = self._commit(sha).author
+        return f"{author.name} <{author.email}>"
+
     def file_history(self, relpath: str, max_count: int = 50, rev: str | None = None,
                      first_parent: bool = False) -> list[Revision]:
         """The last `max_count` commits of `rev` (the fetched tip) that touched `relpath`.
