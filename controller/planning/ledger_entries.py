@@ -44,7 +44,7 @@ def entry_for(change: Change, commit: str, at: float, snapshots: Mapping[str, Sn
     return Entry(change.registry, change.environment, change.model, change.action,
                  change.version, before, after, commit, merged_by, int(at * 1000),
                  reason_of(change),
-                 kind=change.kind,
+                 kind=getattr(change, "kind", "model"),  # prompts: Change.kind
                  version_created_ms=version.created_ms if version is not None else None,
                  detail=change.note)
 
