@@ -24,13 +24,15 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from mlflow_gitops.core.errors import RegistryError
-from mlflow_gitops.core.model import Environment, LiveModel
+from mlflow_gitops.core.ledger import Entry
+from mlflow_gitops.core.model import Environment, LiveModel, Snapshot
 from mlflow_gitops.core.plan import Plan
-from mlflow_gitops.core.ports import RegistryPort, VerificationPort
+from mlflow_gitops.core.ports import LedgerSink, RegistryPort, VerificationPort
 from mlflow_gitops.core.states import State
 from mlflow_gitops.core.tags import hold_tag, left_tag, verified_tag, verify_tag
 from mlflow_gitops.loop.executor import Applied, execute
 from mlflow_gitops.loop.reconciler import PassResult
+from mlflow_gitops.planning.ledger_entries import entries_for
 from mlflow_gitops.planning.status import ModelStatus
 from mlflow_gitops.policy import controls, evidence
 from mlflow_gitops.policy import verify as window
@@ -70,10 +72,22 @@ class Verifier:
     """Runs the verification step of each pass for one controller."""
 
     def __init__(self, sources: VerificationPort, clock: Callable[[], float] = time.time,
-                 on_rollback: RollbackHook | None = None) -> None:
+                 on_rollback: RollbackHook | None = None,
+                 ledger: LedgerSink | None = None) -> None:
         self.sources = sources
         self.clock = clock
         self.on_rollback = on_rollback
+        #: Where the outcomes (verified, verify_failed) and the rollback's changes are
+        #: recorded, after their writes.
+        self.ledger = ledger
+
+    def _record(self, env: Environment, model: str, version: int, action: str,
+                progress: window.Progress, detail: str) -> None:
+        if self.ledger is None:
+            return
+        self.ledger.record([Entry(env.registry, env.name, model, action,  # type: ignore[arg-type]
+                                  version, version, version, progress.commit, "",
+                                  int(self.clock() * 1000), "verification", detail=detail)])
 
     def step(self, result: PassResult, registries: Mapping[str, RegistryPort],
              may_write: Callable[[], bool],
@@ -164,6 +178,7 @@ class Verifier:
         if not self._write(registry, row.model, version, env.name, done, may_write):
             return row
         if done.outcome == "verified":
+            self._record(env, row.model, version, "verified", done, done.summary())
             text = f"{env.name}/{row.model} v{version} verified: {done.summary()}"
         else:
             text = (f"{env.name}/{row.model} v{version} unverified: no conclusive measurement "
@@ -184,6 +199,8 @@ class Verifier:
         reason = window.failure_reason(progress, "rollback" if rollback else "hold")
         if not may_write():
             return row
+        self._record(env, row.model, row.desired or 0,
+                     "verify_failed", progress, progress.failure)
         control = controls.make_control(window.HOLD_AUTHOR, reason, self.clock())
         registries[env.registry].set_model_tag(row.model, hold_tag(env.name),
                                                control.to_json())
@@ -220,6 +237,10 @@ class Verifier:
                                                              row.line))
         applied = execute(plan, registries, on_applied=on_applied, may_write=may_write)
         out.applied.extend(applied.applied)
+        if self.ledger is not None and applied.applied:
+            before = Snapshot(env.registry, {row.model: live})
+            self.ledger.record(entries_for(((a.change, a.at) for a in applied.applied),
+                                           progress.commit, {env.registry: before}))
         if applied.errors:
             out.errors.extend(str(e) for e in applied.errors)
             return replace(row, sync=State.RolledBack, message=f"{message} (rolling back failed, "

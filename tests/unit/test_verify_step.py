@@ -48,10 +48,20 @@ def _promoted(on_failure: str = "rollback", model_tags: dict[str, str] | None = 
     return registry, result
 
 
+class Ledger:
+    def __init__(self) -> None:
+        self.entries: list[object] = []
+
+    def record(self, entries: object) -> None:
+        self.entries.extend(entries)  # type: ignore[call-overload]
+
+
 def _step(registry: MemoryRegistry, result: object, sources: Scripted, later: float = 1.2,
-          may_write: bool = True) -> tuple[object, list[tuple]]:  # type: ignore[type-arg]
+          may_write: bool = True, ledger: Ledger | None = None
+          ) -> tuple[object, list[tuple]]:  # type: ignore[type-arg]
     before = len(registry.calls)
-    verifier = Verifier(sources, clock=lambda: time.time() + later)
+    verifier = Verifier(sources, clock=lambda: time.time() + later,
+                        ledger=ledger)  # type: ignore[arg-type]
     outcome = verifier.step(result, {"default": registry},  # type: ignore[arg-type]
                             lambda: may_write)
     return outcome, registry.calls[before:]
@@ -61,7 +71,11 @@ def test_a_failed_measurement_rolls_back_and_holds_in_the_same_pass() -> None:
     """Over the limit: hold first, then the replaced version returns through the executor."""
     registry, result = _promoted()
     assert registry.aliases["fraud"]["champion"] == 2
-    outcome, _ = _step(registry, result, Scripted({"2": 0.5}))
+    ledger = Ledger()
+    outcome, _ = _step(registry, result, Scripted({"2": 0.5}), ledger=ledger)
+    assert [(e.action, e.reason, e.from_version, e.to_version)  # type: ignore[attr-defined]
+            for e in ledger.entries] == [("verify_failed", "verification", 2, 2),
+                                         ("set_alias", "rollback", 2, 1)]
     assert registry.aliases["fraud"]["champion"] == 1
     hold = json.loads(registry.model_tags["fraud"][hold_tag("production")])
     assert hold["by"] == window.HOLD_AUTHOR
