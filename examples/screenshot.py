@@ -139,11 +139,11 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}"
         log = open(WORK / "controller.log", "w")  # noqa: SIM115 - closed with the process
         controller = subprocess.Popen(
-            [sys.executable, "-m", "mlflow_gitops.cli", "run", "--repo", f"file://{remote}",
+            [sys.executable, "-m", "mlflow_gitops.cli", "run", "--repo-url", SHOWN_URL,
              "--interval", "1", "--listen", f"127.0.0.1:{port}", "--cache-dir",
              str(WORK / "cache"), "--mlflow-ui-url", server.uri],
             stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, "MLFLOW_TRACKING_URI": server.uri})
+            env={**os.environ, "MLFLOW_TRACKING_URI": server.uri, **_rewrite(remote)})
 
         def status() -> dict[str, object]:
             with urllib.request.urlopen(url + "/status", timeout=2) as r:
@@ -183,6 +183,17 @@ def main() -> None:
         html.write_bytes(pages[name])
         chromium.screenshot(html.as_uri(), DOCS / f"{name}.png", size=size)
         print(f"wrote docs/{name}.png ({(DOCS / f'{name}.png').stat().st_size // 1024} KB)")
+
+
+#: The repository URL the pictures show: git rewrites it to the local bare repository (its
+#: `url.<base>.insteadOf`), so no path of the machine that made them appears on the page.
+SHOWN_URL = "https://github.com/acme/ml-environments.git"
+
+
+def _rewrite(remote: Path) -> dict[str, str]:
+    """Git configuration, through the environment, that fetches SHOWN_URL from `remote`."""
+    return {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": f"url.file://{remote}.insteadOf",
+            "GIT_CONFIG_VALUE_0": SHOWN_URL}
 
 
 def fetch(url: str) -> bytes:

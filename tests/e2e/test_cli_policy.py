@@ -201,3 +201,23 @@ def test_a_running_soak_is_waiting_in_plan_diff_and_promote_never_an_error(
     markdown = run_cli("diff", "HEAD~1", "HEAD", "--repo", str(repo), "-o", "markdown", env=env)
     assert markdown.code == 0 and "❌" not in markdown.out
     assert re.search(rf":hourglass: \*\*Waiting\*\* \({until}\)", markdown.out)
+
+
+def test_promote_shows_its_own_change_and_not_the_problems_others_already_have(
+        tmp_path: Path, mlflow_server: Any, mlflow_client: Any, unique: str) -> None:
+    """Production already refuses another model; promoting this one shows what this change
+    does and only the problems it introduces (as diff does), not the other model's."""
+    a, other = f"mine-{unique}", f"theirs-{unique}"
+    logged_version(mlflow_client, a, {"accuracy": 0.95})
+    logged_version(mlflow_client, other, {"accuracy": 0.95})
+    repo = init_repo(tmp_path / "repo")
+    (repo / "environments").mkdir()
+    env = {"MLFLOW_TRACKING_URI": mlflow_server.uri}
+    folder = str(repo / "environments")
+    commit(repo, {"staging.yaml": staging({a: 1}), "production.yaml": production({other: 1})},
+           time.time(), "a v1 to staging; other straight to production (refused)")
+    assert run_cli("apply", folder, env=env).code == 1  # other: never in staging
+    promoted = run_cli("promote", a, "1", "--env", "production", folder, env=env)
+    assert promoted.code == 0, promoted.err
+    assert f"{a} v1: Staging → Production" in promoted.out
+    assert other not in promoted.out + promoted.err

@@ -81,3 +81,13 @@ def test_the_pre_commit_hook_validates_the_folder_with_the_slim_install() -> Non
     assert hook["pass_filenames"] is False
     text = (ROOT / ".pre-commit-hooks.yaml").read_text()
     assert "rev: v0.1.0" in text and "<a tag>" not in text
+
+
+def test_the_screenshots_show_no_path_of_the_machine_that_made_them() -> None:
+    """`make screenshot` runs the controller on a public-looking URL that git rewrites to
+    the local bare repository, so the page header in docs/*.png names no local folder."""
+    source = (Path(__file__).resolve().parents[2] / "examples" / "screenshot.py").read_text()
+    shown = re.search(r'SHOWN_URL = "([^"]+)"', source)
+    assert shown is not None and shown.group(1).startswith("https://")
+    assert '"--repo-url", SHOWN_URL' in source and "insteadOf" in source
+    assert 'f"file://{remote}",' not in source
