@@ -2,7 +2,9 @@
 
 A local MLflow server (SQLite), a bare git repository standing in for GitHub, and the
 controller running against it. A promotion branch is opened with `mlflow-gitops promote`,
-merged, and the registry follows; the merge is reverted, and the registry rolls back."""
+merged, and the registry follows; the merge is reverted, and the registry rolls back. Last,
+production gains a live check (`verify:`) against a small quality service the demo serves:
+a promotion whose error rate is too high is rolled back by the controller itself."""
 
 from __future__ import annotations
 
@@ -14,8 +16,10 @@ import shutil
 import subprocess
 import sys
 import time
+import threading
 import urllib.request
 from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,6 +32,28 @@ MODEL = "fraud-detector"
 SECRET = "demo-webhook-secret"
 ACCURACY = {1: 0.91, 2: 0.93, 3: 0.88}
 SOAK = "5s"  # production.yaml's min_soak, shortened from 1h so the demo need not wait
+ERROR_RATE = {1: 0.004, 2: 0.31, 3: 0.01}  # what the demo's quality service reports live
+VERIFY = ("verify:                  # check each promotion live for 20s, rollback on failure\n"
+          "  duration: 20s\n  interval: 2s\n  checks:\n    - source: quality\n"
+          "      path: $.error_rate\n      max: 0.02\n")
+
+
+class Quality(BaseHTTPRequestHandler):
+    """A stand-in for a model-quality service: GET /quality/<model>/<version> answers
+    {"error_rate": x}, the number production's `verify:` check reads."""
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        version = self.path.rstrip("/").rsplit("/", 1)[-1]
+        rate = ERROR_RATE.get(int(version)) if version.isdigit() else None
+        body = json.dumps({"error_rate": rate}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
 
 def say(text: str) -> None:
@@ -135,6 +161,12 @@ def main() -> None:
 
         say("Starting the controller: mlflow-gitops run --repo-url file://… --interval 30")
         (WORK / "webhook-secret").write_text(SECRET)
+        quality = ThreadingHTTPServer(("127.0.0.1", 0), Quality)
+        threading.Thread(target=quality.serve_forever, daemon=True).start()
+        (WORK / "controller.yaml").write_text(
+            "verification_sources:       # where verify: checks may look (never in git)\n"
+            f"  quality: {{http: 'http://127.0.0.1:{quality.server_address[1]}"
+            "/quality/{model}/{version}'}\n")
         port = free_port()
         env = {"MLFLOW_TRACKING_URI": server.uri}
         log = open(WORK / "controller.log", "w")  # noqa: SIM115 - closed in finally
@@ -142,7 +174,7 @@ def main() -> None:
             [sys.executable, "-m", "mlflow_gitops.cli", "run", "--repo-url", f"file://{remote}",
              "--interval", "30", "--listen", f"127.0.0.1:{port}",
              "--cache-dir", str(WORK / "cache"), "--webhook-secret-file",
-             str(WORK / "webhook-secret")],
+             str(WORK / "webhook-secret"), "--config", str(WORK / "controller.yaml")],
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env})
 
         def status() -> dict:  # type: ignore[type-arg]
@@ -204,10 +236,43 @@ def main() -> None:
         git(work, "revert", "--no-edit", "-m", "1", "HEAD")
         publish("revert", "v1 serves again, v2 is back in Staging")
 
+        say("Closing the loop: production checks each promotion live (verify:), and v2 is "
+            "merged again")
+        production = work / "environments" / "production.yaml"
+        production.write_text(production.read_text().replace("models:", VERIFY + "models:")
+                              .replace(f"{MODEL}: 1", f"{MODEL}: 2"))
+        staging_file = work / "environments" / "staging.yaml"  # v2 leaves staging: one stage
+        staging_file.write_text(staging_file.read_text().replace(f"{MODEL}: 2", f"{MODEL}: 3"))
+        print("   verify: the quality service's error_rate for the version must stay <= 0.02;")
+        print(f"   it reports {ERROR_RATE[2]} for v2")
+        git(work, "commit", "-q", "-am", "Promote v2 to production again with a live check; "
+            "stage v3")
+        git(work, "push", "-q", "origin", "main")
+        webhook(port)
+
+        def production_row() -> dict:  # type: ignore[type-arg]
+            return next(r for r in status()["environments"]
+                        if r["environment"] == "production" and r["model"] == MODEL)
+
+        wait_for(lambda: production_row()["sync"] in ("Verifying", "RolledBack"),
+                 "v2 to be applied and verified")
+        row = production_row()
+        if row["sync"] == "Verifying":
+            print(f"   Verifying: {row['message'][:100]}")
+        wait_for(lambda: production_row()["sync"] == "RolledBack", "the automatic rollback")
+        row = production_row()
+        print(f"   RolledBack by the controller itself: {row['message'][:160]}…")
+        show_registry(client)
+        print("   the entry is held until a commit sets v1 again (the revert pull request,")
+        print("   opened when a forge is configured) and someone runs")
+        print(f"   mlflow-gitops release {MODEL} --env production (docs/verification.md)")
+
         say("The audit trail is the git log")
         cli("history", MODEL, cwd=work, env=env)
         say("Done. Controller log: .demo/controller.log")
     finally:
+        if "quality" in locals():
+            quality.shutdown()
         if controller is not None:
             controller.terminate()
             controller.wait(timeout=30)
