@@ -15,8 +15,8 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import threading
+import time
 import urllib.request
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
