@@ -1,11 +1,13 @@
 """The FeedbackPort for the controller: commit statuses to GitHub or GitLab and
-notifications to the configured receivers, each through its own background Outbox, so a
-pass only ever queues. Built from the config; every secret it reads (the forge token, Slack
+notifications to the configured receivers, each through its own background Outbox (one per
+receiver, so a receiver that hangs delays only its own deliveries), so a pass only ever
+queues. Built from the config; every secret it reads (the forge token, Slack
 URLs, HMAC keys) is handed to the log redactor and kept out of reprs."""
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -19,6 +21,8 @@ from mlflow_gitops.core.feedback import CommitStatus, Notification
 
 log = logging.getLogger(__name__)
 
+RECEIVER_QUEUE = 500  # notifications waiting per receiver; beyond, the oldest is dropped
+
 
 class FeedbackSender:
     """Queues commit statuses and notifications; delivery happens on worker threads."""
@@ -31,10 +35,12 @@ class FeedbackSender:
         if target is not None:
             self.statuses = Outbox("commit-status", lambda s: post_commit_status(target, s),
                                    base=retry_base).start()
-        self.notifications: Outbox[tuple[notify.Receiver, Notification]] | None = None
-        if receivers:
-            self.notifications = Outbox("notifications", lambda rn: notify.send(*rn),
-                                        base=retry_base).start()
+        # One worker and one bounded queue per receiver: a receiver that hangs for its whole
+        # timeout on every event only ever delays its own queue (which then drops its oldest).
+        self.notifications: list[Outbox[Notification]] = [
+            Outbox(f"notifications-{index}", _sender(receiver), base=retry_base,
+                   capacity=RECEIVER_QUEUE).start()
+            for index, receiver in enumerate(receivers)]
 
     def commit_status(self, status: CommitStatus) -> None:
         if self.statuses is not None:
@@ -43,17 +49,20 @@ class FeedbackSender:
                               f"{status.sha[:12]}", group=f"{status.sha}/{status.context}")
 
     def notify(self, notification: Notification) -> None:
-        if self.notifications is None:
-            return
-        for receiver in self.receivers:
+        for receiver, outbox in zip(self.receivers, self.notifications, strict=True):
             if notification.event in receiver.events:
-                self.notifications.put((receiver, notification), f"{notification.event} "
-                                       f"to the {receiver.name}")
+                outbox.put(notification, f"{notification.event} to the {receiver.name}")
 
     def stop(self, timeout: float = 5.0) -> None:
-        for outbox in (self.statuses, self.notifications):
+        outboxes = [self.statuses, *self.notifications]
+        deadline = time.monotonic() + timeout
+        for outbox in outboxes:  # one shared deadline: a hung receiver does not multiply it
             if outbox is not None:
-                outbox.stop(timeout)
+                outbox.stop(max(0.1, deadline - time.monotonic()))
+
+
+def _sender(receiver: notify.Receiver) -> Callable[[Notification], None]:
+    return lambda n: notify.send(receiver, n)
 
 
 def _read(path: str, what: str) -> str:
