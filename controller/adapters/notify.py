@@ -56,10 +56,21 @@ def event_json(n: Notification) -> dict[str, Any]:
             "changes": list(n.changes)}
 
 
+def slack_escape(text: str) -> str:
+    """`&`, `<` and `>` as HTML entities, the three characters Slack parses as control
+    sequences (https://api.slack.com/reference/surfaces/formatting#escaping): a model named
+    `<!channel>` must not ping a channel, nor `<http://evil|click>` hide a link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def slack_text(n: Notification) -> str:
+    """The Slack message; every part that comes from git or the registry (names, commit
+    text, hold reasons, change lines) is escaped, only the icon and the event are ours."""
     where = f"{n.environment}/{n.model}" if n.model else (n.environment or "commit")
-    head = f"{_ICONS.get(n.event, '')} *{n.event}* {where} at `{n.commit[:12]}`".strip()
-    lines = [head, n.message, *[f"• {c}" for c in n.changes]]
+    head = f"{_ICONS.get(n.event, '')} *{n.event}* {slack_escape(where)} at " \
+           f"`{slack_escape(n.commit[:12])}`"
+    lines = [head.strip(), slack_escape(n.message),
+             *[f"• {slack_escape(c)}" for c in n.changes]]
     return "\n".join(line for line in lines if line)
 
 

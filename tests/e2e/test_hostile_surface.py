@@ -1,9 +1,12 @@
-"""Attacks on the surface around the reconcile loop, with the controller as a process and
-real HTTP clients: a replayed MLflow delivery and a flood of slow connections."""
+"""Attacks on the surface around the reconcile loop, with the controller as a process,
+a real MLflow server and real HTTP clients: a replayed MLflow delivery, a notification
+receiver that hangs, Slack control sequences in names and hold reasons."""
 
 from __future__ import annotations
 
 import json
+import socketserver
+import threading
 import time
 import urllib.request
 import uuid
@@ -13,8 +16,10 @@ from typing import Any
 
 import pytest
 
+from tests.support.cli import run_cli
 from tests.support.controller_proc import ControllerProcess, wait_until
 from tests.support.envfiles import HEADER
+from tests.support.fake_forge import FakeForge
 from tests.support.gitrepos import bare_remote
 from tests.support.registry_helpers import make_model
 
@@ -75,3 +80,74 @@ def test_a_replayed_mlflow_delivery_triggers_one_pass(controller: ControllerProc
     assert controller.passes() == passes + 1
     fresh_body, fresh = _captured_delivery()
     assert _post(controller.url + "/webhook/mlflow", fresh_body, fresh) == 202
+
+
+class _Hang(socketserver.BaseRequestHandler):
+    """Reads the request and never answers, until the test ends."""
+
+    def handle(self) -> None:
+        self.request.recv(65536)
+        self.server.done.wait(60)  # type: ignore[attr-defined]
+
+
+@pytest.fixture()
+def hanging_receiver() -> Iterator[str]:
+    """A notification receiver that accepts connections and never answers."""
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Hang)
+    server.daemon_threads = True
+    server.done = threading.Event()  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook"
+    server.done.set()  # type: ignore[attr-defined]
+    server.shutdown()
+    server.server_close()
+
+
+SLACK_PATH = "/services/T0001/B0001/HostileSlack"
+HOSTILE = "<!channel> see <http://evil.example|click> & more"
+
+
+def test_a_hanging_receiver_delays_no_other_and_slack_text_is_escaped(
+        tmp_path: Path, mlflow_server: Any, mlflow_client: Any, unique: str,
+        forge: FakeForge, hanging_receiver: str) -> None:
+    """With a receiver that never answers listed first, Slack still gets every event of the
+    first pass within seconds (not 10 s per event), and model names and a hold reason
+    carrying `<!channel>` and `<http://…|click>` arrive escaped, pinging and linking nobody."""
+    models = [f"n{i}-<!channel>-{unique}" for i in range(6)]
+    for model in models:
+        make_model(mlflow_client, model, 1)
+    listed = "".join(f'  "{m}": 1\n' for m in models)
+    bare, work = bare_remote(tmp_path, {"environments/production.yaml": HEADER
+                                        + f"target:\n  alias: champion\nmodels:\n{listed}"})
+    held = run_cli("hold", models[0], str(work / "environments"), "--env", "production",
+                   "--reason", HOSTILE, "--by", "oncall",
+                   env={"MLFLOW_TRACKING_URI": mlflow_server.uri})
+    assert held.code == 0, held.err
+    (tmp_path / "slack-url").write_text(forge.url + SLACK_PATH + "\n")
+    config = tmp_path / "controller.yaml"
+    config.write_text(
+        "notifications:\n"
+        f"  - url: {hanging_receiver}\n    format: json\n    events: [applied, held]\n"
+        f"  - url_file: {tmp_path / 'slack-url'}\n    format: slack\n"
+        "    events: [applied, held]\n")
+    proc = ControllerProcess(tmp_path, f"file://{bare}", mlflow_server.uri,
+                             "--config", str(config), interval=300)
+    try:
+        proc.start()
+        wait_until(lambda: proc.passes() >= 1, timeout=60, message="the first pass")
+        passed = time.monotonic()
+
+        def slack() -> list[str]:
+            return [r["body"]["text"] for r in forge.received if r["path"] == SLACK_PATH]
+
+        wait_until(lambda: len(slack()) >= len(models), timeout=8, every=0.05,
+                   message="five applied and one held message on Slack")
+        assert time.monotonic() - passed < 8
+    finally:
+        proc.kill()
+    texts = slack()
+    assert not [t for t in texts if "<!" in t or "<http" in t]
+    (hold,) = [t for t in texts if "*held*" in t]
+    assert f"n0-&lt;!channel&gt;-{unique}" in hold
+    assert "&lt;!channel&gt; see &lt;http://evil.example|click&gt; &amp; more" in hold
+    assert len([t for t in texts if "*applied*" in t and "&lt;!channel&gt;" in t]) == 5
