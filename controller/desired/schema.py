@@ -20,12 +20,32 @@ _DURATION_UNITS = (7 * 86400, 86400, 3600, 60, 1)
 STAGE_NAMES = {"production": "Production", "staging": "Staging"}
 
 
+#: The longest duration a file may give (ten years): beyond it no clock or calendar this
+#: controller evaluates can place the end, and a freeze that long is a hold in disguise.
+MAX_DURATION_SECONDS = 3653 * 86400
+
+
 def parse_duration(text: str) -> int | None:
-    """'1d12h' → 129600 seconds; None when the text is not a duration."""
+    """'1d12h' → 129600 seconds; None when the text is not a duration or is longer than
+    MAX_DURATION_SECONDS (`duration_problem` says which)."""
     match = DURATION_PATTERN.match(text.strip())
-    if not match or not any(match.groups()):
+    if not match or not any(match.groups()) or any(len(g) > 12 for g in match.groups() if g):
         return None
-    return sum(int(g) * unit for g, unit in zip(match.groups(), _DURATION_UNITS, strict=True) if g)
+    seconds = sum(int(g) * unit for g, unit in zip(match.groups(), _DURATION_UNITS, strict=True)
+                  if g)
+    return seconds if seconds <= MAX_DURATION_SECONDS else None
+
+
+def duration_problem(field: str, text: str) -> str | None:
+    """Why `text` is not a usable duration for `field` (None: it is one)."""
+    if parse_duration(text) is not None:
+        return None
+    shown = text if len(text) <= 40 else text[:37] + "..."
+    match = DURATION_PATTERN.match(text.strip())
+    if match and any(match.groups()):
+        return (f"{field} '{shown}' is longer than ten years (3653d), which cannot be "
+                "evaluated: write a shorter one; to stop promotions for good, hold the model")
+    return f"{field} '{shown}' is not a duration: write e.g. 64h, 30m or 1d12h"
 
 
 # Environment names become part of MLflow tag keys (`gitops.env.<name>`, `gitops.applied.<name>`
@@ -189,8 +209,10 @@ class WindowSpec(_Strict):
     @field_validator("duration")
     @classmethod
     def _duration(cls, value: str) -> str:
+        if problem := duration_problem("duration", value):
+            raise ValueError(problem)
         if not parse_duration(value):
-            raise ValueError(f"duration '{value}' is not a duration: write e.g. 64h, 30m or 1d12h")
+            raise ValueError(f"duration '{value}' is zero: a window must last, e.g. 64h or 30m")
         return value
 
     @field_validator("timezone")
@@ -225,8 +247,8 @@ class PromotionSpec(_Strict):
     @field_validator("min_soak")
     @classmethod
     def _duration(cls, value: str | None) -> str | None:
-        if value is not None and parse_duration(value) is None:
-            raise ValueError(f"min_soak '{value}' is not a duration: write e.g. 24h, 90m or 1d12h")
+        if value is not None and (problem := duration_problem("min_soak", value)):
+            raise ValueError(problem)
         return value
 
     @model_validator(mode="after")

@@ -220,8 +220,12 @@ def _window(env: str, window: windows.WindowCheck) -> _Check:
     if window.open:
         return GateResult("window", True, "open", "outside deny, inside allow windows"), "", None
     zone = window.blocking[0].timezone if window.blocking else "UTC"
-    opens = windows.when(window.opens_at, zone) if window.opens_at is not None \
-        else "at no time found ahead (the windows leave no gap within a year)"
+    if window.problem:
+        opens = "once the window can be evaluated (fix the file)"
+    elif window.opens_at is not None:
+        opens = windows.when(window.opens_at, zone)
+    else:
+        opens = "at no time found ahead (the windows leave no gap within a year)"
     actual = window.reason()
     result = GateResult("window", False, actual, "outside deny, inside allow windows",
                         f"opens {opens}")

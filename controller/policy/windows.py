@@ -7,7 +7,12 @@ duration in elapsed time. Promotions into an environment may go ahead only outsi
 Cron matching runs on naive wall-clock times (croniter), and each start is then placed on
 the time line with zoneinfo, so daylight-saving changes behave as cron daemons do: a start
 in the hour skipped in spring begins an hour later, a start in the hour repeated in autumn
-begins once (the first time). Pure: `now` is always passed in."""
+begins once (the first time). Pure: `now` is always passed in.
+
+Fail closed: a window that cannot be evaluated (a duration or date beyond what the clock
+can place, a zone or cron the library refuses at run time) blocks promotions, with the
+reason, instead of being skipped: a freeze that cannot be read is still a freeze. Only a
+cron that never matches (30 February) has no occurrence, and the loader refuses those."""
 
 from __future__ import annotations
 
@@ -15,10 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from croniter import CroniterError, croniter
+from croniter import CroniterBadDateError, CroniterError, croniter
 from mlflow_gitops.core.model import Window
 
-#: How far ahead to look for an opening; a window that never opens within it waits anyway.
+#: How far ahead to look for an opening; with none within it the promotion is `Refused`
+#: (re-checked every pass), since no time to wait for can be named.
 HORIZON_SECONDS = 366 * 86400
 #: Jumps from one window's edge to the next while searching for an opening: enough for any
 #: sane calendar (daily windows for a year), and a bound on what a hostile file costs a pass
@@ -33,10 +39,13 @@ class WindowCheck:
     open: bool
     blocking: tuple[Window, ...] = ()  # the deny windows in force, or the allows (all closed)
     opens_at: float | None = None  # epoch seconds; None while open or beyond the horizon
+    problem: str = ""  # why a window could not be evaluated (then closed, fail-safe)
 
     def reason(self) -> str:
         if self.open:
             return "inside the release windows"
+        if self.problem:
+            return self.problem
         denies = [w for w in self.blocking if w.kind == "deny"]
         if denies:
             return "inside deny window " + ", ".join(describe(w) for w in denies)
@@ -45,11 +54,25 @@ class WindowCheck:
 
 
 def check(windows: tuple[Window, ...], now: float) -> WindowCheck:
-    """Are promotions allowed at `now`? If not, which windows block and when they open."""
-    blocking = _blocking(windows, now)
-    if not blocking:
-        return WindowCheck(True)
-    return WindowCheck(False, blocking, opens_at(windows, now))
+    """Are promotions allowed at `now`? If not, which windows block and when they open.
+    A window that cannot be evaluated blocks, with no opening time (fail closed)."""
+    try:
+        blocking = _blocking(windows, now)
+        if not blocking:
+            return WindowCheck(True)
+        return WindowCheck(False, blocking, opens_at(windows, now))
+    except Unevaluable as exc:
+        return WindowCheck(False, (exc.window,), None,
+                           f"window {describe(exc.window)} cannot be evaluated ({exc.cause}); "
+                           "promotions stay frozen until the file is fixed")
+
+
+class Unevaluable(Exception):
+    """A window whose occurrences cannot be computed at run time."""
+
+    def __init__(self, window: Window, cause: str) -> None:
+        super().__init__(cause)
+        self.window, self.cause = window, cause
 
 
 def opens_at(windows: tuple[Window, ...], now: float) -> float | None:
@@ -88,8 +111,10 @@ def covering_end(window: Window, t: float) -> float | None:
             if start <= t:
                 end = start + window.duration_seconds
                 return end if end > t else None
-    except (CroniterError, ValueError, OverflowError):
+    except CroniterBadDateError:
         pass  # a cron that never matches (e.g. 30 February) has no occurrence
+    except (CroniterError, ValueError, OverflowError, TypeError, KeyError) as exc:
+        raise Unevaluable(window, type(exc).__name__) from exc
     return None
 
 
@@ -102,14 +127,18 @@ def next_start(window: Window, t: float) -> float | None:
             start = _instant(it.get_next(datetime), zone)
             if start > t:
                 return start
-    except (CroniterError, ValueError, OverflowError):
+    except CroniterBadDateError:
         pass
+    except (CroniterError, ValueError, OverflowError, TypeError, KeyError) as exc:
+        raise Unevaluable(window, type(exc).__name__) from exc
     return None
 
 
 def describe(window: Window) -> str:
     """"'0 17 * * FRI' for 64h (Europe/Berlin)" as the file writes it."""
-    return f"'{window.cron}' for {_duration(window.duration_seconds)} ({window.timezone})"
+    length = _duration(window.duration_seconds) if window.duration_seconds < 10**12 \
+        else f"{str(window.duration_seconds)[:12]}...s"
+    return f"'{window.cron[:60]}' for {length} ({window.timezone[:60]})"
 
 
 def when(epoch: float, zone_name: str = "UTC") -> str:

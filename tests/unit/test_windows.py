@@ -211,3 +211,19 @@ def test_the_planner_reports_a_waiting_verdict_as_kind_waiting_with_until() -> N
     assert p.changes == ()
     [error] = p.errors
     assert (error.kind, error.until, error.message) == ("waiting", 123.0, "frozen")
+
+
+def test_a_window_that_cannot_be_evaluated_blocks_and_says_why() -> None:
+    """A deny window whose end the clock cannot place (a duration of hundreds of digits, as
+    a hand-built value; files cannot say it) closes promotions instead of being skipped."""
+    from mlflow_gitops.policy.rules import PolicyFacts, evaluate
+
+    absurd = deny("* * * * *", 10**400)
+    result = check((absurd,), utc(2026, 12, 4, 18))
+    assert not result.open and result.opens_at is None
+    assert "cannot be evaluated (OverflowError)" in result.reason()
+    verdict = evaluate(_env(absurd), "m", 2, _live(),
+                       PolicyFacts(now=utc(2026, 12, 4, 18), version=2))
+    assert not verdict.allowed and verdict.waiting_until is None
+    assert "cannot be evaluated" in verdict.message
+    assert "once the window can be evaluated (fix the file)" in verdict.message
