@@ -25,15 +25,24 @@ STAGE_NAMES = {"production": "Production", "staging": "Staging"}
 MAX_DURATION_SECONDS = 3653 * 86400
 
 
+def duration_seconds(text: str) -> int | None:
+    """'1d12h' → 129600 seconds, however long; None when the text is not a duration. A
+    number of more than 30 digits counts as MAX_DURATION_SECONDS + 1 (never converted:
+    Python refuses to parse integers of thousands of digits)."""
+    match = DURATION_PATTERN.match(text.strip())
+    if not match or not any(match.groups()):
+        return None
+    if any(len(g) > 30 for g in match.groups() if g):
+        return MAX_DURATION_SECONDS + 1
+    return sum(int(g) * unit for g, unit in zip(match.groups(), _DURATION_UNITS, strict=True)
+               if g)
+
+
 def parse_duration(text: str) -> int | None:
     """'1d12h' → 129600 seconds; None when the text is not a duration or is longer than
     MAX_DURATION_SECONDS (`duration_problem` says which)."""
-    match = DURATION_PATTERN.match(text.strip())
-    if not match or not any(match.groups()) or any(len(g) > 12 for g in match.groups() if g):
-        return None
-    seconds = sum(int(g) * unit for g, unit in zip(match.groups(), _DURATION_UNITS, strict=True)
-                  if g)
-    return seconds if seconds <= MAX_DURATION_SECONDS else None
+    seconds = duration_seconds(text)
+    return seconds if seconds is not None and seconds <= MAX_DURATION_SECONDS else None
 
 
 def duration_problem(field: str, text: str) -> str | None:
@@ -41,8 +50,7 @@ def duration_problem(field: str, text: str) -> str | None:
     if parse_duration(text) is not None:
         return None
     shown = text if len(text) <= 40 else text[:37] + "..."
-    match = DURATION_PATTERN.match(text.strip())
-    if match and any(match.groups()):
+    if duration_seconds(text) is not None:
         return (f"{field} '{shown}' is longer than ten years (3653d), which cannot be "
                 "evaluated: write a shorter one; to stop promotions for good, hold the model")
     return f"{field} '{shown}' is not a duration: write e.g. 64h, 30m or 1d12h"
@@ -65,6 +73,10 @@ def environment_name_problem(name: str) -> str | None:
     if not name or not TAG_KEY_PATTERN.match(name):
         return (f"environment name {name[:60]!r} cannot be part of an MLflow tag key: use "
                 "letters, digits, '_', '-', '.' and spaces only, and rename the file")
+    if name.startswith(".") or name != name.strip() or ".." in name:
+        return (f"environment name {name[:60]!r} starts with '.', has '..' or leading or "
+                "trailing spaces: such a name is hidden or ambiguous as a file, a git branch "
+                "and a tag key; rename the file, e.g. to 'production.yaml'")
     if posixpath.normpath(key) != key:
         return (f"environment name {name[:60]!r} cannot be part of an MLflow tag key (MLflow "
                 "rejects keys that change as a path, e.g. '..' or a trailing '.'); rename "
@@ -279,7 +291,7 @@ def source_name_problem(name: str) -> str | None:
 
 
 def verify_duration_problem(key: str, value: str) -> str | None:
-    seconds = parse_duration(value)
+    seconds = duration_seconds(value)
     if not seconds:
         return f"{key} '{value[:40]}' is not a duration: write e.g. 30m, 1h or 90s"
     if seconds > MAX_VERIFY_SECONDS:

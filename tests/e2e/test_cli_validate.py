@@ -169,3 +169,32 @@ def test_validate_with_config_reports_checks_naming_unknown_sources(tmp_path: Pa
            "controller config does not define" in result.err
     config.write_text(config.read_text() + "  quality: {http: 'http://q/{model}'}\n")
     assert run_cli("validate", str(envs), "--config", str(config)).code == 0
+
+
+@pytest.mark.parametrize("duration, said", [
+    ("9" * 300 + "d", "is longer than ten years (3653d), which cannot be evaluated"),
+    ("3654d", "is longer than ten years (3653d), which cannot be evaluated"),
+    ("0s", "duration '0s' is zero"),
+])
+def test_a_window_duration_that_cannot_be_represented_is_invalid(
+        tmp_path: Path, duration: str, said: str) -> None:
+    """A deny window lasting hundreds of digits of days (or over ten years, or zero) fails
+    validation at the duration's file:line instead of being ignored at run time."""
+    path = write(tmp_path, "production.yaml", HEADER + "target:\n  alias: champion\n"
+                 "promotion:\n  windows:\n    - deny: \"0 17 * * FRI\"\n"
+                 f"      duration: {duration}\n")
+    result = run_cli("validate", str(tmp_path))
+    assert result.code == 1, result.out
+    assert f"{path}:8: " in result.err and said in result.err, result.err
+    assert "Traceback" not in result.err and "9" * 60 not in result.err
+
+
+@pytest.mark.parametrize("name", ["..", ".hidden", "a..b"])
+def test_an_environment_file_name_that_is_hidden_or_ambiguous_is_invalid(
+        tmp_path: Path, name: str) -> None:
+    """`..yaml` (the environment '.'), `.hidden.yaml` and `a..b.yaml` fail validation at
+    file:1 with the fix (rename the file), instead of breaking proposal branches later."""
+    path = write(tmp_path, f"{name}.yaml", HEADER + "target:\n  alias: canary\n")
+    result = run_cli("validate", str(tmp_path))
+    assert result.code == 1, result.out
+    assert f"{path}:1: environment name" in result.err and "rename the file" in result.err

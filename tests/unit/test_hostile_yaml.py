@@ -109,10 +109,12 @@ def _mlflow_accepts(key: str) -> bool:
 
 @given(st.text(alphabet=st.characters(blacklist_characters=":"), max_size=40))
 def test_environment_name_check_agrees_with_mlflow(name: str) -> None:
-    """Every name we accept, MLflow accepts as part of both tag keys (':' aside: Windows)."""
+    """Every name we accept, MLflow accepts as part of both tag keys (':' aside: Windows);
+    beyond MLflow, we also refuse hidden or ambiguous names ('.x', 'a..b', ' x ')."""
+    ours_only = name.startswith(".") or ".." in name or name != name.strip()
     if environment_name_problem(name) is None:
         assert _mlflow_accepts("gitops.env." + name) and _mlflow_accepts("gitops.hold." + name)
-    elif name and "/" not in name:
+    elif name and "/" not in name and not ours_only:
         assert not _mlflow_accepts("gitops.hold." + name)
 
 
