@@ -8,6 +8,7 @@ controller on a clone of its own (`ControllerProposer`)."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import subprocess
@@ -19,7 +20,7 @@ from typing import Any
 from mlflow_gitops.adapters.git.auth import Auth
 from mlflow_gitops.adapters.git.worktree import WorkTree
 from mlflow_gitops.adapters.uris import scrub
-from mlflow_gitops.core.errors import ConfigError, RegistryError, SourceError
+from mlflow_gitops.core.errors import ConfigError, GitOpsError, RegistryError, SourceError
 from mlflow_gitops.core.model import DesiredState, LiveVersion
 from mlflow_gitops.core.ports import PolicyFactory, RegistryPort
 from mlflow_gitops.desired.edits import Edit, promotion_edit
@@ -30,7 +31,8 @@ from mlflow_gitops.planning.render import render_markdown
 
 log = logging.getLogger("mlflow_gitops.proposals")
 
-#: Written into every proposal's pull request body, so a closed one can be told apart.
+#: Written into every proposal's pull request body, so a closed one can be told apart; the
+#: names are written as `ref_component` encodes them, so any name (spaces, `-->`) fits.
 MARKER = "<!-- mlflow-gitops:propose environment={env} model={model} version={version} -->"
 _MARKER_RE = re.compile(r"<!-- mlflow-gitops:propose environment=(?P<env>\S+) "
                         r"model=(?P<model>\S+) version=(?P<version>\d+) -->")
@@ -66,25 +68,53 @@ class Outcome:
     current: int | None
     candidate: int | None
     branch: str | None
-    action: str  # created | updated | unchanged | none
+    action: str  # created | updated | unchanged | closed | none | failed
     skipped: list[dict[str, Any]] = field(default_factory=list)
     pull_request: str | None = None
+    error: str | None = None  # why this (environment, model) failed; the others went on
 
     def describe(self) -> str:
         where = f"{self.environment}/{self.model}"
+        if self.error is not None:
+            return f"{where}: proposal failed: {self.error}"
         current = f"v{self.current}" if self.current else "unassigned"
         if self.candidate is None:
             return f"{where}: nothing to propose ({current} is assigned; no newer version " \
                    "qualifies)"
         verb = {"created": "proposed", "updated": "proposal updated to",
-                "unchanged": "already proposed:"}[self.action]
+                "unchanged": "already proposed:",
+                "closed": "not proposed again (closed without merging):"}[self.action]
         return (f"{where}: {verb} v{self.candidate} ({current} → v{self.candidate}) on branch "
                 f"{self.branch}" + (f" — {self.pull_request}" if self.pull_request else ""))
 
 
 def branch_name(environment: str, model: str) -> str:
-    """The one stable branch of an (environment, model)'s proposals."""
-    return f"propose/{environment}/{re.sub(r'[^A-Za-z0-9._-]+', '-', model)}"
+    """The one stable branch of an (environment, model)'s proposals: each name as one
+    `ref_component`, so distinct pairs never share a branch and every branch passes
+    `git check-ref-format`."""
+    return f"propose/{ref_component(environment)}/{ref_component(model)}"
+
+
+_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+_LONGEST = 120  # characters of one encoded component; longer ones end in a digest
+
+
+def ref_component(name: str) -> str:
+    """`name` as one path component of a git branch, injectively: letters, digits, `_` and
+    `-` stay (so `fraud-detector` and `fraud_detector` stay apart and readable), every other
+    UTF-8 byte becomes `+` and two lower-case hex digits (`a..b` → `a+2e+2eb`, `模型` →
+    `+e6+a8+a1+e5+9e+8b`). The result has no `.`, space, control character or any of
+    `~^:?*[\\@`, so none of git's ref rules can trip. A result longer than 120 characters
+    keeps its first 100 and ends in `+h` and 16 hex digits of its SHA-256 (`+h` never
+    occurs otherwise, as `h` is not a hex digit)."""
+    out = "".join(ch if ch in _SAFE else "".join(f"+{b:02x}" for b in ch.encode("utf-8"))
+                  for ch in name) or "+00"
+    if len(out) > _LONGEST:
+        digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
+        cut = out[:100]
+        partial = cut.rfind("+")
+        out = (cut[:partial] if partial >= len(cut) - 2 else cut) + "+h" + digest
+    return out
 
 
 def propose_round(work: Round, registries: Mapping[str, RegistryPort],
@@ -119,11 +149,20 @@ def propose_round(work: Round, registries: Mapping[str, RegistryPort],
         if env.propose is None:
             continue
         for model in sorted(env.models):
-            decision = decide(
-                desired, env.name, model, snapshots[env.registry],
-                lambda state: policy(state, snapshots, registries), metrics_of(env.registry),
-                already_refused=_closed(work.forge, env.name, model))
-            outcomes.append(_carry_out(work, desired, files, decision, registries, policy))
+            # One model's failure (a forge that refuses, a push that times out) is its own:
+            # the round goes on with the others and reports it.
+            try:
+                decision = decide(
+                    desired, env.name, model, snapshots[env.registry],
+                    lambda state: policy(state, snapshots, registries),
+                    metrics_of(env.registry),
+                    already_refused=_closed(work.forge, env.name, model))
+                outcomes.append(_carry_out(work, desired, files, decision, registries, policy))
+            except GitOpsError as exc:
+                log.warning("proposal for %s/%s failed: %s", env.name, model, exc,
+                            extra={"fields": {"environment": env.name, "model": model}})
+                outcomes.append(Outcome(env.name, model, None, None, None, "failed",
+                                        error=str(exc)))
     return outcomes
 
 
@@ -137,8 +176,8 @@ def _closed(forge: Forge | None, environment: str, model: str) -> frozenset[int]
     for pull in pull_requests(forge.remote_url, branch_name(environment, model), forge.token,
                               forge.api_url):
         match = _MARKER_RE.search(pull.body)
-        if pull.state == "closed" and match and match["env"] == environment \
-                and match["model"] == model:
+        if pull.state == "closed" and match and match["env"] == ref_component(environment) \
+                and match["model"] == ref_component(model):
             versions.add(int(match["version"]))
     return frozenset(versions)
 
@@ -156,8 +195,9 @@ def _carry_out(work: Round, desired: DesiredState, files: Mapping[str, str],
     branch = outcome.branch = branch_name(env.name, decision.model)
     title = edit.title("promote")
     tree = work.tree
-    remote_tip = tree.remote_branch_tip(work.remote, branch) if work.push else None
-    tip = remote_tip or tree.branch_tip(branch)
+    # When pushing, only the remote's branch counts: a local one left by a push that failed
+    # must not pass for "already proposed" (and get a pull request for a missing branch).
+    tip = tree.remote_branch_tip(work.remote, branch) if work.push else tree.branch_tip(branch)
     if tip is not None and all(tree.file_at(tip, path) == text
                                for path, text in edit.changed.items()):
         outcome.action = "unchanged"
@@ -168,8 +208,8 @@ def _carry_out(work: Round, desired: DesiredState, files: Mapping[str, str],
         if work.push:
             tree.force_push(work.remote, branch)
     if work.forge is not None:
-        marker = MARKER.format(env=env.name, model=decision.model,
-                               version=decision.candidate)
+        marker = MARKER.format(env=ref_component(env.name),
+                               model=ref_component(decision.model), version=decision.candidate)
         outcome.pull_request = _pull_request(work, work.forge, desired, files, edit, branch,
                                              title, marker, outcome, registries, policy)
     return outcome
@@ -182,8 +222,14 @@ def _pull_request(work: Round, forge: Forge, desired: DesiredState, files: Mappi
     from mlflow_gitops.adapters.forge import open_pull_request
     from mlflow_gitops.adapters.pulls import pull_requests, update_pull_request
 
-    open_ones = [p for p in pull_requests(forge.remote_url, branch, forge.token,
-                                          forge.api_url) if p.state == "open"]
+    pulls = pull_requests(forge.remote_url, branch, forge.token, forge.api_url)
+    open_ones = [p for p in pulls if p.state == "open"]
+    closed = [p for p in pulls if p.state == "closed" and marker in p.body]
+    if not open_ones and closed:
+        # Closed by a person while this round was under way (after `_closed` asked): the
+        # same answer as if it had been closed before, never a second pull request.
+        outcome.action = "closed"
+        return closed[0].url
     if open_ones and marker in open_ones[0].body and open_ones[0].title == title:
         return open_ones[0].url
     body = _body(desired, files, edit, marker, registries, policy)
@@ -209,6 +255,11 @@ def _body(desired: DesiredState, files: Mapping[str, str], edit: Edit, marker: s
     return (render_markdown(result.plan, metrics) + edit.notes + "\n\nOpened by "
             "`mlflow-gitops propose`: a newer qualifying version updates this pull request; "
             "closing it unmerged means this version is not proposed again.\n" + marker + "\n")
+
+
+#: Seconds any one git call of the controller's proposals (clone, fetch, ls-remote, push)
+#: may take before it is killed; forge calls have their own timeout (adapters.forge).
+REMOTE_TIMEOUT = 60.0
 
 
 class ControllerProposer:
@@ -241,14 +292,21 @@ class ControllerProposer:
                       "--branch", self.branch, self.url, str(self.clone_dir))
         self._git(self.clone_dir, "fetch", "--quiet", "--prune", "origin",
                   f"+refs/heads/{self.branch}:refs/remotes/origin/{self.branch}")
-        return WorkTree(self.clone_dir, auth=self._auth)
+        return WorkTree(self.clone_dir, auth=self._auth, remote_timeout=REMOTE_TIMEOUT)
 
     def _git(self, cwd: Path | None, *args: str) -> None:
         import os
 
-        with self._auth() as (env, options):
-            done = subprocess.run(["git", *options, *args], cwd=cwd, capture_output=True,
-                                  text=True, env={**os.environ, **env}, timeout=300)
+        from mlflow_gitops.adapters.git.worktree import STALL_GUARD
+
+        try:
+            with self._auth() as (env, options):
+                done = subprocess.run(["git", *options, *args], cwd=cwd, capture_output=True,
+                                      text=True, env={**os.environ, **STALL_GUARD, **env},
+                                      timeout=REMOTE_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise SourceError(f"proposals: git {args[0]} did not finish within "
+                              f"{REMOTE_TIMEOUT:.0f}s; trying again later") from None
         if done.returncode != 0:
             detail = (done.stderr.strip().splitlines() or ["failed"])[-1]
             raise SourceError(f"proposals: git {args[0]} failed: {scrub(detail)}")

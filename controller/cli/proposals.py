@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mlflow_gitops.cli.common import (
+    EXIT_ERROR,
     EXIT_OK,
     add_config,
     add_output,
@@ -79,11 +80,12 @@ def cmd_propose(args: argparse.Namespace) -> int:
                  where)
     outcomes = propose_round(work, build_registries(args.config, desired.registries()),
                              local_policy())
+    failed = any(o.error is not None for o in outcomes)  # the others were still proposed
     if args.output == "json":
         print_json({"base": base, "proposals": [vars(o) for o in outcomes]})
-        return EXIT_OK
+        return EXIT_ERROR if failed else EXIT_OK
     for o in outcomes:
         print(o.describe())
         for s in o.skipped:
             print(f"  skipped v{s['version']}: {s['reason']}")
-    return EXIT_OK
+    return EXIT_ERROR if failed else EXIT_OK
