@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from mlflow_gitops.core.errors import GitOpsError
 from mlflow_gitops.core.ports import (
     FeedbackPort,
     MetricsPort,
@@ -22,6 +21,7 @@ from mlflow_gitops.core.ports import (
 from mlflow_gitops.loop.backoff import Backoff
 from mlflow_gitops.loop.cycle import ControllerState, Cycle, Source
 from mlflow_gitops.loop.feedback import Feedback
+from mlflow_gitops.loop.proposing import ProposalWorker
 from mlflow_gitops.loop.report import EventSink, Reporter
 from mlflow_gitops.loop.triggers import Trigger
 from mlflow_gitops.loop.verification import Verifier
@@ -82,8 +82,10 @@ class Controller:
                            verifier=verifier)
         self._rng = rng or random.Random()
         self._backoff = Backoff(rng=self._rng)
-        self.proposer = proposer
-        self._proposed: list[str] = []  # the last round's lines: logged again only on change
+        #: Proposal rounds run on their own worker after good passes, never inside one.
+        self.proposals = ProposalWorker(
+            proposer, lambda: self.leading and not self.trigger.stopped, rng=self._rng
+        ) if proposer is not None else None
         #: The longest one registry write may take, retries included (seconds): a write
         #: starts only while the lease has comfortably more than this left.
         self.write_budget = write_budget
@@ -128,6 +130,8 @@ class Controller:
     def loop(self) -> None:
         """Run passes until `stop()`; returns after the pass in flight has finished."""
         self._await_election()
+        if self.proposals is not None:
+            self.proposals.start()
         self.trigger.request("startup")
         delay = 0.0
         was_leader = None
@@ -147,8 +151,8 @@ class Controller:
                 delay = 5.0
                 continue
             ok = self.run_pass(reason or "interval")
-            if ok and self.proposer is not None and self.leading and not self.trigger.stopped:
-                self.propose()
+            if ok and self.proposals is not None and self.leading and not self.trigger.stopped:
+                self.proposals.request()  # returns at once: the round runs on its worker
             delay = self.interval * self._rng.uniform(0.9, 1.1) if ok else self._backoff.failed()
             if ok:
                 self._backoff.succeeded()
@@ -165,23 +169,6 @@ class Controller:
         until = next_until(result.status) if result is not None else None
         return None if until is None else max(0.5, until - time.time() + 0.2)
 
-    def propose(self) -> None:
-        """A proposal round after a pass. It never fails the loop: a forge or git problem is
-        logged and the next pass tries again."""
-        assert self.proposer is not None
-        try:
-            lines = self.proposer.run()
-        except GitOpsError as exc:
-            log.warning("proposals failed: %s; trying again after the next pass", exc)
-            return
-        except Exception:  # noqa: BLE001 - a bug here must not stop reconciling
-            log.exception("proposals failed with an unexpected error")
-            return
-        if lines != self._proposed:
-            for line in lines:
-                log.info("proposal %s", line)
-            self._proposed = lines
-
     def _await_election(self, timeout: float = 5.0) -> None:
         """Give the elector its first look at the lease before saying leader or standby."""
         deadline = time.monotonic() + timeout
@@ -191,6 +178,8 @@ class Controller:
 
     def stop(self) -> None:
         self.trigger.stop()
+        if self.proposals is not None:
+            self.proposals.stop()
 
     def on_webhook(self, reason: str = "webhook") -> None:
         self.trigger.request(reason)

@@ -53,6 +53,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -98,6 +99,7 @@ class FakeForge(ThreadingHTTPServer):
         self.statuses: list[dict[str, Any]] = []  # accepted commit statuses, in order
         self.received: list[dict[str, Any]] = []  # what reached the receivers, raw body too
         self.fail: dict[str, int] = {}  # path → how many more requests answer 500
+        self.delay = 0.0  # seconds every /api/ request waits before it is answered (a slow forge)
         self.lock = threading.Lock()
         self.pulls: list[dict[str, Any]] = []  # every PR/MR opened, as the list APIs show it
         self.merged: dict[int, dict[str, Any]] = {}  # merged pull requests, for approvals
@@ -153,6 +155,12 @@ class FakeForge(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     server: FakeForge
+
+    def parse_request(self) -> bool:
+        ok = super().parse_request()
+        if ok and self.server.delay and self.path.startswith("/api/"):
+            time.sleep(self.server.delay)  # a forge API that answers slowly
+        return ok
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         pass

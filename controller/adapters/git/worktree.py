@@ -15,9 +15,14 @@ from mlflow_gitops.adapters.git.auth import Auth
 from mlflow_gitops.core.errors import ConfigError, SourceError
 from mlflow_gitops.desired.history import Revision
 
+#: Abort a transfer that moves under 1 KB/s for 30 s (git's own HTTP stall guard), so a
+#: remote that accepts the connection and then trickles cannot hold a call for long.
+STALL_GUARD = {"GIT_HTTP_LOW_SPEED_LIMIT": "1000", "GIT_HTTP_LOW_SPEED_TIME": "30"}
+
 
 class WorkTree:
-    def __init__(self, folder: Path, auth: Auth | None = None):
+    def __init__(self, folder: Path, auth: Auth | None = None,
+                 remote_timeout: float | None = None):
         import git
 
         try:
@@ -30,6 +35,8 @@ class WorkTree:
             raise ConfigError(f"{folder} is a bare repository; run this in a clone")
         self.root = Path(self.repo.working_tree_dir).resolve()
         self._auth = auth  # credentials for calls that reach a remote (the controller's)
+        #: Seconds a push, fetch or ls-remote may take before git is killed (None: no limit).
+        self.remote_timeout = remote_timeout
 
     def relpath(self, path: Path) -> str:
         """`path` relative to the repository root, with forward slashes."""
@@ -40,10 +47,13 @@ class WorkTree:
 
     def _remote_git(self, *args: str) -> str:
         """A call that reaches a remote: with the credentials session when there is one."""
+        kw: dict[str, Any] = {}
+        if self.remote_timeout is not None:
+            kw["kill_after_timeout"] = self.remote_timeout
         if self._auth is None:
-            return self._git(*args)
+            return self._git(*args, env={**os.environ, **STALL_GUARD}, **kw)
         with self._auth() as (env, options):
-            return self._git(*options, *args, env={**os.environ, **env})
+            return self._git(*options, *args, env={**os.environ, **STALL_GUARD, **env}, **kw)
 
     def _git(self, *args: str, env: dict[str, str] | None = None, **kw: Any) -> str:
         import git
