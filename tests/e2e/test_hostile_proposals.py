@@ -57,7 +57,7 @@ def test_hostile_names_get_distinct_branches_and_a_slow_forge_delays_no_heal(
     branch that git accepts and their own pull request, while a push refused for
     `fraud_detector` fails only that one; a proposal closed unmerged for `my model` is not
     opened again; and with every forge call then taking 25 s, a hand-moved alias is still
-    healed within a few 1 s intervals."""
+    healed within a few 1 s intervals (not after the round)."""
     from mlflow_gitops.adapters.proposer import branch_name
 
     names = [f"a..b-{unique}", f"fraud-detector-{unique}", f"fraud_detector-{unique}",
@@ -117,9 +117,10 @@ def test_hostile_names_get_distinct_branches_and_a_slow_forge_delays_no_heal(
             mlflow_client.set_registered_model_alias(champion, "champion", "2")
             moved = time.monotonic()
             wait_until(lambda: mlflow_client.get_registered_model(champion).aliases
-                       == {"champion": "1"}, timeout=15, every=0.1,
+                       == {"champion": "1"}, timeout=20, every=0.1,
                        message="the hand-moved alias healed despite the slow forge")
-            assert time.monotonic() - moved < 6
+            # A round now takes over 2 minutes (5 models × 25 s); passes go on meanwhile.
+            assert time.monotonic() - moved < 12
         finally:
             forge.delay = 0.0
             proc.kill()
