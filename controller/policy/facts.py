@@ -59,6 +59,8 @@ class _Facts:
         self._keys: dict[str, dict[str, str]] = {}  # environment → registered name → key
 
     def check(self, env: Environment, model: str, version: int, live: LiveModel) -> Verdict:
+        if env.promotion is None:
+            return Verdict(True)  # no promotion policy here: nothing to judge
         raw = self.by_name.get(env.name, env)
         key = self._key(raw, model)
         lv = live.versions.get(version)
