@@ -123,6 +123,7 @@ def _rolled_back(tmp_path: Path, mlflow_client: Any, model: str, other: str, wor
                      and _row(proc, "production", model), timeout=30, message="Verifying")
     assert row["message"].startswith("verifying until ") and row["until"] > time.time()
     assert "Verifying" in proc.get("/")[1].decode()
+    assert 'state="Verifying"} 1.0' in proc.metrics()
     wait_until(lambda: _row(proc, "production", model)["sync"] == "Synced", timeout=30,
                message="verified v1")
     verified = mlflow_client.get_model_version(model, "1").tags["gitops.verified.production"]
@@ -155,8 +156,9 @@ def _rolled_back(tmp_path: Path, mlflow_client: Any, model: str, other: str, wor
     assert "RolledBack" in proc.get("/")[1].decode()
     wait_until(lambda: [s["state"] for s in forge.statuses_for(sha, "mlflow-gitops/production")
                         ][-1:] == ["failure"], timeout=20, message="failure commit status")
-    assert "RolledBack" in forge.statuses_for(sha, "mlflow-gitops/production")[-1][
-        "description"]
+    descriptions = [s["description"] for s in forge.statuses_for(sha, "mlflow-gitops/production")]
+    assert "RolledBack" in descriptions[-1]
+    assert any(d.startswith("Verifying until ") for d in descriptions), descriptions
     events = wait_until(lambda: [r["body"] for r in forge.received
                                  if r["path"] == "/hooks/json"
                                  and r["body"]["event"] == "rolled_back"], timeout=20,
