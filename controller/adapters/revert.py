@@ -12,9 +12,8 @@ request in place. Failures are logged and never stop reconciling."""
 from __future__ import annotations
 
 import logging
-import re
 
-from mlflow_gitops.adapters.proposer import ControllerProposer, Forge
+from mlflow_gitops.adapters.proposer import ControllerProposer, Forge, ref_component
 from mlflow_gitops.core.errors import GitOpsError
 from mlflow_gitops.core.model import Environment
 from mlflow_gitops.desired.edits import promotion_edit
@@ -26,7 +25,9 @@ MARKER = "<!-- mlflow-gitops:rollback environment={env} model={model} failed={ve
 
 
 def branch_name(environment: str, model: str) -> str:
-    return f"rollback/{environment}/{re.sub(r'[^A-Za-z0-9._-]+', '-', model)}"
+    """`rollback/<environment>/<model>`, each name encoded as proposal branches encode it
+    (distinct entries never share a branch; every branch is a valid git ref)."""
+    return f"rollback/{ref_component(environment)}/{ref_component(model)}"
 
 
 class RevertPullRequests:
@@ -54,7 +55,8 @@ class RevertPullRequests:
         from mlflow_gitops.adapters.pulls import pull_requests, update_pull_request
 
         forge, branch = self._forge, branch_name(env.name, model)
-        marker = MARKER.format(env=env.name, model=model, version=bad)
+        marker = MARKER.format(env=ref_component(env.name), model=ref_component(model),
+                               version=bad)
         open_ones = [p for p in pull_requests(forge.remote_url, branch, forge.token,
                                               forge.api_url) if p.state == "open"]
         if open_ones and marker in open_ones[0].body:
