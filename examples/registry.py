@@ -2,7 +2,8 @@
 
 Starts `mlflow server` on SQLite in `.registry/` on 127.0.0.1:5000 (MLFLOW_GITOPS_REGISTRY_PORT
 to change it), in the background, and registers `fraud-detector` v1–v3, each from a run that
-logged its accuracy. Run it again and it reuses what is there; `make registry-stop` stops it."""
+logged its accuracy, and the prompt `support-summarizer` v1–v2 (MLflow's prompt registry). Run
+it again and it reuses what is there; `make registry-stop` stops it."""
 
 from __future__ import annotations
 
@@ -22,6 +23,10 @@ WORK = ROOT / ".registry"
 PID_FILE = WORK / "server.pid"
 MODEL = "fraud-detector"
 ACCURACY = {1: 0.91, 2: 0.93, 3: 0.88}
+PROMPT = "support-summarizer"
+TEMPLATES = ("Summarize this support ticket in one sentence:\n{{ticket}}",
+             "Summarize this support ticket in one sentence.\nName the product first.\n"
+             "{{ticket}}")
 
 
 def _port() -> int:
@@ -82,6 +87,12 @@ def _register(uri: str) -> None:
                                     run_id=run.info.run_id)
     print(f"registered {MODEL} v1, v2, v3 (accuracy "
           + ", ".join(f"{a}" for a in ACCURACY.values()) + ")")
+    import mlflow
+
+    mlflow.set_registry_uri(uri)
+    for template in TEMPLATES:
+        mlflow.genai.register_prompt(name=PROMPT, template=template)
+    print(f"registered the prompt {PROMPT} v1, v2")
 
 
 def stop() -> None:

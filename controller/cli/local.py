@@ -112,9 +112,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     models = sum(len(e.models) for e in state.environments)
     print(f"{len(files)} environment file(s) valid: "
-          + ", ".join(f"{e.name} ({e.target}, {len(e.models)} model(s))"
+          + ", ".join(f"{e.name} ({e.target}, {_counted(e)})"
                       for e in state.environments) + f"; {models} assignment(s)")
     return EXIT_OK
+
+
+def _counted(env: Any) -> str:
+    """'2 model(s)', or '1 model(s), 1 prompt(s)' where the file lists prompts."""
+    prompts = sum(1 for e in env.models.values() if e.kind == "prompt")
+    text = f"{len(env.models) - prompts} model(s)"
+    return text + (f", {prompts} prompt(s)" if prompts else "")
 
 
 def _pass(args: argparse.Namespace, dry_run: bool, on_applied: Any = None) -> Any:
@@ -240,7 +247,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         for env in pipeline(result.desired):  # the page's column order
             mine = [r for r in rows if r.environment == env.name]
             for r in mine:
-                table.append((r.environment, r.target, r.model,
+                table.append((r.environment, r.target,
+                              f"{r.model} (prompt)" if r.kind == "prompt" else r.model,
                               f"v{r.desired}" if r.desired else "-",
                               ", ".join(f"v{v}" for v in r.live) or "-", r.sync))
             if not mine:  # listed, so nobody wonders where it went

@@ -127,8 +127,10 @@ def _propose(args: argparse.Namespace, version: int, kind: str) -> int:
     if current == version:
         fatal(f"{args.model} is already at v{version} in {env.name} ({env.file}); "
               "nothing to propose")
-    _check_version(args, env, args.model, version)
-    changed = {env.file: yamledit.set_model_version(files[env.file], args.model, version)}
+    entry_kind = _check_version(args, env, args.model, version)
+    section = "prompts" if entry_kind == "prompt" else "models"
+    changed = {env.file: yamledit.set_model_version(files[env.file], args.model, version,
+                                                    section)}
     moved_out = []
     if env.target.kind == "stage":
         for other in desired.environments:
@@ -215,8 +217,10 @@ def _forge_remote(args: argparse.Namespace, tree: Any) -> tuple[str, str]:
 
 
 def _check_version(args: argparse.Namespace, env: Environment, model: str,
-                   version: int) -> None:
-    """The version must exist in the environment's registry before anyone reviews it."""
+                   version: int) -> str:
+    """The version must exist in the environment's registry before anyone reviews it; what
+    the name is there ("model" or "prompt"), so the edit goes under `models:` or `prompts:`
+    (a name the file already lists keeps its section)."""
     from mlflow_gitops.core.errors import RegistryError
 
     registry = build_registries(args.config, (env.registry,))[env.registry]
@@ -228,12 +232,16 @@ def _check_version(args: argparse.Namespace, env: Environment, model: str,
         fatal(f"cannot check {model} v{version} in registry '{env.registry}': {exc}")
     live = snapshot.model(model)
     if live is None:
-        fatal(f"registered model '{model}' does not exist in registry '{env.registry}'")
+        fatal(f"no registered model or prompt '{model}' in registry '{env.registry}'")
     if version not in live.versions:
         from mlflow_gitops.planning.planner import version_ranges
 
         fatal(f"{model} v{version} does not exist in registry '{env.registry}' "
               f"(known versions: {version_ranges(sorted(live.versions))})")
+    if live.is_prompt and env.target.kind == "stage":
+        fatal(f"'{model}' is a prompt, and prompts have no stages: {env.name} targets "
+              f"{env.target}; promote it to an environment whose target is an alias")
+    return str(live.kind)
 
 
 def _plan_views(args: argparse.Namespace, after: DesiredState,

@@ -29,6 +29,16 @@ DEFAULT_REGISTRY = "default"
 EntryKind = Literal["model", "prompt"]
 PROMPT_TAG = "mlflow.prompt.is_prompt"
 PROMPT_TEXT_TAG = "mlflow.prompt.text"
+PROMPT_RUNS_TAG = "mlflow.prompt.associatedRunIds"  # comma-separated runs linked to a version
+
+
+def evaluation_run(run_id: str | None, tags: Mapping[str, str]) -> str | None:
+    """The run a version's metric gates read: its own run, else (a prompt version) the last
+    run MLflow linked to it."""
+    if run_id:
+        return run_id
+    linked = [r for r in tags.get(PROMPT_RUNS_TAG, "").split(",") if r.strip()]
+    return linked[-1].strip() if linked else None
 
 
 def frozen_map(items: Mapping[K, V] | None = None) -> Mapping[K, V]:

@@ -64,6 +64,10 @@ class Change:
     gates: tuple[GateResult, ...] = ()
     note: str = ""  # e.g. "rollback to a version production held before: gates skipped"
     kind: EntryKind = "model"  # a registered model, or a prompt (its alias)
+    #: Prompts: the template of the version the alias moves to, and of the one it leaves
+    #: (what a reviewer reads in the diff, not just two version numbers).
+    template: str | None = None
+    previous_template: str | None = None
 
     @property
     def phase(self) -> int:
@@ -71,6 +75,11 @@ class Change:
         return _PHASE.get(key, 1)
 
     def describe(self) -> str:
+        if self.kind == "prompt":
+            return "prompt " + self._describe()
+        return self._describe()
+
+    def _describe(self) -> str:
         if self.action in ("promote", "archive", "unstage"):
             return f"{self.model} v{self.version}: {self.from_stage} → {self.to_stage}"
         if self.action == "set_alias":

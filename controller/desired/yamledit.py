@@ -25,20 +25,21 @@ _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 _YAML11_WORDS = {"y", "n", "yes", "no", "true", "false", "on", "off", "null"}
 
 
-def model_version(text: str, model: str) -> int | None:
-    """The version `model` is assigned in this file; None when it lists no version for it."""
-    models = _models(_load(text))
+def model_version(text: str, model: str, section: str = "models") -> int | None:
+    """The version `model` is assigned in this file; None when it lists no version for it.
+    `section`: "models", or "prompts" for a prompt."""
+    models = _models(_load(text), section)
     value = models.get(model) if models is not None else None
     if isinstance(value, CommentedMap):
         value = value.get("version")
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"models.{model}: the version is not a positive integer: {value!r}")
+        raise ConfigError(f"{section}.{model}: the version is not a positive integer: {value!r}")
     return value
 
 
-def set_model_version(text: str, model: str, version: int) -> str:
+def set_model_version(text: str, model: str, version: int, section: str = "models") -> str:
     """`text` with `model` at `version`; short form stays short, long form changes `version:`."""
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ConfigError(f"version must be a positive integer, not {version!r}")
@@ -46,7 +47,7 @@ def set_model_version(text: str, model: str, version: int) -> str:
         raise ConfigError("the model name is empty")
     root = _load(text)
     lines = _LINE.findall(text)
-    models = _models(root)
+    models = _models(root, section)
     if models is not None and model in models:
         value = models[model]
         owner, key = (value, "version") if isinstance(value, CommentedMap) else (models, model)
@@ -55,16 +56,17 @@ def set_model_version(text: str, model: str, version: int) -> str:
         else:
             _replace_value(lines, owner, key, str(version))
     else:
-        _append_model(lines, root, models, model, version)
+        _append_model(lines, root, models, model, version, section)
     result = "".join(lines)
-    if model_version(result, model) != version:
-        raise ConfigError(f"could not edit models.{model} safely: please edit the file by hand")
+    if model_version(result, model, section) != version:
+        raise ConfigError(f"could not edit {section}.{model} safely: please edit the file by "
+                          "hand")
     return result
 
 
-def remove_model(text: str, model: str) -> str:
+def remove_model(text: str, model: str, section: str = "models") -> str:
     """`text` without the entry of `model` (its own lines only); unchanged when it is absent."""
-    models = _models(_load(text))
+    models = _models(_load(text), section)
     if models is None or model not in models:
         return text
     lines = _LINE.findall(text)
@@ -84,8 +86,9 @@ def remove_model(text: str, model: str) -> str:
         last = _block_end(lines, line, col)
         del lines[line : last + 1]
         result = "".join(lines)
-    if model_version(result, model) is not None:
-        raise ConfigError(f"could not remove models.{model} safely: please edit the file by hand")
+    if model_version(result, model, section) is not None:
+        raise ConfigError(f"could not remove {section}.{model} safely: please edit the file by "
+                          "hand")
     return result
 
 
@@ -104,15 +107,16 @@ def _load(text: str) -> CommentedMap:
     return root
 
 
-def _models(root: CommentedMap) -> CommentedMap | None:
-    models = root.get("models")
+def _models(root: CommentedMap, section: str = "models") -> CommentedMap | None:
+    models = root.get(section)
     if models is not None and not isinstance(models, CommentedMap):
         kind = "a list" if isinstance(models, list) else f"a {type(models).__name__}"
-        raise ConfigError("models must map model names to versions (e.g. `fraud-detector: 3`), "
+        raise ConfigError(f"{section} must map {section[:-1]} names to versions (e.g. "
+                          "`fraud-detector: 3`), "
                           f"not {kind}")
     for name, value in (models or {}).items():
         if isinstance(value, list):
-            raise ConfigError(f"models.{name} must be a version (`{name}: 3`) or a mapping "
+            raise ConfigError(f"{section}.{name} must be a version (`{name}: 3`) or a mapping "
                               "(`version: 3`), not a list")
     return models
 
@@ -221,7 +225,7 @@ def _block_end(lines: list[str], line: int, col: int) -> int:
 
 
 def _append_model(lines: list[str], root: CommentedMap, models: CommentedMap | None,
-                  model: str, version: int) -> None:
+                  model: str, version: int, section: str = "models") -> None:
     nl, key = _newline(lines), _yaml_key(model)
     if models:
         if _is_flow(lines, models):
@@ -237,8 +241,8 @@ def _append_model(lines: list[str], root: CommentedMap, models: CommentedMap | N
         lines.insert(at, f"{' ' * col}{key}: {version}{nl}")
         return
     indent = _indent_step(lines, root)
-    if "models" in root:
-        line, col = root.lc.key("models")
+    if section in root:
+        line, col = root.lc.key(section)
         colon = _colon_after_key(lines[line], col)
         text = lines[line]
         rest = text[colon + 1:]
@@ -250,7 +254,7 @@ def _append_model(lines: list[str], root: CommentedMap, models: CommentedMap | N
         lines.insert(line + 1, f"{' ' * (col + indent)}{key}: {version}{nl}")
         return
     _ensure_newline(lines, len(lines), nl)
-    lines.append(f"models:{nl}{' ' * indent}{key}: {version}{nl}")
+    lines.append(f"{section}:{nl}{' ' * indent}{key}: {version}{nl}")
 
 
 def _ensure_newline(lines: list[str], at: int, nl: str) -> None:

@@ -214,8 +214,13 @@ class _Context:
                 self._drift(env, model, f"v{entry.version}",
                             f"v{current}" if current else "unset")
                 return []
+            texts = {}
+            if entry.kind == "prompt":
+                old = live.versions.get(current) if current is not None else None
+                texts = {"template": live.versions[entry.version].template,
+                         "previous_template": old.template if old is not None else None}
             return self._gated(env, model, live, change("set_alias", alias=alias,
-                                                        previous_version=current))
+                                                        previous_version=current, **texts))
         stage = env.target.value
         version = live.versions[entry.version]
         leaving = [v for v in live.in_stage(stage) if v != entry.version and moving.get(v) is None]

@@ -9,6 +9,8 @@ from typing import Any
 
 from mlflow_gitops.core.plan import Change, GateResult, ModelError, Plan
 from mlflow_gitops.core.states import State, state_of
+from mlflow_gitops.planning.templates import old_label as template_from
+from mlflow_gitops.planning.templates import template_diff
 from mlflow_gitops.policy.evidence import when
 
 #: (registry, model, version) → metrics of the version's source run.
@@ -150,6 +152,9 @@ def render_text(plan: Plan, metrics: Metrics | None = None, errors: bool = True)
             lines.append(f"      gate {_gate_line(g)}")
         for name, old, new in metric_rows(plan, change, metrics):
             lines.append(f"      {name}: {_fmt(old)} → {_fmt(new)} ({_delta(old, new)})")
+        if diff := template_diff(change):
+            lines.append(f"      template {template_from(change)} → v{change.version}:")
+            lines += [f"        {line}" for line in diff]
     if plan.drift:
         lines.append("")
         lines.append("Drift, reported only (sync.self_heal: false):")
@@ -182,7 +187,8 @@ def render_markdown(plan: Plan, metrics: Metrics | None = None,
         out.append("")
     for c in plan.changes:
         rows = metric_rows(plan, c, metrics)
-        if not (c.gates or rows or c.note):
+        diff = template_diff(c)
+        if not (c.gates or rows or c.note or diff):
             continue
         out += [f"#### {c.environment}: {c.describe()}", ""]
         if c.note:
@@ -195,6 +201,8 @@ def render_markdown(plan: Plan, metrics: Metrics | None = None,
             out += [f"| metric | {old_label} | v{c.version} | delta |", "|---|---:|---:|---:|"]
             out += [f"| {n} | {_fmt(o)} | {_fmt(v)} | {_delta(o, v)} |" for n, o, v in rows]
             out.append("")
+        if diff:
+            out += [f"Template {template_from(c)} → v{c.version}:", "", "```diff", *diff, "```", ""]
     if plan.errors:
         out += ["#### Not applied", ""]
         for e in sorted(plan.errors, key=lambda e: not e.is_failure):

@@ -16,7 +16,13 @@ from mlflow_gitops.adapters.mlflow.rest import RestReader
 from mlflow_gitops.adapters.secrets import read_secret
 from mlflow_gitops.adapters.uris import without_credentials
 from mlflow_gitops.core.errors import ConfigError, InvalidRequest, NotFound
-from mlflow_gitops.core.model import DEFAULT_REGISTRY, LiveVersion, Snapshot, frozen_map
+from mlflow_gitops.core.model import (
+    DEFAULT_REGISTRY,
+    LiveVersion,
+    Snapshot,
+    evaluation_run,
+    frozen_map,
+)
 from mlflow_gitops.core.ports import RegistryPort
 
 MODEL_PAGE = 1000  # the server's cap for search_registered_models
@@ -321,7 +327,7 @@ def _live_version_json(mv: dict[str, Any]) -> LiveVersion:
         version=int(mv["version"]),
         stage=mv.get("current_stage") or "None",
         status=mv.get("status") or "READY",
-        run_id=mv.get("run_id") or None,
+        run_id=evaluation_run(mv.get("run_id"), _tags_json(mv)),
         source=mv.get("source"),
         tags=frozen_map(_tags_json(mv)),
         created_ms=_int_or_none(mv.get("creation_timestamp")),

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from mlflow_gitops.adapters.mlflow import client, search
 from mlflow_gitops.adapters.mlflow.client import call
 from mlflow_gitops.core.errors import ConfigError, NotFound
-from mlflow_gitops.core.model import LiveVersion, frozen_map
+from mlflow_gitops.core.model import LiveVersion, evaluation_run, frozen_map
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _BARE = ("databricks", "databricks-uc")
@@ -123,7 +123,7 @@ def live_version(mv: Any) -> LiveVersion:
         version=int(mv.version),
         stage=mv.current_stage or "None",
         status=mv.status or "READY",
-        run_id=mv.run_id or None,
+        run_id=evaluation_run(mv.run_id, mv.tags or {}),
         source=mv.source,
         tags=frozen_map(mv.tags or {}),
         created_ms=mv.creation_timestamp,
