@@ -143,6 +143,8 @@ class Verifier:
                                may_write):
                 return row
         assert progress is not None
+        if progress.outcome in ("verified", "unverified") and not row.message:
+            return replace(row, message=window.outcome_message(progress))
         if progress.outcome != "running":
             return row
         if window.due(progress, now):
@@ -187,7 +189,7 @@ class Verifier:
                                          "version": version, "outcome": done.outcome}})
         out.events.append(Event(done.outcome if done.outcome == "verified" else "unverified",
                                 env.name, row.model, version, done.commit, text))
-        return replace(row, message=text)
+        return replace(row, message=window.outcome_message(done))
 
     def _failed(self, env: Environment, row: ModelStatus, live: LiveModel,
                 progress: window.Progress, registries: Mapping[str, RegistryPort],

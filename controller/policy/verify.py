@@ -211,6 +211,14 @@ def verifying_message(progress: Progress) -> str:
     return f"{text}; last: {progress.last}" if progress.last else text
 
 
+def outcome_message(progress: Progress) -> str:
+    """What a finished window says on the entry's row, as long as the version serves."""
+    if progress.outcome == "verified":
+        return f"verified ({progress.summary()})"
+    return (f"unverified: no conclusive measurement in its window ({progress.summary()}; "
+            f"last: {progress.last})")
+
+
 def failure_reason(progress: Progress, on_failure: str) -> str:
     """The hold's reason: the failing measurement with its value and bound."""
     action = f"rolled back to v{progress.replaced}" if on_failure == "rollback" and \

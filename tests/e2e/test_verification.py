@@ -215,5 +215,7 @@ def test_restart_resumes_the_window_and_a_dead_source_leaves_it_unverified(
     tags = mlflow_client.get_model_version(dark, "1").tags
     assert "gitops.verified.canary" not in tags
     assert "gitops.hold.canary" not in mlflow_client.get_registered_model(dark).tags
+    assert wait_until(lambda: _row(again, "canary", dark)["message"].startswith("unverified: "),
+                      message="/status says unverified")
     assert mlflow_client.get_registered_model(dark).aliases["canary"] == "1"
     assert "unverified: no conclusive measurement" in again.logs()
