@@ -274,8 +274,9 @@ def build_registries(config_path: str | None, names: tuple[str, ...], one_shot: 
     out: dict[str, Any] = {}
     for name in names:
         rc = registry_config(config, name)
-        out[name] = Named(MlflowRegistry(rc.tracking_uri, name=name, token_file=rc.token_file),
-                          config_path)
+        registry = MlflowRegistry(rc.tracking_uri, name=name, token_file=rc.token_file)
+        # A person reads a one-shot command's error; the controller keeps its own words.
+        out[name] = Named(registry, config_path) if one_shot else registry
     return out
 
 
