@@ -255,9 +255,13 @@ def cmd_status(args: argparse.Namespace) -> int:
                 table.append((env.name, str(env.target), "(no models)", "-", "-",
                               str(State.Synced)))
         print_table(table)
+        from mlflow_gitops.policy.evidence import when
+
         for r in rows:
             if r.message and r.sync != State.Synced:
-                print(f"  {r.environment}/{r.model}: {r.message}")
+                until = f" — until {when(r.until)}" if r.sync == State.Waiting and r.until \
+                    else ""
+                print(f"  {r.environment}/{r.model}: {r.message}{until}")
     return EXIT_ERROR if any(r.sync == State.Error for r in rows) or result.registry_errors \
         else EXIT_OK
 

@@ -194,6 +194,14 @@ def test_a_running_soak_is_waiting_in_plan_diff_and_promote_never_an_error(
     assert "error" not in planned.err and "FAIL" not in planned.out
     assert re.search(rf"  waiting .*production.yaml:\d+: {a} v1 .* — {until}", planned.out)
     assert run_cli("plan", folder, env=env).code == 0
+    status = run_cli("status", folder, env=env)
+    assert status.code == 0, status.err
+    assert re.search(rf"  production/{a}: .* — {until}\n", status.out), status.out
+    # promoted onward, still live in staging: moving there, not 'live but not listed'
+    assert re.search(rf"staging +stage Staging +{a} +- +v1 +Waiting", status.out)
+    assert re.search(rf"  staging/{a}: v1 stays in staging until production takes it "
+                     rf"\(moving to production; production is Waiting: .*\) — {until}",
+                     status.out), status.out
     reviewed = run_cli("diff", "HEAD~1", "HEAD", "--repo", str(repo), "--detailed-exitcode",
                        env=env)
     assert reviewed.code == 2, reviewed.err
