@@ -122,3 +122,25 @@ def test_a_replica_that_may_not_write_neither_records_nor_rolls_back() -> None:
     registry, result = _promoted()
     _, writes = _step(registry, result, Scripted({"2": 0.5}), may_write=False)
     assert writes == [] and registry.aliases["fraud"]["champion"] == 2
+
+
+def test_a_rollback_cut_short_after_the_hold_is_finished_by_the_next_pass() -> None:
+    """Stopped between the hold and the rollback (the lease lost, or killed): the next pass
+    (held, so the planner writes nothing) completes the return to the replaced version, and
+    a later pass writes nothing more."""
+    registry, result = _promoted()
+    allowed = iter([True, True, True])  # window start, measurement, hold; then no more
+    verifier = Verifier(Scripted({"2": 0.5}), clock=lambda: time.time() + 1.2)
+    verifier.step(result, {"default": registry}, lambda: next(allowed, False))  # type: ignore[arg-type]
+    assert registry.aliases["fraud"]["champion"] == 2
+    assert window.HOLD_AUTHOR in registry.model_tags["fraud"][hold_tag("production")]
+    state = desired(replace(env("production", "alias:champion", {"fraud": 2}),
+                            verify=Verify(duration_seconds=6, interval_seconds=1,
+                                          checks=(CHECK,))))
+    again = reconcile(state, {"default": registry})
+    assert again.plan.changes == ()  # held: the planner leaves it alone
+    outcome, _ = _step(registry, again, Scripted({"2": 0.5}))
+    assert registry.aliases["fraud"]["champion"] == 1
+    assert outcome.rows[0].sync == "RolledBack"  # type: ignore[attr-defined]
+    _, writes = _step(registry, reconcile(state, {"default": registry}), Scripted({"2": 0.5}))
+    assert writes == []
