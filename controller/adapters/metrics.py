@@ -12,10 +12,12 @@ import, as they double the series count and no dashboard or alert of ours reads 
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from mlflow_gitops import __version__
 from mlflow_gitops.core.states import RESULTS as STATE_RESULTS
@@ -76,6 +78,30 @@ class Metrics:
         self._states = Gauge(
             "mlflow_gitops_entries", "Entries (environment x model) per state.",
             ["environment", "state"], registry=r)
+        self._delivery = {
+            "deployments": Gauge(
+                "mlflow_gitops_deployments", "Deployments (versions put live by a merge) in "
+                "the trailing window, from the ledger.", ["environment"], registry=r),
+            "lead": Gauge(
+                "mlflow_gitops_lead_time_seconds", "Lead time from model version creation to "
+                "live over the trailing window (quantile 0.5 and 0.9).",
+                ["environment", "quantile"], registry=r),
+            "cfr": Gauge(
+                "mlflow_gitops_change_failure_rate", "Deployments rolled back or failing "
+                "verification, over deployments, in the trailing window.", ["environment"],
+                registry=r),
+            "restore": Gauge(
+                "mlflow_gitops_time_to_restore_seconds", "Median time from a failed deployment "
+                "to the next version live, in the trailing window.", ["environment"],
+                registry=r),
+        }
+        self._ledger_pending = Gauge(
+            "mlflow_gitops_ledger_pending_records", "Applied changes whose ledger record is "
+            "not written yet (retried each pass).", registry=r)
+        self._ledger_forks = Gauge(
+            "mlflow_gitops_ledger_forks", "Forks of the ledger's chain this replica saw "
+            "(two writers at once).", registry=r)
+        self._delivery_envs: set[str] = set()
         build = Gauge("mlflow_gitops_build_info", "The running controller's version (value 1).",
                       ["version", "python"], registry=r)
         build.labels(version=__version__, python=platform.python_version()).set(1)
@@ -140,6 +166,32 @@ class Metrics:
 
     def invalid_commit(self, invalid: bool) -> None:
         self._invalid.set(1 if invalid else 0)
+
+    def delivery(self, rows: Sequence[Any]) -> None:
+        """The four delivery metrics per environment (planning.delivery.DeliveryMetrics); a
+        figure without data (no deployments, nothing restored) is not exposed."""
+        with self._lock:
+            for gone in self._delivery_envs:
+                for name, gauge in self._delivery.items():
+                    for q in (("0.5", "0.9") if name == "lead" else (None,)):
+                        with contextlib.suppress(KeyError):
+                            gauge.remove(gone, q) if q else gauge.remove(gone)
+            for row in rows:
+                env = row.environment
+                self._delivery["deployments"].labels(environment=env).set(row.deployments)
+                for q, value in (("0.5", row.lead_time_median), ("0.9", row.lead_time_p90)):
+                    if value is not None:
+                        self._delivery["lead"].labels(environment=env, quantile=q).set(value)
+                if row.change_failure_rate is not None:
+                    self._delivery["cfr"].labels(environment=env).set(row.change_failure_rate)
+                if row.time_to_restore_median is not None:
+                    self._delivery["restore"].labels(environment=env).set(
+                        row.time_to_restore_median)
+            self._delivery_envs = {row.environment for row in rows}
+
+    def ledger(self, pending: int, forks: int) -> None:
+        self._ledger_pending.set(pending)
+        self._ledger_forks.set(forks)
 
     def render(self) -> tuple[bytes, str]:
         """The Prometheus text exposition and its content type, for `GET /metrics`."""

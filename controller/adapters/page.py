@@ -34,9 +34,13 @@ from mlflow_gitops.core.model import DEFAULT_REGISTRY
 from mlflow_gitops.core.tags import OWNERSHIP_PREFIX
 from mlflow_gitops.desired.history import Revision, listed
 from mlflow_gitops.planning import overview, timeline_svg
+from mlflow_gitops.planning.delivery import DeliveryMetrics
+from mlflow_gitops.planning.ledger import Interval
 from mlflow_gitops.planning.overview import PageData
 from mlflow_gitops.planning.status import model_versions
 from mlflow_gitops.planning.timeline import Segment, Timeline, annotate, authors, timeline
+from mlflow_gitops.planning.timeline_ledger import with_applied
+from mlflow_gitops.policy.units import duration
 
 log = logging.getLogger(__name__)
 HTML = "text/html; charset=utf-8"
@@ -50,6 +54,19 @@ HEADERS = {
 HISTORY_DEPTH = 100  # first-parent commits read per environment file
 CACHE_SIZE = 256  # (commit, model) timelines kept
 PARSED_SIZE = 4 * HISTORY_DEPTH  # parsed revisions kept (each: one file's {model: version})
+
+
+class DeliveryView(Protocol):
+    """The controller's delivery figures (loop.delivery.DeliveryWatch)."""
+
+    rows: list[tuple[DeliveryMetrics, list[DeliveryMetrics]]]
+    computed_at: float | None
+    error: str | None
+    window: float
+
+
+def _duration(seconds: float | None) -> str:
+    return "-" if seconds is None else duration(seconds)
 
 
 class HistoryReader(Protocol):
@@ -95,8 +112,11 @@ class Page:
                  repo_label: str = "", branch: str = "", mlflow_ui_url: str | None = None,
                  history: HistoryReader | None = None,
                  clock: Callable[[], datetime] | None = None,
-                 history_wait: float = 3.0) -> None:
+                 history_wait: float = 3.0, delivery: DeliveryView | None = None,
+                 intervals: Callable[[str], Sequence[Interval]] | None = None) -> None:
         self.data = data
+        self.delivery = delivery  # the delivery table's figures (None: no ledger)
+        self.intervals = intervals  # a model's applied intervals from the ledger
         self.history_wait = history_wait  # seconds a model page waits for a history read
         self.headers = HEADERS
         self.commit_base = commit_link_base(repo_url)
@@ -116,7 +136,8 @@ class Page:
             undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
         self.env.filters.update(model_path=model_path, short=lambda s: (s or "")[:12],
                                 commit_url=self.commit_url, when=_when,
-                                epoch=lambda t: _when(datetime.fromtimestamp(t, timezone.utc)))
+                                epoch=lambda t: _when(datetime.fromtimestamp(t, timezone.utc)),
+                                dur=_duration, rate=lambda r: "-" if r is None else f"{r:.0%}")
         self.env.globals.update(state_style=overview.state_style, state_of=overview.state_of,
                                 ui_model=self.ui_model, ui_version=self.ui_version)
 
@@ -167,7 +188,30 @@ class Page:
         self.warm(data)
         return self.env.get_template("index.html").render(
             **self._common(data), columns=columns, rows=rows,
-            counts=overview.counts(data.rows), unsettled=overview.unsettled(data.rows))
+            counts=overview.counts(data.rows), unsettled=overview.unsettled(data.rows),
+            delivery=self._delivery())
+
+    def _delivery(self) -> dict[str, object] | None:
+        if self.delivery is None:
+            return None
+        computed = self.delivery.computed_at
+        note = (f"computed {_when(datetime.fromtimestamp(computed, timezone.utc))}"
+                if computed else "not computed yet")
+        if self.delivery.error:
+            note += f"; the ledger cannot be read now: {self.delivery.error}"
+        return {"rows": [env for env, _ in self.delivery.rows], "note": note,
+                "days": round(self.delivery.window / 86400)}
+
+    def _applied(self, tl: Timeline, model: str) -> Timeline:
+        """The bars from the ledger's applied intervals; git's view where it cannot be read."""
+        if self.intervals is None:
+            return tl
+        try:
+            return with_applied(tl, self.intervals(model))
+        except GitOpsError as exc:
+            log.warning("timeline of %s drawn from git only: the ledger cannot be read: %s",
+                        model, exc)
+            return tl
 
     def _model(self, data: PageData, name: str) -> tuple[int, str]:
         rows = [r for r in data.rows if r.model == name]
@@ -185,6 +229,7 @@ class Page:
         tl, history_error = self._timeline(data, name)
         tl = annotate(tl, data.recent, lineage, {r.environment: r.live for r in rows}
                       ) if tl else None
+        tl = self._applied(tl, name) if tl else None
         svg = Markup(timeline_svg.render_svg(tl, self.clock())) if tl else None
         plan = data.plan
         pending = [c for c in plan.changes if c.model == name] if plan else []

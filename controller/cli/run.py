@@ -221,8 +221,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.propose else None
     verifier = _verifier(config, redactor.add, _reverts(args, source, cache, registries,
                                                         redactor.add, config))
+    ledger, delivery = _ledger(config, registries, metrics)
     controller = Controller(
-        source, registries, metrics,
+        source, registries, metrics, ledger=ledger, delivery=delivery,
         interval=args.interval if args.interval is not None else config.interval,
         policy=controller_policy(config, source, cache, repo, redactor.add),
         known_registries=list(names), known_sources=config.source_kinds(), verifier=verifier,
@@ -233,7 +234,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     page = Page(controller.page_data, repo_url=repo, repo_label=source.display_url,
                 branch=source.branch, mlflow_ui_url=ui_url,
                 history=GitSource(repo, source.branch, source.path, cache / "repo",
-                                  timeout=args.git_timeout))
+                                  timeout=args.git_timeout),
+                delivery=delivery, intervals=_intervals(ledger))
     mlflow_secret = _secret("--mlflow-webhook-secret-file", args.mlflow_webhook_secret_file)
     sync_token = _secret("--sync-token-file", args.sync_token_file) or None
     for secret_value in (mlflow_secret, sync_token):
@@ -275,6 +277,31 @@ def cmd_run(args: argparse.Namespace) -> int:
         source.close()
         log.info("stopped")
     return EXIT_OK
+
+
+def _ledger(config: Any, registries: Any, metrics: Any) -> tuple[Any, Any]:
+    """The ledger writer (this replica named by its host name: the pod's name) and the
+    delivery figures read from it; (None, None) with `ledger: {enabled: false}`."""
+    import socket
+
+    from mlflow_gitops.adapters.mlflow.ledger import MlflowLedger
+    from mlflow_gitops.loop.delivery import DeliveryWatch
+    from mlflow_gitops.loop.ledger import Ledger
+
+    if not config.ledger.enabled:
+        return None, None
+    stores = {name: MlflowLedger(reg, config.ledger.experiment)
+              for name, reg in registries.items()}
+    return Ledger(stores, socket.gethostname()), DeliveryWatch(stores, metrics)
+
+
+def _intervals(ledger: Any) -> Any:
+    """model → its applied intervals, for the page's timeline (None: no ledger)."""
+    if ledger is None:
+        return None
+    from mlflow_gitops.loop.ledger import applied_intervals
+
+    return lambda model: applied_intervals(ledger.stores, model)
 
 
 def _reverts(args: argparse.Namespace, source: Any, cache: Path, registries: Any,

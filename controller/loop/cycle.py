@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Protocol
+from typing import Any, Protocol
 
 from mlflow_gitops.core.diagnostics import Diagnostic
 from mlflow_gitops.core.errors import GitOpsError, SourceError
@@ -19,9 +19,13 @@ from mlflow_gitops.core.model import DesiredState
 from mlflow_gitops.core.ports import PolicyFactory, RegistryPort
 from mlflow_gitops.desired.loader import load_texts
 from mlflow_gitops.desired.managed import changed_models, focus
+from mlflow_gitops.loop.delivery import DeliveryWatch
+from mlflow_gitops.loop.executor import Applied
+from mlflow_gitops.loop.ledger import Ledger
 from mlflow_gitops.loop.reconciler import PassResult, reconcile
 from mlflow_gitops.loop.report import Reporter, pass_outcome
 from mlflow_gitops.loop.verification import Verifier
+from mlflow_gitops.planning.ledger_entries import entry_for
 
 log = logging.getLogger("mlflow_gitops.controller")
 
@@ -60,8 +64,12 @@ class Cycle:
                  reporter: Reporter, *, policy: PolicyFactory | None = None,
                  known_registries: list[str] | None = None,
                  known_sources: dict[str, str] | None = None,
-                 verifier: Verifier | None = None) -> None:
+                 verifier: Verifier | None = None, ledger: Ledger | None = None,
+                 delivery: DeliveryWatch | None = None) -> None:
         self.source = source
+        self.ledger = ledger
+        self.delivery = delivery
+        self._authors: dict[str, str] = {}
         self.registries = registries
         self.reporter = reporter
         self.state = ControllerState()
@@ -87,6 +95,8 @@ class Cycle:
                 self.state.source_error = str(exc)
                 raise
             self.state.source_error = None
+            if self.ledger is not None:
+                self.ledger.flush(may_write)  # records a failed write left for later
             if self._desired is None:
                 outcome = "invalid"
             else:
@@ -96,7 +106,7 @@ class Cycle:
                 else:
                     result = reconcile(self._desired, self.registries, policy=self._policy,
                                        on_applied=self.reporter.applied, may_write=may_write,
-                                       records=True)
+                                       records=True, **self._ledger_args(self._desired))
                 result = self._verify(result, may_write)
                 transient = self._record(result)
                 outcome = pass_outcome(result)
@@ -116,7 +126,17 @@ class Cycle:
         self.state.last_pass_outcome = outcome
         self.state.last_pass_at = _now()
         self.reporter.pass_finished(outcome, seconds, reason, self.state.last_seen_commit)
+        self._after_pass()
         return not transient
+
+    def _after_pass(self) -> None:
+        """The ledger's backlog and forks, and the delivery figures when they are due."""
+        metrics = self.reporter.metrics
+        if self.ledger is not None and hasattr(metrics, "ledger"):
+            metrics.ledger(self.ledger.state.pending, self.ledger.state.forks)
+        if self.delivery is not None:
+            names = [e.name for e in self._desired.environments] if self._desired else []
+            self.delivery.refresh(names)
 
     def _commit_first(self, may_write: Callable[[], bool]) -> PassResult | None:
         """A new commit's changed entries are applied first, reading only their models, so
@@ -131,13 +151,45 @@ class Cycle:
         if not keys:
             return None
         return reconcile(focus(desired, keys), self.registries, policy=self._policy,
-                         on_applied=self.reporter.applied, may_write=may_write, records=True)
+                         on_applied=self.reporter.applied, may_write=may_write, records=True,
+                         **self._ledger_args(desired))
+
+    def _ledger_args(self, desired: DesiredState) -> dict[str, Any]:
+        """The ledger and who merged `desired`'s commit (its author; for a merge a forge
+        made, the person who merged), for reconcile."""
+        if self.ledger is None:
+            return {}
+        return {"ledger": self.ledger, "merged_by": self._author(desired.commit)}
+
+    def _author(self, sha: str) -> str:
+        if sha not in self._authors:
+            reader = getattr(self.source, "commit_author", None)
+            try:
+                self._authors = {sha: reader(sha) if reader is not None else ""}
+            except GitOpsError:
+                return ""
+        return self._authors[sha]
+
+    def _applied_hook(self, report: Callable[[Applied], None]) -> Callable[[Applied], None]:
+        """`report`, and for writes made outside reconcile (an automatic rollback) a ledger
+        entry each, as they happen."""
+        ledger = self.ledger
+        if ledger is None:
+            return report
+        merged_by = self._author(self._desired.commit) if self._desired is not None else ""
+
+        def both(done: Applied) -> None:
+            report(done)
+            ledger.record([entry_for(done.change, done.commit, done.at, {}, merged_by)])
+
+        return both
 
     def _verify(self, result: PassResult, may_write: Callable[[], bool]) -> PassResult:
         """The verification step after the pass's writes: its rows replace the pass's."""
         if self._verifier is None:
             return result
-        outcome = self._verifier.step(result, self.registries, may_write, self.reporter.applied)
+        outcome = self._verifier.step(result, self.registries, may_write,
+                                      self._applied_hook(self.reporter.applied))
         for event in outcome.events:
             if event.kind == "verified":
                 self.reporter.verified(event.commit, event.environment, event.model,

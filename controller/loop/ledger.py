@@ -23,9 +23,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from mlflow_gitops.core.errors import RegistryError
-from mlflow_gitops.core.ledger import Entry
+from mlflow_gitops.core.ledger import Entry, Query, Record
 from mlflow_gitops.core.ports import LedgerStore
-from mlflow_gitops.planning.ledger import chain
+from mlflow_gitops.planning.ledger import Interval, chain, intervals
 
 log = logging.getLogger("mlflow_gitops.ledger")
 
@@ -51,7 +51,7 @@ class Ledger:
 
     def __init__(self, stores: Mapping[str, LedgerStore], writer: str,
                  may_write: Callable[[], bool] | None = None):
-        self._stores = dict(stores)
+        self.stores = dict(stores)
         self._writer = writer
         self._may_write = may_write
         self._queue: dict[str, list[Entry]] = {name: [] for name in stores}
@@ -71,16 +71,19 @@ class Ledger:
                     self.state.lost += 1
         self.flush()
 
-    def flush(self) -> None:
-        """Write every queued entry that can be written now. Never raises."""
+    def flush(self, may_write: Callable[[], bool] | None = None) -> None:
+        """Write every queued entry that can be written now, if `may_write` allows (a
+        replica without the lease keeps them queued until it may write again). Never
+        raises."""
+        allowed = may_write or self._may_write
         with self._lock:
             for name, queue in self._queue.items():
-                if queue and (self._may_write is None or self._may_write()):
+                if queue and (allowed is None or allowed()):
                     self._write(name, queue)
             self.state.pending = sum(len(q) for q in self._queue.values())
 
     def _write(self, registry: str, queue: list[Entry]) -> None:
-        store = self._stores[registry]
+        store = self.stores[registry]
         try:
             head = store.head()
             records = chain(head, queue, self._writer)
@@ -111,3 +114,17 @@ class Ledger:
             log.error("ledger of registry '%s' forked at record #%d: written by %s at once "
                       "(two replicas writing?); `mlflow-gitops audit verify` names it",
                       registry, seq, writers)
+
+
+#: The newest records read for one model's timeline: a page view stays one bounded read.
+TIMELINE_RECORDS = 2000
+
+
+def applied_intervals(stores: Mapping[str, LedgerStore], model: str) -> list[Interval]:
+    """The stretches each version of `model` was live in each environment, from the newest
+    TIMELINE_RECORDS records of each registry's ledger. Raises RegistryError."""
+    records: list[Record] = []
+    for store in stores.values():
+        records.extend(store.iter(Query(name=model, newest_first=True,
+                                        limit=TIMELINE_RECORDS)))
+    return intervals(records)

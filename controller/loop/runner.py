@@ -20,7 +20,9 @@ from mlflow_gitops.core.ports import (
 )
 from mlflow_gitops.loop.backoff import Backoff
 from mlflow_gitops.loop.cycle import ControllerState, Cycle, Source
+from mlflow_gitops.loop.delivery import DeliveryWatch
 from mlflow_gitops.loop.feedback import Feedback
+from mlflow_gitops.loop.ledger import Ledger
 from mlflow_gitops.loop.proposing import ProposalWorker
 from mlflow_gitops.loop.report import EventSink, Reporter
 from mlflow_gitops.loop.triggers import Trigger
@@ -67,7 +69,8 @@ class Controller:
                  verifier: Verifier | None = None,
                  elector: Elector | None = None, rng: random.Random | None = None,
                  on_event: EventSink | None = None, feedback: FeedbackPort | None = None,
-                 proposer: ProposerPort | None = None, write_budget: float = 0.0):
+                 proposer: ProposerPort | None = None, write_budget: float = 0.0,
+                 ledger: Ledger | None = None, delivery: DeliveryWatch | None = None):
         self.source = source
         self.registries = registries
         self.metrics = metrics
@@ -79,7 +82,7 @@ class Controller:
         self.cycle = Cycle(source, registries, self.reporter,
                            policy=policy(source) if policy is not None else None,
                            known_registries=known_registries, known_sources=known_sources,
-                           verifier=verifier)
+                           verifier=verifier, ledger=ledger, delivery=delivery)
         self._rng = rng or random.Random()
         self._backoff = Backoff(rng=self._rng)
         #: Proposal rounds run on their own worker after good passes, never inside one.

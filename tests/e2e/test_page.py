@@ -48,8 +48,9 @@ def test_page_shows_every_environment_and_model_with_its_state_in_chromium(
         tmp_path: Path, mlflow_server: Any, mlflow_client: Any, unique: str,
         controller: list[ControllerProcess]) -> None:
     """After a few merged commits, `/` in Chromium shows each (environment, model) with the
-    state /status reports, a hostile model name as escaped text, the applied changes, and
-    `/models/<name>` shows the versions and a timeline with one bar per assignment."""
+    state /status reports, a hostile model name as escaped text, the applied changes, the
+    delivery table from the ledger, and `/models/<name>` shows the versions and a timeline
+    with one bar per applied assignment."""
     chromium.require()
     fraud, churn, ghost = f"fraud-{unique}", f"churn-{unique}", f"ghost-{unique}"
     hostile = f"{HOSTILE} {unique}"
@@ -82,6 +83,8 @@ def test_page_shows_every_environment_and_model_with_its_state_in_chromium(
     assert f"{hostile}" in dom.text  # shown as text, exactly
     assert {"href": "/models/" + quote(hostile, safe="")} in dom.find("a")
     assert any(f"{fraud} v2: Staging → Production" in t for t in dom.text)
+    assert dom.find("table", id="delivery"), "the delivery table, from the ledger"
+    assert 'mlflow_gitops_deployments{environment="production"}' in proc.metrics()
     shot = chromium.screenshot(proc.url + "/", tmp_path / "page.png")
     assert shot.stat().st_size > 10_000
 

@@ -96,7 +96,7 @@ def test_an_unreachable_ledger_keeps_entries_and_writes_them_later(mlflow_server
     writer = Ledger({"default": down}, "w")
     writer.record(entries(2))
     assert writer.state.pending == 2 and writer.state.errors["default"]
-    writer._stores["default"] = ledger(mlflow_server.uri, unique)
+    writer.stores["default"] = ledger(mlflow_server.uri, unique)
     writer.flush()
     assert writer.state.pending == 0 and "default" not in writer.state.errors
     store = ledger(mlflow_server.uri, unique)
