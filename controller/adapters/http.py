@@ -22,9 +22,13 @@ exception while serving is logged through `logging` (so the JSON format and the 
 redaction apply), never printed raw to stderr.
 
 Bounded, so that slow or numerous clients cannot exhaust the process: at most
-MAX_CONNECTIONS connections are served at once (more are answered 503 at once and closed),
-each socket operation times out after `_Handler.timeout` seconds, and every connection is
-cut after REQUEST_DEADLINE seconds in total, however slowly its client trickles bytes."""
+MAX_CONNECTIONS connections are served at once, each socket operation times out after
+`_Handler.timeout` seconds, and every connection is cut after REQUEST_DEADLINE seconds in
+total, however slowly its client trickles bytes. When every slot is taken, a new connection
+takes the slot of the oldest one that has not yet delivered its whole request (a slow
+client: a kubelet probe, a Prometheus scrape or a forge webhook sends its request at once),
+so a flood of slow clients cannot starve `/healthz`, `/readyz` or the webhooks and get a
+healthy pod restarted; only when every slot is busy answering is the newcomer told 503."""
 
 from __future__ import annotations
 
@@ -170,18 +174,22 @@ class _BoundedServer(ThreadingHTTPServer):
         self._slots = threading.BoundedSemaphore(max_connections)
         self._lock = threading.Lock()
         self._open: dict[socket.socket, float] = {}  # connection → when it must be closed
+        #: Connections whose request has not fully arrived yet → when they were accepted.
+        self._reading: dict[socket.socket, float] = {}
         self._stopping = threading.Event()
         self._watchdog = threading.Thread(target=self._watch, name="http-watchdog",
                                           daemon=True)
         self._watchdog.start()
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._slots.acquire(blocking=False):
+        if not self._slots.acquire(blocking=False) and not self._evict_slowest():
             _refuse_busy(request)
             self.shutdown_request(request)
             return
         with self._lock:
-            self._open[request] = time.monotonic() + self.deadline
+            now = time.monotonic()
+            self._open[request] = now + self.deadline
+            self._reading[request] = now
         try:
             super().process_request(request, client_address)
         except Exception:
@@ -194,8 +202,27 @@ class _BoundedServer(ThreadingHTTPServer):
         finally:
             self._release(request)
 
+    def _evict_slowest(self) -> bool:
+        """All slots are taken: cut off the oldest connection still sending its request and
+        take its slot (True), or False when every connection is being answered."""
+        with self._lock:
+            if not self._reading:
+                return False
+            slowest = min(self._reading, key=self._reading.__getitem__)
+            del self._reading[slowest]
+        log.debug("http: all %d slots taken; cut off the slowest client", len(self._open))
+        with contextlib.suppress(OSError):  # its handler's read fails and frees the slot
+            slowest.shutdown(socket.SHUT_RDWR)
+        return self._slots.acquire(timeout=2.0)
+
+    def request_arrived(self, request: Any) -> None:
+        """The whole request is in: from now on the connection is never evicted."""
+        with self._lock:
+            self._reading.pop(request, None)
+
     def _release(self, request: Any) -> None:
         with self._lock:
+            self._reading.pop(request, None)
             if self._open.pop(request, None) is None:
                 return
         self._slots.release()
@@ -243,7 +270,11 @@ class _Handler(BaseHTTPRequestHandler):
     def app(self) -> HttpServer:
         return self.server.app  # type: ignore[attr-defined,no-any-return]
 
+    def _arrived(self) -> None:
+        self.server.request_arrived(self.connection)  # type: ignore[attr-defined]
+
     def do_GET(self) -> None:  # noqa: N802 (stdlib naming)
+        self._arrived()
         route = self.path.split("?", 1)[0]
         try:
             if route == "/healthz":
@@ -295,6 +326,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(413, f"body larger than {MAX_BODY} bytes\n".encode())
             return
         body = self.rfile.read(int(length))
+        self._arrived()
         try:
             code, text = self.app.inbound.handle(route, dict(self.headers.items()), body,
                                                  self.client_address[0])

@@ -5,6 +5,7 @@ receiver that hangs, Slack control sequences in names and hold reasons."""
 from __future__ import annotations
 
 import json
+import socket
 import socketserver
 import threading
 import time
@@ -151,3 +152,53 @@ def test_a_hanging_receiver_delays_no_other_and_slack_text_is_escaped(
     assert f"n0-&lt;!channel&gt;-{unique}" in hold
     assert "&lt;!channel&gt; see &lt;http://evil.example|click&gt; &amp; more" in hold
     assert len([t for t in texts if "*applied*" in t and "&lt;!channel&gt;" in t]) == 5
+
+
+def _slow_clients(port: int, count: int, stop: threading.Event) -> threading.Thread:
+    """`count` slowloris clients: each sends a byte of its headers every second and
+    reconnects whenever it is cut off, until `stop`."""
+    def run() -> None:
+        socks: list[socket.socket | None] = [None] * count
+        while not stop.is_set():
+            for i in range(count):
+                try:
+                    if socks[i] is None:
+                        socks[i] = socket.create_connection(("127.0.0.1", port), timeout=1)
+                        socks[i].sendall(b"GET /healthz HTTP/1.1\r\nX-Slow: ")  # type: ignore[union-attr]
+                    else:
+                        socks[i].sendall(b"a")  # type: ignore[union-attr]
+                except OSError:
+                    if socks[i] is not None:
+                        socks[i].close()  # type: ignore[union-attr]
+                    socks[i] = None
+            stop.wait(1.0)
+        for sock in socks:
+            if sock is not None:
+                sock.close()
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_probes_and_webhooks_answer_under_a_flood_of_slow_clients(
+        controller: ControllerProcess) -> None:
+    """70 slow clients (the cap is 64) that reconnect when cut off: over 12 s every
+    /healthz and /readyz probe is answered 200 and an MLflow delivery is accepted, so a
+    liveness probe never restarts a healthy controller."""
+    stop = threading.Event()
+    flood = _slow_clients(controller.port, 70, stop)
+    try:
+        time.sleep(2)  # every slot taken
+        answers = []
+        until = time.monotonic() + 12
+        while time.monotonic() < until:
+            for path in ("/healthz", "/readyz"):
+                answers.append(controller.get(path)[0])
+            time.sleep(0.5)
+        body, headers = _captured_delivery()
+        delivered = _post(controller.url + "/webhook/mlflow", body, headers)
+    finally:
+        stop.set()
+        flood.join(5)
+    assert len(answers) >= 20 and set(answers) == {200}, answers
+    assert delivered == 202

@@ -8,6 +8,7 @@ import io
 import json
 import logging
 import socket
+import threading
 import time
 from collections.abc import Iterator
 
@@ -111,21 +112,37 @@ def test_slowloris_is_cut_off_at_the_deadline(server: HttpServer) -> None:
     assert closed and time.monotonic() - started < 1.5 + 1.5
 
 
-def test_connections_beyond_the_cap_get_503_and_slots_come_back(server: HttpServer) -> None:
-    """With every slot held by an idle client, the next gets 503 at once; once the idle ones
-    are cut off at the deadline, /healthz answers again."""
+def test_a_new_client_takes_the_slot_of_the_oldest_idle_one(server: HttpServer) -> None:
+    """With every slot held by an idle client (no request sent), /healthz is still answered
+    200 at once: the oldest idle connection is cut off to make room."""
     idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(4)]
     try:
         time.sleep(0.2)
         started = time.monotonic()
         answer = _raw(server, b"GET /healthz HTTP/1.0\r\n\r\n")
-        assert answer.startswith(b"HTTP/1.0 503") and time.monotonic() - started < 1
-        deadline = time.monotonic() + 5
-        while not _raw(server, b"GET /healthz HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 200"):
-            assert time.monotonic() < deadline, "slots never came back"
-            time.sleep(0.1)
+        assert answer.startswith(b"HTTP/1.0 200") and time.monotonic() - started < 1
+        idle[0].settimeout(2)
+        assert idle[0].recv(1) == b""  # the oldest was the one cut off
     finally:
         for sock in idle:
+            sock.close()
+
+
+def test_when_every_slot_is_answering_a_newcomer_gets_503(server: HttpServer) -> None:
+    """Only connections that have not sent their request are evicted: with every slot busy
+    answering (a /status that blocks), the next client is told 503 at once."""
+    release = threading.Event()
+    server.status = lambda _query: release.wait(5) and {}  # type: ignore[assignment,misc]
+    busy = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(4)]
+    try:
+        for sock in busy:
+            sock.sendall(b"GET /status HTTP/1.0\r\n\r\n")
+        time.sleep(0.3)
+        answer = _raw(server, b"GET /healthz HTTP/1.0\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.0 503")
+    finally:
+        release.set()
+        for sock in busy:
             sock.close()
 
 
