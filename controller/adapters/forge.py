@@ -140,17 +140,17 @@ def repository_url(remote: RemoteRepo, api: str) -> str:
 
 
 def send(remote: RemoteRepo, api: str, method: str, url: str, token: str,
-         payload: dict[str, Any] | None = None, params: dict[str, str] | None = None
-         ) -> tuple[int, Any]:
+         payload: dict[str, Any] | None = None, params: dict[str, str] | None = None,
+         timeout: float = TIMEOUT_SECONDS) -> tuple[int, Any]:
     """One API call with a timeout and no redirects: (status, decoded JSON or None). A
     network failure is a ForgeError naming the API root, never the token."""
     try:
         response = requests.request(method, url, json=payload, params=params,
                                     headers=api_headers(remote, token),
-                                    timeout=TIMEOUT_SECONDS, allow_redirects=False)
+                                    timeout=timeout, allow_redirects=False)
     except requests.Timeout as exc:
         raise ForgeError(f"the {remote.label} API at {api} did not answer within "
-                         f"{TIMEOUT_SECONDS:.0f}s; try again or check --api-url") from exc
+                         f"{timeout:.0f}s; try again or check --api-url") from exc
     except requests.RequestException as exc:
         raise ForgeError(f"cannot reach the {remote.label} API at {api} "
                          f"({type(exc).__name__}); check the network and --api-url") from exc

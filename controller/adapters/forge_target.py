@@ -12,6 +12,8 @@ from mlflow_gitops.adapters.config import ControllerConfig, ForgeConfig
 from mlflow_gitops.adapters.forge import RemoteRepo, parse_remote, repository_url, send, token_from
 from mlflow_gitops.core.errors import ConfigError
 
+READ_TIMEOUT = 10.0  # seconds
+
 
 @dataclass(frozen=True)
 class ForgeTarget:
@@ -37,11 +39,13 @@ class ForgeTarget:
         """The API URL of the repository (GitHub) or project (GitLab) itself."""
         return repository_url(self.remote, self.api_url)
 
-    def get(self, suffix: str, params: dict[str, str] | None = None) -> tuple[int, Any]:
+    def get(self, suffix: str, params: dict[str, str] | None = None,
+            timeout: float = READ_TIMEOUT) -> tuple[int, Any]:
         """GET `repository_api + suffix`: (status, decoded JSON or None); ForgeError when the
-        forge cannot be reached (the token is never in the message)."""
+        forge cannot be reached (the token is never in the message). Reads time out sooner
+        than writes: a pass waits on them."""
         return send(self.remote, self.api_url, "GET", self.repository_api + suffix, self.token,
-                    params=params)
+                    params=params, timeout=timeout)
 
 
 def resolve(settings: ForgeConfig, repo_url: str, where: str = "forge",

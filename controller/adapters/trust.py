@@ -77,8 +77,8 @@ class TrustReader:
         self._refusals: Bounded[tuple[str, str], tuple[Approvals, float]] = Bounded()
         self._failures: Bounded[tuple[str, str], tuple[int, float, str, bool]] = Bounded()
 
-    def entry_trust(self, environment: Environment, key: str, version: int, commit: str
-                    ) -> EntryTrust:
+    def entry_trust(self, environment: Environment, key: str, version: int, commit: str,
+                    approvals: bool = True) -> EntryTrust:
         try:
             change = self._change(environment.file, key, version, commit)
         except GitOpsError as exc:
@@ -90,7 +90,7 @@ class TrustReader:
                 facts = replace(facts, signatures=self._signed_facts(*change))
             except GitOpsError as exc:  # e.g. the allowed-signers file is gone: fail closed
                 return replace(facts, error=str(exc))
-        if self.rules.reviews and self.forge is not None:
+        if approvals and self.rules.reviews and self.forge is not None:
             facts = self._approved(facts, self.forge)
         return facts
 

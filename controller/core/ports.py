@@ -78,11 +78,12 @@ class TrustPort(Protocol):
     """The facts trust at apply judges (mlflow_gitops.policy.trust): never raises; a fact
     that cannot be read is an `EntryTrust` with `error` (and when it is read again)."""
 
-    def entry_trust(self, environment: Environment, key: str, version: int, commit: str
-                    ) -> EntryTrust:
+    def entry_trust(self, environment: Environment, key: str, version: int, commit: str,
+                    approvals: bool = True) -> EntryTrust:
         """About the change that made `environment`'s file assign `version` to the entry
         `key` as of `commit`: the commit that last changed that entry, the branch's commit
-        that brought it, their signatures and the pull request's approvals."""
+        that brought it, their signatures and (unless `approvals` is False, e.g. for a
+        rollback) the pull request's approvals."""
         ...
 
 

@@ -19,7 +19,12 @@ APPROVED = "approvals"
 
 
 def judge(rules: TrustRules, facts: EntryTrust, rollback: bool = False) -> Verdict:
-    """The trust verdict for one change: allowed, refused with reasons, or waiting."""
+    """The trust verdict for one change: allowed, refused with reasons, or waiting. A bad
+    signature refuses even while the forge cannot be asked: no wait for a lost cause."""
+    if rules.signed_commits and facts.signatures:
+        signed, why = _signatures(facts)
+        if not signed.passed:
+            return Verdict(False, (signed,), message=why)
     if facts.error:  # never applied unverified: wait for a retry, or refuse saying why
         name = SIGNED if rules.signed_commits and not facts.signatures else APPROVED
         waits = facts.retry_at is not None

@@ -58,7 +58,8 @@ class _Check:
                            verdict.waiting_until)
         ident = (env.name, key, entry.version, rollback)
         if ident not in self._seen:
-            facts = self.port.entry_trust(raw, key, entry.version, self.desired.commit)
+            facts = self.port.entry_trust(raw, key, entry.version, self.desired.commit,
+                                          approvals=not rollback)
             self._seen[ident] = judge(self.rules, facts, rollback)
         trust = self._seen[ident]
         if not trust.allowed and verdict.allowed:

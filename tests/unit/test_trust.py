@@ -55,6 +55,13 @@ def test_an_unreadable_fact_waits_or_refuses_never_allows() -> None:
     assert (refused.allowed, refused.waiting_until) == (False, None)
 
 
+def test_a_bad_signature_refuses_even_while_the_forge_is_down() -> None:
+    """A known-bad signature is a refusal now, not a wait for the forge to come back."""
+    facts = EntryTrust(C, C, (Signature(C, "N"),), error="forge down", retry_at=50.0)
+    verdict = judge(BOTH, facts)
+    assert (verdict.message, verdict.waiting_until) == ("unsigned commit 1a2b3c4", None)
+
+
 def test_combine_refuses_if_either_refuses_and_waits_only_if_both_wait() -> None:
     """A soak wait plus a trust refusal is a refusal; two waits wait for the later."""
     soak = Verdict(False, message="fraud v2 not promoted: soak", waiting_until=10.0)
