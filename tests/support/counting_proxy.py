@@ -60,6 +60,7 @@ class CountingProxy:
                 conn.request(self.command, self.path, body=body, headers=headers)
                 resp = conn.getresponse()
                 data = resp.read()
+                proxy.answered(self.command, self.path, body)  # a slow registry's hook
                 self.send_response(resp.status)
                 for key, value in resp.getheaders():
                     if key.lower() not in ("transfer-encoding", "connection", "content-length"):
@@ -99,6 +100,10 @@ class CountingProxy:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    def answered(self, method: str, path: str, body: bytes | None) -> None:
+        """Called once the server has answered a request, before the answer is sent on
+        (`path` with its query string): tests/support/slow_proxy.py slows answers here."""
 
     def reset(self) -> None:
         with self._lock:
