@@ -1,7 +1,8 @@
-"""The read-only web page: `GET /` (environments × models) and `GET /models/<name>`
-(a model's versions, pending promotions and timeline), rendered on the server with Jinja2
-templates shipped in the package (templates/). No scripts, no external assets: the cluster
-may have no internet, and a page without scripts has nothing to inject into.
+"""The read-only web page: `GET /` (environments × models, then environments × prompts) and
+`GET /models/<name>` (a model's or prompt's versions, pending promotions and timeline),
+rendered on the server with Jinja2 templates shipped in the package (templates/). No
+scripts, no external assets: the cluster may have no internet, and a page without scripts
+has nothing to inject into.
 
 Safety: every value goes through Jinja2's autoescape; model names in links are URL-encoded
 (any name, `/` included); the repository URL and the MLflow UI URL are shown without
@@ -139,7 +140,8 @@ class Page:
                                 epoch=lambda t: _when(datetime.fromtimestamp(t, timezone.utc)),
                                 dur=_duration, rate=lambda r: "-" if r is None else f"{r:.0%}")
         self.env.globals.update(state_style=overview.state_style, state_of=overview.state_of,
-                                ui_model=self.ui_model, ui_version=self.ui_version)
+                                ui_model=self.ui_model, ui_version=self.ui_version,
+                                ui_prompt=self.ui_prompt)
 
     # -- routing ----------------------------------------------------------------------------
 
@@ -172,6 +174,12 @@ class Page:
             return None
         return f"{self.ui_url}/#/models/{quote(name, safe='')}"
 
+    def ui_prompt(self, name: str, registry: str = DEFAULT_REGISTRY) -> str | None:
+        """The prompt's page in the MLflow UI (MLflow 3's `#/prompts/<name>`)."""
+        if not self.ui_url or registry != DEFAULT_REGISTRY:
+            return None
+        return f"{self.ui_url}/#/prompts/{quote(name, safe='')}"
+
     def ui_version(self, name: str, version: int, registry: str = DEFAULT_REGISTRY
                    ) -> str | None:
         base = self.ui_model(name, registry)
@@ -184,10 +192,13 @@ class Page:
                 "now": self.clock()}
 
     def _index(self, data: PageData) -> str:
-        columns, rows = overview.grid(data.rows, data.desired)
+        columns, rows = overview.grid(data.rows, data.desired, "model")
+        prompt_columns, prompt_rows = overview.grid(data.rows, data.desired, "prompt")
         self.warm(data)
         return self.env.get_template("index.html").render(
             **self._common(data), columns=columns, rows=rows,
+            prompt_columns=prompt_columns, prompt_rows=prompt_rows,
+            assignments=len(overview.split(data.rows)[0]),
             counts=overview.counts(data.rows), unsettled=overview.unsettled(data.rows),
             delivery=self._delivery())
 
@@ -224,6 +235,7 @@ class Page:
         if not rows and live is None:
             return 404, self.env.get_template("missing.html").render(
                 **self._common(data), model=name)
+        prompt = any(r.kind == "prompt" for r in rows) or bool(live and live.is_prompt)
         versions = model_versions(live, data.desired) if live else []
         lineage = {v.version: dict(v.environments) for v in versions}
         tl, history_error = self._timeline(data, name)
@@ -236,7 +248,8 @@ class Page:
         problems = [e for e in plan.errors if e.model == name] if plan else []
         recent = [r for r in data.recent if r.model == name]
         return 200, self.env.get_template("model.html").render(
-            **self._common(data), model=name, rows=rows, versions=versions, registry=registry,
+            **self._common(data), model=name, prompt=prompt, rows=rows, versions=versions,
+            registry=registry,
             who=authors(tl) if tl else {}, svg=svg, history_error=history_error,
             pending=pending, problems=problems, recent=recent,
             changes=_changes(tl) if tl else [], ownership_prefix=OWNERSHIP_PREFIX)

@@ -1,5 +1,6 @@
 """What the web page shows, as values: the controller's view at one moment
-(`PageData`) and the environments × models grid built from its status rows. Pure; the page
+(`PageData`) and the environments × models and environments × prompts grids built from its
+status rows. Pure; the page
 adapter renders these with templates and never looks inside the loop.
 
 State words come from the status rows; their colour, symbol and order are the State's
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from mlflow_gitops.core.model import DesiredState, Environment, Snapshot
+from mlflow_gitops.core.model import DesiredState, EntryKind, Environment, Snapshot
 from mlflow_gitops.core.plan import Plan
 from mlflow_gitops.core.states import State, least_happy_first
 from mlflow_gitops.planning.status import ModelStatus
@@ -69,13 +70,19 @@ def state_of(row: ModelStatus) -> str:
     return str(row.state)
 
 
-def grid(rows: Sequence[ModelStatus], desired: DesiredState | None = None
-         ) -> tuple[tuple[Column, ...], tuple[Row, ...]]:
+def grid(rows: Sequence[ModelStatus], desired: DesiredState | None = None,
+         kind: EntryKind | None = None) -> tuple[tuple[Column, ...], tuple[Row, ...]]:
     """Columns in promotion order (see `pipeline`), then any others seen in the rows; one
-    row per model, sorted by name."""
+    row per model, sorted by name. With `kind`, only entries of that kind (models and
+    prompts are shown apart) and only the environments that list one of them (a stage
+    environment never lists a prompt; an environment listing nothing is a models column)."""
+    if kind is not None:
+        rows = [r for r in rows if r.kind == kind]
     order: list[Column] = []
     seen: set[str] = set()
     for env in pipeline(desired) if desired else ():
+        if kind is not None and not _lists(env, kind):
+            continue
         order.append(Column(env.name, str(env.target), env.registry))
         seen.add(env.name)
     for r in rows:
@@ -91,6 +98,19 @@ def grid(rows: Sequence[ModelStatus], desired: DesiredState | None = None
     for model in sorted(by_model):
         out.append(Row(model, tuple(by_model[model])))
     return tuple(order), tuple(out)
+
+
+def _lists(env: Environment, kind: EntryKind) -> bool:
+    """Whether `env` gets a column in the `kind` grid."""
+    kinds = {entry.kind for entry in env.models.values()}
+    return kind in kinds or (kind == "model" and not kinds)
+
+
+def split(rows: Sequence[ModelStatus]) -> tuple[tuple[ModelStatus, ...],
+                                                 tuple[ModelStatus, ...]]:
+    """(model rows, prompt rows)."""
+    return (tuple(r for r in rows if r.kind != "prompt"),
+            tuple(r for r in rows if r.kind == "prompt"))
 
 
 def pipeline(desired: DesiredState) -> list[Environment]:
