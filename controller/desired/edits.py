@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from mlflow_gitops.core.model import DesiredState, Environment
+from mlflow_gitops.core.model import DesiredState, EntryKind, Environment
 from mlflow_gitops.desired import yamledit
 
 
@@ -41,11 +41,13 @@ class Edit:
 
 
 def promotion_edit(desired: DesiredState, files: Mapping[str, str], env: Environment,
-                   model: str, version: int) -> Edit:
-    """Set `model` to `version` in `env`'s file; with a stage target, remove it from every
-    other stage environment of the same registry that assigns that version."""
+                   model: str, version: int, kind: EntryKind | None = None) -> Edit:
+    """Set `model` to `version` in `env`'s file (under `prompts:` for a prompt: the section
+    the file lists it in, else `kind`); with a stage target, remove it from every other
+    stage environment of the same registry that assigns that version."""
     entry = env.models.get(model)
-    changed = {env.file: yamledit.set_model_version(files[env.file], model, version)}
+    section = "prompts" if (entry.kind if entry else kind) == "prompt" else "models"
+    changed = {env.file: yamledit.set_model_version(files[env.file], model, version, section)}
     moved_out = []
     if env.target.kind == "stage":
         for other in desired.environments:

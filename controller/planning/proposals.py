@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 
 from mlflow_gitops.core.model import (
     DesiredState,
+    EntryKind,
     Environment,
     LiveVersion,
     ModelEntry,
@@ -66,7 +67,7 @@ def decide(desired: DesiredState, environment: str, model: str, snapshot: Snapsh
     for version in sorted((v for v in live.versions if current is None or v > current),
                           reverse=True):
         reason = _why_not(env, desired, model, live.versions[version], snapshot, check_for,
-                          metrics_of, already_refused)
+                          metrics_of, already_refused, live.kind)
         if reason is None:
             return Decision(environment, model, current, version, tuple(skipped))
         skipped.append(Skipped(version, reason))
@@ -75,7 +76,7 @@ def decide(desired: DesiredState, environment: str, model: str, snapshot: Snapsh
 
 def _why_not(env: Environment, desired: DesiredState, model: str, version: LiveVersion,
              snapshot: Snapshot, check_for: CheckFor, metrics_of: MetricsOf,
-             already_refused: frozenset[int]) -> str | None:
+             already_refused: frozenset[int], kind: EntryKind = "model") -> str | None:
     assert env.propose is not None
     if version.version in already_refused:
         return "its proposal was closed without merging"
@@ -96,7 +97,7 @@ def _why_not(env: Environment, desired: DesiredState, model: str, version: LiveV
                 return f"metric {gate.metric} {value:g} < {gate.min:g} (propose.when)"
             if gate.max is not None and value > gate.max:
                 return f"metric {gate.metric} {value:g} > {gate.max:g} (propose.when)"
-    proposed = _assign(desired, env, model, version.version)
+    proposed = _assign(desired, env, model, version.version, kind)
     the_plan = plan(proposed, {env.registry: snapshot}, previous=desired,
                     check=check_for(proposed))
     errors = [e for e in the_plan.errors if e.environment == env.name and e.model in (
@@ -106,10 +107,13 @@ def _why_not(env: Environment, desired: DesiredState, model: str, version: LiveV
     return None
 
 
-def _assign(desired: DesiredState, env: Environment, model: str, version: int) -> DesiredState:
-    """`desired` as if `env`'s file assigned `version` to `model` (line kept)."""
+def _assign(desired: DesiredState, env: Environment, model: str, version: int,
+            kind: EntryKind = "model") -> DesiredState:
+    """`desired` as if `env`'s file assigned `version` to `model` (line and section kept; a
+    name not listed yet goes where the registry's `kind` says: a prompt under `prompts:`)."""
     old = env.models.get(model)
-    entry = replace(old, version=version) if old is not None else ModelEntry(version, env.line)
+    entry = replace(old, version=version) if old is not None else ModelEntry(
+        version, env.line, kind=kind)
     changed = replace(env, models=frozen_map({**env.models, model: entry}))
     return replace(desired, environments=tuple(
         changed if e.name == env.name else e for e in desired.environments))
