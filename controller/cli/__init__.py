@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from mlflow_gitops import __version__
 from mlflow_gitops.cli import (
+    audit,
     completion,
     controls,
     ledger,
@@ -23,7 +24,8 @@ from mlflow_gitops.cli.common import Parser, run_command, usage_error
 
 #: Each module registers its subcommands; handlers import what they need lazily, so
 #: `validate` never pays for mlflow or git.
-COMMANDS = (local, review, propose, proposals, run, sync, controls, ledger, completion)
+COMMANDS = (local, review, propose, proposals, run, sync, controls, ledger, audit,
+            completion)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,6 +1,6 @@
-"""The ledger's commands: `audit verify` (the hash chain checked), `report` (the four delivery
-metrics) and what `history` asks of the ledger (`--at`, the applied column). Each registry
-keeps its own ledger; the commands read every configured registry's."""
+"""The ledger's commands: `report` (the four delivery metrics) and what `history` asks of the
+ledger (`--at`, the applied column); `audit verify` lives in mlflow_gitops.cli.audit. Each
+registry keeps its own ledger; the commands read every configured registry's."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from mlflow_gitops.cli.common import (
-    EXIT_ERROR,
     EXIT_OK,
     Fatal,
     add_config,
@@ -35,24 +34,6 @@ _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("audit", help="check the ledger's hash chain",
-                       description="Commands that check the ledger: the MLflow experiment in "
-                       "each registry that records every change this tool wrote there.",
-                       examples=["mlflow-gitops audit verify"])
-    audit = p.add_subparsers(dest="audit_command", metavar="COMMAND", required=True,
-                             help="verify: check the hash chain")
-    v = audit.add_parser("verify", help="check that no ledger record was deleted or edited",
-                         description="Read every record of each registry's ledger and check "
-                         "the hash chain: each record carries the hash of the one before, so a "
-                         "deleted, edited or reordered record, or two writers appending at once "
-                         "(a fork), is named at the first record it concerns. Exit 1 when the "
-                         "chain is broken.",
-                         examples=["mlflow-gitops audit verify",
-                                   "mlflow-gitops audit verify --config controller.yaml -o json"])
-    add_config(v)
-    add_output(v)
-    v.set_defaults(handler=cmd_verify)
-
     p = sub.add_parser("report", help="the four delivery metrics, from the ledger",
                        description="Per environment (and model): deployments, lead time from "
                        "a model version's creation to live (median, p90), change failure rate "
@@ -132,34 +113,6 @@ def local_writer() -> str:
     except (KeyError, OSError):
         user = "unknown"
     return f"apply by {user}@{socket.gethostname()}"
-
-
-# --- audit verify ----------------------------------------------------------------------------
-
-
-def cmd_verify(args: argparse.Namespace) -> int:
-    from mlflow_gitops.planning.ledger import verify
-
-    results = []
-    for name, ledger in ledgers(args.config).items():
-        records = ledger.read()
-        problems = verify(records, ledger.stored_head())
-        results.append({"registry": name, "experiment": ledger.experiment,
-                        "records": len(records), "intact": not problems,
-                        "problems": [vars(p) for p in problems]})
-    if args.output == "json":
-        print_json({"ledgers": results})
-    else:
-        for r in results:
-            where = f"ledger of registry '{r['registry']}' (experiment {r['experiment']})"
-            if r["intact"]:
-                print(f"{where}: {r['records']} records, chain intact")
-                continue
-            first = r["problems"][0]
-            more = len(r["problems"]) - 1
-            print(f"{where}: {first['message']}" + (f" ({more} more problem(s))" if more
-                                                     else ""), file=sys.stderr)
-    return EXIT_OK if all(r["intact"] for r in results) else EXIT_ERROR
 
 
 # --- report ----------------------------------------------------------------------------------

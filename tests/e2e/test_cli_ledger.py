@@ -1,6 +1,7 @@
 """The ledger's commands as processes against the real MLflow server: `apply` records each
 change, `history --at` answers from applied times (backdated commits cannot move it),
-`audit verify` names a deleted record, and `report` gives hand-computed figures."""
+`audit verify` names a deleted record and an applied change without a record, and `report`
+gives hand-computed figures."""
 
 from __future__ import annotations
 
@@ -42,7 +43,8 @@ def test_history_at_answers_from_applied_times_and_audit_names_a_deleted_record(
         tmp_path: Path, mlflow_server: Any, mlflow_client: Any, unique: str) -> None:
     """Two commits dated 2020 are applied now: --at in 2020 finds nothing live, --at between
     the applies finds v1, now finds v2 (merged by the commit's author); history shows merged
-    and applied side by side; deleting the first record makes audit verify exit 1 naming #1."""
+    and applied side by side; an apply record with no ledger record is named as a gap;
+    deleting the first record makes audit verify exit 1 naming #1."""
     model = f"ledger-{unique}"
     make_model(mlflow_client, model, 2)
     repo = init_repo(tmp_path / "repo")
@@ -84,8 +86,16 @@ def test_history_at_answers_from_applied_times_and_audit_names_a_deleted_record(
     assert all("2020-" in row and f"{datetime.now(timezone.utc):%Y-%m-%d}" in row
                for row in rows), table.out
 
-    intact = run_cli("audit", "verify", "--config", cfg)
+    intact = run_cli("audit", "verify", "--config", cfg, cwd=repo)
     assert intact.code == 0 and "2 records, chain intact" in intact.out, intact.err
+    assert "2 applied change(s) checked against the registry, none missing" in intact.out
+    lost = {"commit": "f" * 40, "at": time.time()}  # applied, then died before the record
+    mlflow_client.set_model_version_tag(model, "1", "gitops.applied.production",
+                                        json.dumps(lost))
+    gap = run_cli("audit", "verify", "environments", "--config", cfg, cwd=repo)
+    assert gap.code == 1 and "chain intact" not in gap.out
+    assert f"gap: {model} v1 applied to production at " in gap.err
+    assert f"by commit {'f' * 12} has no ledger record" in gap.err
     ledger = MlflowLedger(MlflowRegistry(mlflow_server.uri), f"ledger-{unique}")
     mlflow_client.delete_run(next(r.ref for r in ledger.read() if r.seq == 1))
     broken = run_cli("audit", "verify", "--config", cfg)

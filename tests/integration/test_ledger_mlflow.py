@@ -3,13 +3,19 @@ reads, the chain survives the round trip, and deleted or edited runs are named."
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import time
 
 from mlflow_gitops.adapters.mlflow.ledger import HEAD_TAG, MlflowLedger
 from mlflow_gitops.adapters.mlflow.registry import MlflowRegistry
 from mlflow_gitops.core.ledger import Entry, Query
+from mlflow_gitops.core.tags import applied_tag
 from mlflow_gitops.loop.ledger import Ledger
 from mlflow_gitops.planning.ledger import verify
+from mlflow_gitops.planning.ledger_gaps import applied_changes, find_gaps
+
+from tests.support.registry_helpers import make_model
 
 T0 = 1_700_000_000_000
 
@@ -102,3 +108,30 @@ def test_an_unreachable_ledger_keeps_entries_and_writes_them_later(mlflow_server
     store = ledger(mlflow_server.uri, unique)
     assert [r.entry.to_version for r in store.read()] == [1, 2]
     assert verify(store.read(), store.stored_head()) == []
+
+
+def test_an_applied_change_without_a_record_is_a_gap(mlflow_server, mlflow_client, unique
+                                                    ) -> None:
+    """Apply records in the real registry are matched to ledger records: one the ledger
+    holds is covered, one written after the ledger's last record with no record of its own
+    (a process that died with records queued) is named, one older than the ledger is only
+    counted."""
+    model = f"gap-{unique}"
+    make_model(mlflow_client, model, 3)
+    store = ledger(mlflow_server.uri, unique)
+    now = int(time.time() * 1000)
+    recorded = Entry("default", "production", model, "set_alias", 1, None, 1, "a" * 40,
+                     "Alice", now + 60_000, "merge")
+    Ledger({"default": store}, "w").record([recorded])
+    for version, commit, at_ms in ((1, "a" * 40, now + 60_000), (2, "b" * 40, now + 120_000),
+                                   (3, "c" * 40, now + 1_000)):
+        mlflow_client.set_model_version_tag(model, str(version), applied_tag("production"),
+                                            json.dumps({"commit": commit, "at": at_ms / 1000}))
+    snapshot = MlflowRegistry(mlflow_server.uri).snapshot([model])
+    applied = applied_changes(snapshot, ["production", "staging"])
+    assert [(a.version, a.commit[0]) for a in applied] == [(3, "c"), (1, "a"), (2, "b")]
+    gaps = find_gaps(applied, store.read())
+    assert [(g.version, g.commit) for g in gaps.missing] == [(2, "b" * 40)]
+    assert (gaps.checked, gaps.before_ledger) == (2, 1)
+    assert gaps.messages()[0].startswith(f"gap: {model} v2 applied to production at ")
+    assert gaps.messages()[0].endswith(f"by commit {'b' * 12} has no ledger record")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from mlflow_gitops.core.ledger import Entry, Head
+from mlflow_gitops.core.ledger import Entry, Head, Record
 from mlflow_gitops.planning.ledger import chain, intervals, live_at, verify
 
 T0 = 1_700_000_000_000
@@ -107,3 +107,25 @@ def test_replay_answers_by_applied_time_with_stage_semantics() -> None:
     spans = [(i.version, i.start_ms - T0, None if i.end_ms is None else i.end_ms - T0)
              for i in intervals(rs)]
     assert spans == [(1, 0, 10_000), (2, 10_000, 20_000)]
+
+
+def test_an_apply_record_matches_only_its_own_ledger_record() -> None:
+    """A ledger record matches an apply record only with the same environment, model,
+    version and commit, dated from a second before to ten minutes after it."""
+    from mlflow_gitops.planning.ledger_gaps import AppliedChange, find_gaps
+
+    def applied(version: int, commit: str, at_ms: int) -> AppliedChange:
+        return AppliedChange("default", "production", "fraud", version, commit, at_ms)
+
+    def record(version: int, commit: str, at_ms: int, seq: int) -> Record:
+        entry = Entry("default", "production", "fraud", "set_alias", version, None, version,
+                      commit, "", at_ms, "merge")
+        return Record(entry, seq, "", "")
+
+    records = [record(1, "a", 10_000, 1), record(2, "b", 20_000, 2)]
+    gaps = find_gaps([applied(1, "a", 10_500), applied(2, "a", 20_000),
+                      applied(2, "b", 20_000 - 601_000), applied(2, "b", 21_500)], records)
+    assert [(g.version, g.commit, g.at_ms) for g in gaps.missing] == [(2, "a", 20_000),
+                                                                      (2, "b", 21_500)]
+    assert (gaps.checked, gaps.before_ledger) == (3, 1)
+    assert find_gaps([applied(1, "a", 1)], []).before_ledger == 1
