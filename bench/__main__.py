@@ -36,9 +36,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--reconciles", type=int, default=50, help="passes before reading RSS")
     p.add_argument("--skip-scale", action="store_true",
                    help="skip 6 (the 5,000/20,000-model registries) and 7 (processes)")
-    p.add_argument("--only", choices=["back-to-back"],
-                   help="run only this measurement (8.: back-to-back merges) and update its "
-                        "section of the report")
+    p.add_argument("--only", choices=["back-to-back", "prompts"],
+                   help="run only this measurement (8.: back-to-back merges; 9.: prompts in "
+                        "a converged pass) and update its section of the report")
     p.add_argument("--b2b-merges", type=int, default=20,
                    help="8.: back-to-back merges per size")
     p.add_argument("--b2b-sizes", type=lambda t: tuple(int(x) for x in t.split(",")),
@@ -78,10 +78,27 @@ def write_back_to_back(args: argparse.Namespace, figures: object) -> None:
         say(f"wrote section 8 of {args.output}")
 
 
+def prompts(args: argparse.Namespace) -> None:
+    """Measurement 9 on its own server; its section of the report is written apart."""
+    from bench import prompts as measurement
+
+    figures = measurement.measure(args.workdir, args.repeats, say)
+    figures.command = "python -m bench " + " ".join(sys.argv[1:]) if sys.argv[1:] \
+        else "make bench"
+    for t, m, ok in figures.targets():
+        print(f"| {t} | {m} | {'met' if ok else 'MISSED'} |")
+    if str(args.output) != "-":
+        measurement.write_section(args.output, figures)
+        say(f"wrote section 9 of {args.output}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.only == "back-to-back":
         write_back_to_back(args, back_to_back(args))
+        return 0
+    if args.only == "prompts":
+        prompts(args)
         return 0
     import mlflow
     from mlflow import MlflowClient
@@ -206,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         args.output.write_text(report.markdown(res))
         say(f"wrote {args.output}")
     write_back_to_back(args, b2b)
+    prompts(args)
     say(f"done in {res.total_seconds:.0f}s")
     return 0
 

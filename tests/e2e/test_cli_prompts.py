@@ -121,3 +121,30 @@ def test_propose_puts_a_tagged_prompt_version_under_prompts_and_history_lists_it
     entries = json.loads(history.out)
     assert [(e["old"], e["new"]) for e in entries] == [(1, 2), (None, 1)]
     assert entries[0]["subject"] == f"Promote {prompt} to v2 in champion (v1 → v2)"
+
+
+def test_promote_edits_the_prompt_line_and_plan_shows_the_template_diff(
+        tmp_path: Path, genai: Any, mlflow_server: Any, unique: str) -> None:
+    """`promote NAME VERSION --env ENV` on a prompt edits its line under `prompts:` (found out
+    from the registry, no flag), and `plan` of that branch shows the template's diff between
+    the version the alias leaves and the one it moves to."""
+    prompt = f"promoted-{unique}"
+    genai.register_prompt(name=prompt, template="Answer: {{q}}\nBe short.")
+    genai.register_prompt(name=prompt, template="Answer politely: {{q}}\nBe short.")
+    files = {"environments/champion.yaml":
+             HEADER + f"target:\n  alias: champion\nprompts:\n  {prompt}: 1\n"}
+    _, work = bare_remote(tmp_path, files)
+    env = {"MLFLOW_TRACKING_URI": mlflow_server.uri}
+    assert run_cli("apply", "environments", cwd=work, env=env).code == 0
+    promoted = run_cli("promote", prompt, "2", "--env", "champion", cwd=work, env=env)
+    assert promoted.code == 0, promoted.err
+    branch = f"promote/{prompt}-v2-to-champion"
+    assert git(work, "show", f"{branch}:environments/champion.yaml") + "\n" == files[
+        "environments/champion.yaml"].replace(f"{prompt}: 1", f"{prompt}: 2")
+    git(work, "checkout", "-q", branch)
+    planned = run_cli("plan", "environments", cwd=work, env=env)
+    assert planned.code == 0, planned.err
+    assert f"prompt {prompt} @champion: v1 → v2" in planned.out
+    assert "template v1 → v2:" in planned.out
+    assert "-Answer: {{q}}" in planned.out and "+Answer politely: {{q}}" in planned.out
+    assert "-Be short." not in planned.out
