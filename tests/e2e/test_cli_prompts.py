@@ -123,11 +123,12 @@ def test_propose_puts_a_tagged_prompt_version_under_prompts_and_history_lists_it
     assert entries[0]["subject"] == f"Promote {prompt} to v2 in champion (v1 → v2)"
 
 
-def test_promote_edits_the_prompt_line_and_plan_shows_the_template_diff(
+def test_promote_and_rollback_edit_the_prompt_line_and_reviews_show_the_template_diff(
         tmp_path: Path, genai: Any, mlflow_server: Any, unique: str) -> None:
     """`promote NAME VERSION --env ENV` on a prompt edits its line under `prompts:` (found out
-    from the registry, no flag), and `plan` of that branch shows the template's diff between
-    the version the alias leaves and the one it moves to."""
+    from the registry, no flag); `plan` of that branch and the pull-request comment (`diff
+    -o markdown`) show the template's diff between the version the alias leaves and the one
+    it moves to; after the merge, `rollback` edits the same line back."""
     prompt = f"promoted-{unique}"
     genai.register_prompt(name=prompt, template="Answer: {{q}}\nBe short.")
     genai.register_prompt(name=prompt, template="Answer politely: {{q}}\nBe short.")
@@ -148,3 +149,16 @@ def test_promote_edits_the_prompt_line_and_plan_shows_the_template_diff(
     assert "template v1 → v2:" in planned.out
     assert "-Answer: {{q}}" in planned.out and "+Answer politely: {{q}}" in planned.out
     assert "-Be short." not in planned.out
+    comment = run_cli("diff", "main", branch, "-o", "markdown", cwd=work, env=env)
+    assert comment.code == 0, comment.err
+    assert "Template v1 → v2:\n\n```diff\n" in comment.out
+    assert "-Answer: {{q}}\n+Answer politely: {{q}}\n" in comment.out
+
+    git(work, "checkout", "-q", "main")
+    git(work, "merge", "-q", "--no-ff", branch, "-m", f"Merge {branch}")
+    assert run_cli("apply", "environments", cwd=work, env=env).code == 0
+    assert served(genai, prompt) == 2
+    back = run_cli("rollback", prompt, "--env", "champion", cwd=work, env=env)
+    assert back.code == 0, back.err
+    assert git(work, "show", f"rollback/{prompt}-v1-in-champion:environments/champion.yaml"
+               ) + "\n" == files["environments/champion.yaml"]

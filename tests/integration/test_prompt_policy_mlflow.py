@@ -1,5 +1,5 @@
-"""A prompt's metric gate and MLflow's client-side cache of prompt aliases, against a real
-MLflow 3.x server."""
+"""Prompts under the promotion policy (from, tag and metric gates), in the ledger, and
+MLflow's client-side cache of prompt aliases, against a real MLflow 3.x server."""
 
 from __future__ import annotations
 
@@ -93,3 +93,61 @@ def test_load_prompt_by_alias_can_serve_the_old_version_from_its_cache(
     assert int(genai.load_prompt(f"prompts:/{prompt}@{alias}").version) == 1
     assert int(genai.load_prompt(f"prompts:/{prompt}@{alias}", cache_ttl_seconds=0
                                  ).version) == 2
+
+
+def test_a_prompt_alias_move_is_a_ledger_record_of_kind_prompt(
+        genai: Any, mlflow_server: Any, unique: str) -> None:
+    """apply's pass records each move of a prompt's alias in the ledger (a run of the ledger
+    experiment): kind prompt, action set_alias, from and to version, the merge's author."""
+    from mlflow_gitops.adapters.mlflow.ledger import MlflowLedger
+    from mlflow_gitops.loop.ledger import Ledger
+
+    prompt, alias = f"ledgered-{unique}", f"l{unique.replace('-', '')}"
+    genai.register_prompt(name=prompt, template="One {{x}}")
+    genai.register_prompt(name=prompt, template="Two {{x}}")
+    registry = MlflowRegistry(mlflow_server.uri)
+    store = MlflowLedger(registry, f"ledger-{unique}")
+    writer = Ledger({"default": store}, "w")
+    for version in (1, 2):
+        assert reconcile(champion(prompt, version, alias), {"default": registry},
+                         ledger=writer, merged_by="Ann <ann@example.com>").ok
+    assert writer.state.pending == 0
+    records = [r.entry for r in store.read() if r.entry.name == prompt]
+    assert [(e.kind, e.action, e.from_version, e.to_version, e.merged_by) for e in records] == [
+        ("prompt", "set_alias", None, 1, "Ann <ann@example.com>"),
+        ("prompt", "set_alias", 1, 2, "Ann <ann@example.com>")]
+
+
+def test_from_and_tag_gates_judge_a_prompt_version(
+        genai: Any, mlflow_client: Any, mlflow_server: Any, unique: str) -> None:
+    """A prompt version not yet in the `from` environment is Refused in champion; once
+    staging has it, the tag gate refuses it until the version carries the tag."""
+    prompt = f"piped-{unique}"
+    suffix = unique.replace("-", "")
+    genai.register_prompt(name=prompt, template="One {{x}}")
+    genai.register_prompt(name=prompt, template="Two {{x}}")
+    mlflow_client.set_prompt_version_tag(prompt, 1, "validation_status", "passed")
+    gate = (Gate(tag="validation_status", equals="passed", line=9),)
+
+    def state(staging: int, production: int) -> DesiredState:
+        def listing(name: str, alias: str, version: int,
+                    promotion: Promotion | None) -> Any:
+            return replace(env(name, f"alias:{alias}", {}), promotion=promotion,
+                           models=frozen_map({prompt: ModelEntry(version, line=12,
+                                                                 kind="prompt")}))
+        return desired(listing("staging", f"s{suffix}", staging, None),
+                       listing("champion", f"c{suffix}", production,
+                               Promotion("staging", None, gate, line=7)))
+
+    registry = {"default": MlflowRegistry(mlflow_server.uri)}
+    assert reconcile(state(1, 1), registry, policy=make_policy()).ok
+    early = reconcile(state(1, 2), registry, policy=make_policy())
+    [error] = early.plan.errors
+    assert error.environment == "champion" and error.kind == "gate"
+    assert "staging" in error.message, error.message
+    untagged = reconcile(state(2, 2), registry, policy=make_policy())
+    [error] = untagged.plan.errors
+    assert error.environment == "champion" and "validation_status" in error.message
+    mlflow_client.set_prompt_version_tag(prompt, 2, "validation_status", "passed")
+    assert reconcile(state(2, 2), registry, policy=make_policy()).ok
+    assert int(mlflow_client.get_prompt_version_by_alias(prompt, f"c{suffix}").version) == 2
