@@ -3,6 +3,7 @@ MLflow's client-side cache of prompt aliases, against a real MLflow 3.x server."
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -151,3 +152,27 @@ def test_from_and_tag_gates_judge_a_prompt_version(
     mlflow_client.set_prompt_version_tag(prompt, 2, "validation_status", "passed")
     assert reconcile(state(2, 2), registry, policy=make_policy()).ok
     assert int(mlflow_client.get_prompt_version_by_alias(prompt, f"c{suffix}").version) == 2
+
+
+def test_a_prompt_version_waits_out_its_soak_in_the_from_environment(
+        genai: Any, mlflow_server: Any, unique: str) -> None:
+    """A prompt version that reached staging just now Waits (not Refused) for champion's
+    min_soak of one hour, with the time it expects to proceed."""
+    prompt = f"soaked-{unique}"
+    suffix = unique.replace("-", "")
+    genai.register_prompt(name=prompt, template="One {{x}}")
+
+    def listing(name: str, alias: str, promotion: Promotion | None) -> Any:
+        return replace(env(name, f"alias:{alias}", {}), promotion=promotion,
+                       models=frozen_map({prompt: ModelEntry(1, line=12, kind="prompt")}))
+
+    registry = {"default": MlflowRegistry(mlflow_server.uri)}
+    staging = listing("staging", f"s{suffix}", None)
+    assert reconcile(desired(staging), registry, policy=make_policy()).ok
+    both = desired(staging, listing("champion", f"c{suffix}",
+                                    Promotion("staging", 3600, (), line=7)))
+    result = reconcile(both, registry, policy=make_policy())
+    [error] = result.plan.errors
+    assert (error.environment, error.kind) == ("champion", "waiting"), error
+    assert error.until is not None and error.until > time.time() + 3000
+    assert result.ok and result.plan.changes == ()
