@@ -176,3 +176,30 @@ def test_a_prompt_version_waits_out_its_soak_in_the_from_environment(
     assert (error.environment, error.kind) == ("champion", "waiting"), error
     assert error.until is not None and error.until > time.time() + 3000
     assert result.ok and result.plan.changes == ()
+
+
+def test_prune_removes_the_alias_of_an_owned_prompt_no_longer_listed(
+        genai: Any, mlflow_client: Any, mlflow_server: Any, unique: str) -> None:
+    """With prune, a prompt this environment put its alias on and no longer lists loses the
+    alias; a prompt whose alias was set by hand (no ownership tag) keeps it."""
+    owned, kept, foreign = (f"{k}-{unique}" for k in ("owned", "kept", "foreign"))
+    alias = f"p{unique.replace('-', '')}"
+    for name in (owned, kept, foreign):
+        genai.register_prompt(name=name, template=f"{name} {{{{x}}}}")
+    mlflow_client.set_prompt_alias(foreign, alias, 1)
+
+    def canary(names: tuple[str, ...], prune: bool) -> DesiredState:
+        return desired(replace(env("canary", f"alias:{alias}", {}, prune=prune),
+                               models=frozen_map({n: ModelEntry(1, line=12 + i, kind="prompt")
+                                                  for i, n in enumerate(names)})))
+
+    registry = {"default": MlflowRegistry(mlflow_server.uri)}
+    assert reconcile(canary((owned, kept), False), registry).ok
+    pruned = reconcile(canary((kept,), True), registry)
+    assert pruned.ok, pruned.plan.errors
+    assert [(c.model, c.kind, c.reason) for c in pruned.plan.changes] == [
+        (owned, "prompt", "prune")]
+
+    live = MlflowRegistry(mlflow_server.uri).snapshot([owned, kept, foreign]).models
+    assert dict(live[owned].aliases) == {}
+    assert dict(live[kept].aliases) == dict(live[foreign].aliases) == {alias: 1}
