@@ -36,7 +36,8 @@ def config(tmp: Path, uri: str, experiment: str) -> str:
 
 
 def iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    """To the millisecond: a whole second could fall before an apply made in that second."""
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="milliseconds")
 
 
 def test_history_at_answers_from_applied_times_and_audit_names_a_deleted_record(

@@ -31,9 +31,11 @@ def ledger(server_uri: str, unique: str) -> MlflowLedger:
 
 
 def test_records_round_trip_and_plain_search_runs_reads_them(mlflow_server, mlflow_client,
-                                                              unique) -> None:
+                                                              unique, monkeypatch) -> None:
     """Five records written through the controller's writer verify intact, filter by
-    environment and time on the server, and read with plain search_runs as tags."""
+    environment and time on the server, page on after a small newest-first first page, and
+    read with plain search_runs as tags."""
+    monkeypatch.setattr("mlflow_gitops.adapters.mlflow.ledger.FIRST_PAGE", 2)
     store = ledger(mlflow_server.uri, unique)
     writer = Ledger({"default": store}, "replica-a")
     writer.record(entries(3))
@@ -47,6 +49,8 @@ def test_records_round_trip_and_plain_search_runs_reads_them(mlflow_server, mlfl
     assert [r.entry.to_version for r in prod] == [2, 3, 4]
     assert store.read(Query(environment="production", newest_first=True, limit=1)
                       )[0].entry.to_version == 5
+    assert [r.entry.to_version for r in store.read(Query(
+        environment="production", newest_first=True))] == [5, 4, 3, 2, 1]
 
     experiment = mlflow_client.get_experiment_by_name(f"ledger-{unique}")
     runs = mlflow_client.search_runs([experiment.experiment_id],

@@ -25,6 +25,9 @@ from mlflow_gitops.core.ledger import Entry, Head, Query, Record
 DEFAULT_EXPERIMENT = "mlflow-gitops-ledger"
 HEAD_TAG = "mlflow_gitops.head"
 PAGE = 5000  # runs per search page (MLflow's cap is 50,000)
+#: The first page of a newest-first read: such reads (`history --at`, the timeline) usually
+#: stop within a few records, and the server's cost grows with the runs it returns.
+FIRST_PAGE = 100
 _SEQ_WIDTH = 12
 EVERYTHING = Query()
 _FIELDS = ("registry", "environment", "kind", "name", "action", "version", "from_version",
@@ -113,7 +116,8 @@ class MlflowLedger:
         filters, leftover = _filter(query)
         count = 0
         for page in self._pages(exp, filters, [f"attributes.start_time {order}",
-                                               f"tags.seq {order}"], PAGE):
+                                               f"tags.seq {order}"], PAGE,
+                                first=FIRST_PAGE if query.newest_first else PAGE):
             for run in page:
                 record = _parse_run(run)
                 if record is None or not leftover(record):
@@ -131,11 +135,13 @@ class MlflowLedger:
         runs = next(self._pages(exp, f"tags.seq = '{seq:0{_SEQ_WIDTH}d}'", [], 100), [])
         return [r for r in (_parse_run(run) for run in runs) if r is not None]
 
-    def _pages(self, experiment_id: str, filter_string: str, order_by: list[str], size: int
-               ) -> Iterator[list[dict[str, Any]]]:
+    def _pages(self, experiment_id: str, filter_string: str, order_by: list[str], size: int,
+               first: int | None = None) -> Iterator[list[dict[str, Any]]]:
         token: str | None = None
+        page = first or size
         while True:
-            runs, token = self._search(experiment_id, filter_string, order_by, size, token)
+            runs, token = self._search(experiment_id, filter_string, order_by, page, token)
+            page = size
             yield runs
             if not token:
                 return
