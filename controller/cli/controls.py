@@ -33,7 +33,7 @@ from mlflow_gitops.cli.common import (
 )
 from mlflow_gitops.core import tags
 from mlflow_gitops.core.errors import NotFound
-from mlflow_gitops.core.model import DEFAULT_REGISTRY, Environment, LiveModel
+from mlflow_gitops.core.model import DEFAULT_REGISTRY, LiveModel
 from mlflow_gitops.core.ports import RegistryPort
 from mlflow_gitops.policy import controls
 
@@ -56,8 +56,13 @@ def register(sub: Any) -> None:
                        description="Release the hold on MODEL in ENV: the next pass converges "
                        "it to git again (reverting a manual fix unless git was changed too). "
                        "Releasing what is not held says so and exits 0.",
-                       examples=["mlflow-gitops release fraud-detector --env production"])
+                       examples=["mlflow-gitops release fraud-detector --env production",
+                                 "mlflow-gitops release fraud-detector --env prod "
+                                 "--registry default   # a file renamed since"])
     _common(p)
+    p.add_argument("--registry", help="for a hold of an environment no file defines any "
+                   "more (a renamed file): the registry from --config that has it "
+                   "(default: default)")
     p.set_defaults(handler=cmd_release)
 
     p = sub.add_parser("reject", help="mark a version bad: no environment will promote it",
@@ -92,41 +97,49 @@ def cmd_hold(args: argparse.Namespace) -> int:
     reason = " ".join(args.reason.split())
     if not reason:
         fatal("--reason is empty: say why, it is what on-call colleagues will read")
-    env, name, registry = _target(args)
+    environment, name, registry = _target(args)
     current = _live(registry, name)
-    existing = controls.hold_of(current, env.name)
+    existing = controls.hold_of(current, environment)
     if existing is not None:
-        _say(args, f"{args.model} is already held in {env.name} {existing.describe()}; "
-             "nothing changed", env.name, name, existing, held=True)
+        _say(args, f"{args.model} is already held in {environment} {existing.describe()}; "
+             "nothing changed", environment, name, existing, held=True)
         return EXIT_OK
     control = controls.make_control(_who(args.by), reason, time.time())
-    registry.set_model_tag(name, tags.hold_tag(env.name), control.to_json())
-    _say(args, f"{args.model} held in {env.name} {control.describe()}; the controller "
-         f"leaves it alone until `mlflow-gitops release {args.model} --env {env.name}`",
-         env.name, name, control, held=True)
+    registry.set_model_tag(name, tags.hold_tag(environment), control.to_json())
+    _say(args, f"{args.model} held in {environment} {control.describe()}; the controller "
+         f"leaves it alone until `mlflow-gitops release {args.model} --env {environment}`",
+         environment, name, control, held=True)
     return EXIT_OK
 
 
 def cmd_release(args: argparse.Namespace) -> int:
-    env, name, registry = _target(args)
-    existing = controls.hold_of(_live(registry, name), env.name)
+    environment, name, registry = _target(args, orphan=True)
+    existing = controls.hold_of(_live(registry, name), environment)
     if existing is None:
-        _say(args, f"{args.model} is not held in {env.name}; nothing changed", env.name, name,
-             None, held=False)
+        _say(args, f"{args.model} is not held in {environment}; nothing changed", environment,
+             name, None, held=False)
         return EXIT_OK
-    registry.delete_model_tag(name, tags.hold_tag(env.name))
-    _say(args, f"{args.model} released in {env.name} (was held {existing.describe()}); the "
-         "next pass converges it to git", env.name, name, existing, held=False)
+    registry.delete_model_tag(name, tags.hold_tag(environment))
+    _say(args, f"{args.model} released in {environment} (was held {existing.describe()}); the "
+         "next pass converges it to git", environment, name, existing, held=False)
     return EXIT_OK
 
 
-def _target(args: argparse.Namespace) -> tuple[Environment, str, RegistryPort]:
-    """The environment (from the files), the model's registered name there, its registry."""
+def _target(args: argparse.Namespace, orphan: bool = False
+            ) -> tuple[str, str, RegistryPort]:
+    """The environment (from the files), the model's registered name there, its registry.
+    With `orphan` (release), an environment no file defines any more (its file was renamed,
+    which leaves its hold behind) is taken by name, in `--registry`."""
     path = path_of(args)
     state = load_desired(Path(path), known_registries=known_registries(args.config))
     env = state.by_name().get(args.env)
+    known = ", ".join(sorted(state.by_name())) or "none"
+    if env is None and orphan:
+        where = getattr(args, "registry", None) or DEFAULT_REGISTRY
+        port = build_registries(args.config, (where,))[where]
+        if controls.hold_of(_live(port, args.model), args.env) is not None:
+            return args.env, args.model, port
     if env is None:
-        known = ", ".join(sorted(state.by_name())) or "none"
         fatal(f"environment '{args.env}' does not exist in {path} (known: {known})")
     entry = env.models.get(args.model)
     if entry is None and not env.sync.prune:
@@ -135,7 +148,7 @@ def _target(args: argparse.Namespace) -> tuple[Environment, str, RegistryPort]:
               f"(listed: {listed})")
     name = entry.registered_name if entry is not None and entry.registered_name else args.model
     registry: RegistryPort = build_registries(args.config, (env.registry,))[env.registry]
-    return env, name, registry
+    return env.name, name, registry
 
 
 def _live(registry: RegistryPort, name: str) -> LiveModel:

@@ -139,6 +139,8 @@ class Plan:
     changes: tuple[Change, ...] = ()
     errors: tuple[ModelError, ...] = ()
     drift: tuple[Drift, ...] = field(default=())
+    #: Things a person should know that stop nothing (a hold no environment honours).
+    warnings: tuple[str, ...] = ()
 
     @property
     def has_changes(self) -> bool:
@@ -175,6 +177,7 @@ class Plan:
             "changes": [asdict(c) for c in self.changes],
             "errors": [asdict(e) for e in self.errors],
             "drift": [asdict(d) for d in self.drift],
+            "warnings": list(self.warnings),
         }
 
 

@@ -12,6 +12,9 @@ Model-version tags:
   a copy of (mlflow_gitops.desired.crossregistry).
 - `gitops.copy.pending`: marks an in-memory placeholder for a copy still to make; never
   written to a registry.
+- `gitops.copy.rejected`: in memory only, never written: a rejection placed on another copy
+  of the same version (its source, or another registry's copy), so it follows the version
+  (mlflow_gitops.policy.controls.follow_rejections).
 
 Registered-model tags:
 - `gitops.hold.<env>` = a control: the emergency hold (mlflow_gitops.policy.controls).
@@ -38,6 +41,7 @@ SOURCE_VERSION = "gitops.source.version"
 SOURCE_URI = "gitops.source.uri"
 COPY_PREFIX = "gitops.copy."
 COPY_PENDING = "gitops.copy.pending"
+COPY_REJECTED = "gitops.copy.rejected"
 
 HOLD_PREFIX = "gitops.hold."
 CONVERGED_PREFIX = "gitops.converged."

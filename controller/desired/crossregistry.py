@@ -124,6 +124,8 @@ def placeholder(snapshot: Snapshot, route: Route, source: LiveVersion) -> LiveVe
     live = snapshot.model(route.model)
     number = max(live.versions, default=0) + 1 if live is not None else 1
     inherited = {**copied_tags(source.tags), **lineage(route), tags.COPY_PENDING: "true"}
+    if tags.COPY_REJECTED in source.tags:  # rejected through another copy: so is this one
+        inherited[tags.COPY_REJECTED] = source.tags[tags.COPY_REJECTED]
     return LiveVersion(route.model, number, status=source.status, run_id=source.run_id,
                        source=source.source, tags=frozen_map(inherited))
 

@@ -28,7 +28,9 @@ def plan(
     check: GateCheck | None = None,
 ) -> Plan:
     """`previous` is the last applied desired state; with `self_heal: false` only entries that
-    differ from it are applied (None: every entry counts as changed, as in a first sync)."""
+    differ from it are applied (None: every entry counts as changed, as in a first sync).
+    A rejection follows a version across registry copies (controls.follow_rejections)."""
+    snapshots = controls.follow_rejections(snapshots)
     changes: list[Change] = []
     errors: list[ModelError] = []
     drift: list[Drift] = []
@@ -50,7 +52,7 @@ def plan(
     errors.sort(key=lambda e: (e.registry, e.model or "", e.environment, e.kind))
     drift.sort(key=lambda d: (d.registry, d.model, d.environment))
     return Plan(commit=desired.commit, changes=tuple(changes), errors=tuple(errors),
-                drift=tuple(drift))
+                drift=tuple(drift), warnings=controls.stale_holds(desired, snapshots))
 
 
 def _unreachable(registry: str, envs: list[Environment]) -> list[ModelError]:

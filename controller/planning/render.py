@@ -161,6 +161,9 @@ def render_text(plan: Plan, metrics: Metrics | None = None, errors: bool = True)
         for d in plan.drift:
             lines.append(f"  {d.file}:{d.line}: {d.environment}/{d.model}: git wants "
                          f"{d.desired}, live has {d.live}")
+    for warning in plan.warnings:
+        lines.append("")
+        lines.append(f"warning: {warning}")
     if plan.kept_back:
         lines.append("")
         lines.append("Waiting or held (no error: applied by a later pass on its own, or after "
@@ -214,6 +217,10 @@ def render_markdown(plan: Plan, metrics: Metrics | None = None,
         for e in plan.errors:
             if e.gates:
                 out += [f"Gates for `{e.environment}/{e.model}`:", ""] + _gate_table(e.gates)
+    if plan.warnings:
+        out += ["#### Warnings", ""]
+        out += [f"- ⚠️ {w}" for w in plan.warnings]
+        out.append("")
     if plan.drift:
         out += ["#### Drift (reported only, `self_heal: false`)", ""]
         for d in plan.drift:

@@ -124,3 +124,47 @@ def test_copy_within_one_server_is_a_models_reference_under_model_name(
     assert copy.source == f"models:/{name}/1"
     assert copy.current_stage == "Production"
     assert copy.tags["gitops.source.version"] == "1"
+
+
+def test_a_rejection_in_the_source_registry_follows_the_copy_even_as_a_revert(
+        mlflow_server: Any, mlflow_client: Any, unique: str) -> None:
+    """default v1 is copied to `mirror` and replaced there by v2; rejecting v1 in default
+    afterwards refuses production's revert to its copy (no write), and lifting the rejection
+    in default lets the same revert through."""
+    name = f"reject-{unique}"
+    for _ in range(2):
+        logged_version(mlflow_client, name, {"accuracy": 0.93})
+    registries = {"default": MlflowRegistry(mlflow_server.uri, name="default"),
+                  "mirror": MlflowRegistry(mlflow_server.uri, name="mirror")}
+
+    def state(version: int) -> Any:
+        production = env("production", "stage:Production", {}, registry="mirror")
+        production = replace(production, promotion=Promotion("staging", None, ()),
+                             models=frozen_map({name: ModelEntry(version, line=9,
+                                                                 registered_name=f"{name}-p")}))
+        return desired(env("staging", "stage:Staging", {name: version}), production)
+
+    for version in (1, 2):  # staging takes it, then production copies it from there
+        assert reconcile(state(version), registries, policy=make_policy()).ok
+        assert reconcile(state(version), registries, policy=make_policy()).copies
+    copies = {int(v.tags["gitops.source.version"]): v
+              for v in mlflow_client.search_model_versions(f"name = '{name}-p'")}
+    assert {s: v.current_stage for s, v in copies.items()} == {1: "Archived", 2: "Production"}
+
+    mlflow_client.set_model_version_tag(name, "1", "gitops.rejected", json.dumps(
+        {"by": "bob", "at": "2026-12-05T16:00:00Z", "reason": "leaks PII"}))
+    revert = reconcile(state(1), registries, policy=make_policy())
+    refused = [e for e in revert.plan.errors if e.registry == "mirror"]
+    assert [(e.environment, e.kind) for e in refused] == [("production", "gate")]
+    assert "of registry 'default' (a copy across registries), rejected there by bob" \
+        in refused[0].message and "leaks PII" in refused[0].message
+    assert [c for c in revert.plan.changes if c.registry == "mirror"] == []
+    stages = {v.version: v.current_stage
+              for v in mlflow_client.search_model_versions(f"name = '{name}-p'")}
+    assert stages[copies[2].version] == "Production"
+    assert stages[copies[1].version] == "Archived"
+
+    mlflow_client.delete_model_version_tag(name, "1", "gitops.rejected")
+    assert reconcile(state(1), registries, policy=make_policy()).ok
+    assert mlflow_client.get_model_version(f"{name}-p", copies[1].version).current_stage \
+        == "Production"
