@@ -108,3 +108,31 @@ def test_rejected_version_is_refused_by_plan_and_apply_even_as_a_rollback(
     assert missing.code == 1
     assert missing.err.strip() == \
         f"mlflow-gitops: error: {name} v9 does not exist in registry 'default'"
+
+
+def test_a_renamed_file_leaves_its_hold_behind_and_plan_says_so(
+        mlflow_server: Any, mlflow_client: Any, envs_dir: Path, unique: str) -> None:
+    """prod.yaml held, then renamed to production.yaml: plan (text and markdown) warns that
+    the hold on 'prod' no longer applies; `release --env prod --registry default` lifts it and
+    the warning goes; releasing a name no file defines and no hold has stays an error."""
+    name = f"renamed-{unique}"
+    make_model(mlflow_client, name, 1, {1: "Production"})
+    stage_env(envs_dir, "prod", "Production", {name: 1})
+    env = {"MLFLOW_TRACKING_URI": mlflow_server.uri}
+    assert run_cli("hold", name, str(envs_dir), "--env", "prod", "--reason", "INC-7",
+                   env=env).code == 0
+    (envs_dir / "prod.yaml").rename(envs_dir / "production.yaml")
+    planned = run_cli("plan", str(envs_dir), env=env)
+    warning = (f"hold on {name} for 'prod' no longer applies: no environment file named "
+               "prod.yaml — release it")
+    assert planned.code == 0 and f"warning: {warning}" in planned.out, planned.out
+    markdown = run_cli("plan", str(envs_dir), "--output", "markdown", env=env)
+    assert f"- ⚠️ {warning}" in markdown.out
+
+    released = run_cli("release", name, str(envs_dir), "--env", "prod", "--registry",
+                       "default", env=env)
+    assert released.code == 0 and f"{name} released in prod" in released.out
+    assert hold_tag("prod") not in mlflow_client.get_registered_model(name).tags
+    assert "no longer applies" not in run_cli("plan", str(envs_dir), env=env).out
+    typo = run_cli("release", name, str(envs_dir), "--env", "prdo", env=env)
+    assert typo.code != 0 and "environment 'prdo' does not exist" in typo.err
