@@ -36,9 +36,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--reconciles", type=int, default=50, help="passes before reading RSS")
     p.add_argument("--skip-scale", action="store_true",
                    help="skip 6 (the 5,000/20,000-model registries) and 7 (processes)")
-    p.add_argument("--only", choices=["back-to-back", "prompts"],
+    p.add_argument("--only", choices=["back-to-back", "prompts", "ledger"],
                    help="run only this measurement (8.: back-to-back merges; 9.: prompts in "
-                        "a converged pass) and update its section of the report")
+                        "a converged pass; 10.: the ledger's cost) and update its section of "
+                        "the report")
+    p.add_argument("--ledger-records", type=lambda t: tuple(int(x) for x in t.split(",")),
+                   default=(36_500, 365_000),
+                   help="10.: ledger sizes to seed and read, comma-separated (365,000 = a "
+                        "year at 1,000 changes a day)")
     p.add_argument("--b2b-merges", type=int, default=20,
                    help="8.: back-to-back merges per size")
     p.add_argument("--b2b-sizes", type=lambda t: tuple(int(x) for x in t.split(",")),
@@ -92,6 +97,20 @@ def prompts(args: argparse.Namespace) -> None:
         say(f"wrote section 9 of {args.output}")
 
 
+def ledger_cost(args: argparse.Namespace) -> None:
+    """Measurement 10 on its own servers; its section of the report is written apart."""
+    from bench import ledger
+
+    figures = ledger.measure(args.workdir, args.ledger_records, say)
+    figures.command = "python -m bench " + " ".join(sys.argv[1:]) if sys.argv[1:] \
+        else "make bench"
+    section = ledger.section(figures)
+    print(section)
+    if str(args.output) != "-":
+        ledger.write_section(args.output, figures)
+        say(f"wrote section 10 of {args.output}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.only == "back-to-back":
@@ -99,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.only == "prompts":
         prompts(args)
+        return 0
+    if args.only == "ledger":
+        ledger_cost(args)
         return 0
     import mlflow
     from mlflow import MlflowClient
@@ -224,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"wrote {args.output}")
     write_back_to_back(args, b2b)
     prompts(args)
+    ledger_cost(args)
     say(f"done in {res.total_seconds:.0f}s")
     return 0
 
