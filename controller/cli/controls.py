@@ -23,7 +23,6 @@ from mlflow_gitops.cli.common import (
     add_output,
     add_path,
     add_version,
-    build_registries,
     fatal,
     known_registries,
     load_desired,
@@ -31,10 +30,13 @@ from mlflow_gitops.cli.common import (
     print_json,
     version_of,
 )
+from mlflow_gitops.cli.registries import build_registries
 from mlflow_gitops.core import tags
 from mlflow_gitops.core.errors import NotFound
 from mlflow_gitops.core.model import DEFAULT_REGISTRY, LiveModel
+from mlflow_gitops.core.plan import TagEdit
 from mlflow_gitops.core.ports import RegistryPort
+from mlflow_gitops.loop.executor import edit_tag
 from mlflow_gitops.policy import controls
 
 
@@ -105,7 +107,7 @@ def cmd_hold(args: argparse.Namespace) -> int:
              "nothing changed", environment, name, existing, held=True)
         return EXIT_OK
     control = controls.make_control(_who(args.by), reason, time.time())
-    registry.set_model_tag(name, tags.hold_tag(environment), control.to_json())
+    edit_tag(registry, TagEdit(name, tags.hold_tag(environment), control.to_json()))
     _say(args, f"{args.model} held in {environment} {control.describe()}; the controller "
          f"leaves it alone until `mlflow-gitops release {args.model} --env {environment}`",
          environment, name, control, held=True)
@@ -119,7 +121,7 @@ def cmd_release(args: argparse.Namespace) -> int:
         _say(args, f"{args.model} is not held in {environment}; nothing changed", environment,
              name, None, held=False)
         return EXIT_OK
-    registry.delete_model_tag(name, tags.hold_tag(environment))
+    edit_tag(registry, TagEdit(name, tags.hold_tag(environment), None))
     _say(args, f"{args.model} released in {environment} (was held {existing.describe()}); the "
          "next pass converges it to git", environment, name, existing, held=False)
     return EXIT_OK
@@ -174,7 +176,7 @@ def cmd_reject(args: argparse.Namespace) -> int:
         if existing is None:
             return _said(args, f"{label} is not rejected; nothing changed", None, False)
         with contextlib.suppress(NotFound):  # undone by someone else meanwhile: same outcome
-            registry.delete_version_tag(args.model, args.version, tags.REJECTED)
+            edit_tag(registry, TagEdit(args.model, tags.REJECTED, None, args.version))
         return _said(args, f"{label} is no longer rejected (was rejected "
                      f"{existing.describe()})", existing, False)
     reason = " ".join((args.reason or "").split())
@@ -184,7 +186,8 @@ def cmd_reject(args: argparse.Namespace) -> int:
         return _said(args, f"{label} is already rejected {existing.describe()}; nothing "
                      "changed", existing, True)
     control = controls.make_control(_who(args.by), reason, time.time())
-    registry.set_version_tag(args.model, args.version, tags.REJECTED, control.to_json())
+    edit_tag(registry, TagEdit(args.model, tags.REJECTED, control.to_json(),
+                                 args.version))
     return _said(args, f"{label} rejected {control.describe()}; no environment will promote "
                  "it, not even as a rollback", control, True)
 

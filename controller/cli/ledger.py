@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from mlflow_gitops.cli.common import (
     EXIT_OK,
@@ -78,14 +78,16 @@ def ledgers(config_path: str | None, names: Iterable[str] | None = None) -> dict
     turns the ledger off."""
     from mlflow_gitops.adapters.config import load_config
     from mlflow_gitops.adapters.mlflow.ledger import MlflowLedger
-    from mlflow_gitops.cli.common import build_registries
+    from mlflow_gitops.cli.registries import build_registries
 
     config = load_config(config_path)
     if not config.ledger.enabled:
         fatal("the ledger is turned off in the config (ledger: enabled: false)")
     wanted = tuple(sorted(names if names is not None else config.registries)) or ("default",)
     registries = build_registries(config_path, wanted)
-    return {name: MlflowLedger(reg, config.ledger.experiment) for name, reg in registries.items()}
+    # the ledger needs the MLflow adapter itself (experiments, runs), not just the port
+    return {name: MlflowLedger(cast(Any, reg), config.ledger.experiment)
+            for name, reg in registries.items()}
 
 
 def writer_ledger(config_path: str | None, registries: dict[str, Any], writer: str

@@ -15,7 +15,6 @@ from mlflow_gitops.cli.common import (
     add_config,
     add_output,
     add_path,
-    build_registries,
     check_stages,
     fatal,
     folder_commit,
@@ -27,9 +26,9 @@ from mlflow_gitops.cli.common import (
     print_json,
     print_table,
     read_folder,
-    report_unreachable,
     stageless_registries,
 )
+from mlflow_gitops.cli.registries import build_registries, report_unreachable
 from mlflow_gitops.core.states import State
 
 
@@ -124,7 +123,7 @@ def _counted(env: Any) -> str:
     return text + (f", {prompts} prompt(s)" if prompts else "")
 
 
-def _pass(args: argparse.Namespace, dry_run: bool, on_applied: Any = None) -> Any:
+def _pass(args: argparse.Namespace, dry_run: bool, progress: Any = None) -> Any:
     from mlflow_gitops.adapters.git.local import commit_author
     from mlflow_gitops.cli.ledger import local_writer, writer_ledger
     from mlflow_gitops.cli.policies import local_policy
@@ -147,7 +146,7 @@ def _pass(args: argparse.Namespace, dry_run: bool, on_applied: Any = None) -> An
     ledger = None if dry_run else writer_ledger(args.config, registries, local_writer())
     merged_by = commit_author(path, commit) if ledger is not None else ""
     result = reconcile(desired, registries, dry_run=dry_run, policy=local_policy(args.config),
-                       on_applied=on_applied, ledger=ledger, merged_by=merged_by)
+                       progress=progress, ledger=ledger, merged_by=merged_by)
     if ledger is not None and ledger.state.pending:
         print(f"mlflow-gitops: warning: the ledger could not record {ledger.state.pending} "
               f"applied change(s) ({ledger.state.last_error}); the registry changes stand, "
@@ -164,7 +163,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from mlflow_gitops.planning.render import render_json, render_markdown, render_text
 
     result, registries = _pass(args, dry_run=True)
-    metrics = collect_metrics(result.plan, result.snapshots, registries)
+    metrics = collect_metrics(result, registries)
     if args.output == "text":
         print_errors(result.plan)
         print(render_text(result.plan, metrics, errors=False), end="")
@@ -196,7 +195,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
             print(f"  applied {done.change.environment}: {done.change.describe()} "
                   f"({done.seconds:.2f}s)", flush=True)
 
-    result, _ = _pass(args, dry_run=False, on_applied=progress)
+    result, _ = _pass(args, dry_run=False, progress=progress)
     applied = result.applied
     assert applied is not None
     if args.output == "json":

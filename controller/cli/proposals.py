@@ -18,12 +18,12 @@ from mlflow_gitops.cli.common import (
     add_config,
     add_output,
     add_path,
-    build_registries,
     fatal,
     path_of,
     print_json,
     require_valid,
 )
+from mlflow_gitops.cli.registries import build_registries
 
 
 def register(sub: Any) -> None:
@@ -58,7 +58,7 @@ def register(sub: Any) -> None:
 def cmd_propose(args: argparse.Namespace) -> int:
     from mlflow_gitops.adapters import forge
     from mlflow_gitops.adapters.git.worktree import WorkTree
-    from mlflow_gitops.adapters.proposer import Forge, Round, propose_round
+    from mlflow_gitops.app.propose import Forge, Round, propose_round
     from mlflow_gitops.cli.policies import local_policy
     from mlflow_gitops.desired.loader import load_texts
 

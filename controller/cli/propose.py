@@ -15,14 +15,13 @@ from mlflow_gitops.cli.common import (
     add_output,
     add_path,
     add_version,
-    build_registries,
     fatal,
     path_of,
     print_json,
-    report_unreachable,
     require_valid,
     version_of,
 )
+from mlflow_gitops.cli.registries import build_registries, report_unreachable
 from mlflow_gitops.core.model import DesiredState, Environment
 from mlflow_gitops.core.plan import Plan
 
@@ -113,7 +112,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 def _propose(args: argparse.Namespace, version: int, kind: str) -> int:
     from mlflow_gitops.adapters.git.worktree import WorkTree
-    from mlflow_gitops.desired import yamledit
+    from mlflow_gitops.desired.edits import promotion_edit
     from mlflow_gitops.desired.loader import load_texts
 
     tree = WorkTree(Path(path_of(args)))
@@ -128,17 +127,10 @@ def _propose(args: argparse.Namespace, version: int, kind: str) -> int:
         fatal(f"{args.model} is already at v{version} in {env.name} ({env.file}); "
               "nothing to propose")
     entry_kind = _check_version(args, env, args.model, version)
-    section = "prompts" if entry_kind == "prompt" else "models"
-    changed = {env.file: yamledit.set_model_version(files[env.file], args.model, version,
-                                                    section)}
-    moved_out = []
-    if env.target.kind == "stage":
-        for other in desired.environments:
-            entry = other.models.get(args.model)
-            if (other.name != env.name and other.target.kind == "stage"
-                    and other.registry == env.registry and entry and entry.version == version):
-                changed[other.file] = yamledit.remove_model(files[other.file], args.model)
-                moved_out.append(other)
+    edit = promotion_edit(desired, files, env, args.model, version,
+                          "prompt" if entry_kind == "prompt" else "model")
+    changed = dict(edit.changed)
+    moved_out = [desired.by_name()[name] for name in edit.moved_out]
     verb = "promoting" if kind == "promote" else "rolling back"
     for other in moved_out:
         if other.target.value.lower() == "production" and not args.allow_emptying:
@@ -155,13 +147,7 @@ def _propose(args: argparse.Namespace, version: int, kind: str) -> int:
     if refusals and not args.force:
         fatal(f"the plan refuses it: {refusals[0]}; no branch created (fix that, or pass "
               "--force to create the branch anyway)")
-    before = f"v{current}" if current else "unassigned"
-    if kind == "promote":
-        title = f"Promote {args.model} to v{version} in {env.name} ({before} → v{version})"
-    else:
-        title = f"Roll back {args.model} in {env.name}: {before} → v{version}"
-    body = "".join(f"\n{args.model} v{version} leaves {o.name}: a version holds one stage."
-                   for o in moved_out)
+    before, title, body = edit.before, edit.title(kind), edit.notes
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", args.model)
     branch = args.branch or (f"promote/{slug}-v{version}-to-{env.name}" if kind == "promote"
                              else f"rollback/{slug}-v{version}-in-{env.name}")
@@ -258,7 +244,7 @@ def _plan_views(args: argparse.Namespace, after: DesiredState,
     # Like diff: what this branch changes and the problems it brings, not those of others.
     plan = result.plan.introduced_since(
         reconcile(before, registries, dry_run=True, policy=policy).plan)
-    metrics = collect_metrics(plan, result.snapshots, registries)
+    metrics = collect_metrics(result, registries, plan)
     return plan, render_text(plan, metrics), render_markdown(plan, metrics)
 
 

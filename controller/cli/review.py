@@ -17,15 +17,14 @@ from mlflow_gitops.cli.common import (
     add_env,
     add_output,
     add_path,
-    build_registries,
     fatal,
     path_of,
     print_errors,
     print_json,
     print_table,
-    report_unreachable,
     require_valid,
 )
+from mlflow_gitops.cli.registries import build_registries, report_unreachable
 from mlflow_gitops.core.ledger import Entry
 from mlflow_gitops.core.model import DesiredState
 from mlflow_gitops.desired import history
@@ -116,7 +115,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         plan = plan.introduced_since(
             reconcile(before_state, registries, dry_run=True, policy=policy).plan)
     kept_back = len(result.plan.errors) - len(plan.errors)
-    metrics = collect_metrics(plan, result.snapshots, registries)
+    metrics = collect_metrics(result, registries, plan)
     edits = _edits(before_state, after)
     if args.output == "json":
         import json

@@ -14,10 +14,14 @@ import signal
 import socket
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlflow_gitops.adapters.secrets import read_secret
+from mlflow_gitops.cli import parts
 from mlflow_gitops.cli.common import EXIT_OK, add_config, fatal, usage_error
+
+if TYPE_CHECKING:  # the composition root's parts, typed; imported late at run time
+    from mlflow_gitops.loop.runner import Controller
 
 log = logging.getLogger("mlflow_gitops.run")
 
@@ -177,9 +181,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from mlflow_gitops.adapters.metrics import Metrics
     from mlflow_gitops.adapters.page import Page, safe_ui_url
     from mlflow_gitops.adapters.uris import credentials_in
-    from mlflow_gitops.cli.common import build_registries
+    from mlflow_gitops.cli.registries import build_registries
     from mlflow_gitops.cli.trust import controller_policy
     from mlflow_gitops.loop.runner import Controller
+    from mlflow_gitops.loop.triggers import Trigger
 
     redactor = logs.configure(args.log_format, args.log_level)
     config = load_config(args.config)
@@ -217,25 +222,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     budget = _write_budget(args)
     metrics = Metrics()
     feedback = build_feedback(config, repo, redactor.add)
-    proposer = _proposer(args, source, cache, registries, redactor.add, config) \
+    proposer = parts.proposer(args, source, cache, registries, redactor.add, config) \
         if args.propose else None
-    verifier = _verifier(config, redactor.add, _reverts(args, source, cache, registries,
-                                                        redactor.add, config))
-    ledger, delivery = _ledger(config, registries, metrics)
+    ledger, delivery = parts.ledger(config, registries, metrics)
+    verifier = parts.verifier(config, redactor.add, parts.reverts(
+        args, source, cache, registries, redactor.add, config), ledger)
+    trigger = Trigger()
+    elector = parts.elector(args, trigger) if args.leader_elect else None
     controller = Controller(
         source, registries, metrics, ledger=ledger, delivery=delivery,
         interval=args.interval if args.interval is not None else config.interval,
         policy=controller_policy(config, source, cache, repo, redactor.add),
         known_registries=list(names), known_sources=config.source_kinds(), verifier=verifier,
-        on_event=_events(args) if args.events else None, feedback=feedback, proposer=proposer,
-        write_budget=budget)
-    elector = _elector(args, controller) if args.leader_elect else None
-    controller.elector = elector
+        on_event=parts.events(args) if args.events else None, feedback=feedback, proposer=proposer,
+        write_budget=budget, elector=elector, trigger=trigger)
     page = Page(controller.page_data, repo_url=repo, repo_label=source.display_url,
                 branch=source.branch, mlflow_ui_url=ui_url,
                 history=GitSource(repo, source.branch, source.path, cache / "repo",
                                   timeout=args.git_timeout),
-                delivery=delivery, intervals=_intervals(ledger))
+                delivery=delivery, intervals=parts.intervals(ledger))
     mlflow_secret = _secret("--mlflow-webhook-secret-file", args.mlflow_webhook_secret_file)
     sync_token = _secret("--sync-token-file", args.sync_token_file) or None
     for secret_value in (mlflow_secret, sync_token):
@@ -279,94 +284,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _ledger(config: Any, registries: Any, metrics: Any) -> tuple[Any, Any]:
-    """The ledger writer (this replica named by its host name: the pod's name) and the
-    delivery figures read from it; (None, None) with `ledger: {enabled: false}`."""
-    import socket
-
-    from mlflow_gitops.adapters.mlflow.ledger import MlflowLedger
-    from mlflow_gitops.loop.delivery import DeliveryWatch
-    from mlflow_gitops.loop.ledger import Ledger
-
-    if not config.ledger.enabled:
-        return None, None
-    stores = {name: MlflowLedger(reg, config.ledger.experiment)
-              for name, reg in registries.items()}
-    return Ledger(stores, socket.gethostname()), DeliveryWatch(stores, metrics)
-
-
-def _intervals(ledger: Any) -> Any:
-    """model → its applied intervals, for the page's timeline (None: no ledger)."""
-    if ledger is None:
-        return None
-    from mlflow_gitops.loop.ledger import applied_intervals
-
-    return lambda model: applied_intervals(ledger.stores, model)
-
-
-def _reverts(args: argparse.Namespace, source: Any, cache: Path, registries: Any,
-             hide: Any, config: Any) -> Any:
-    """Revert pull requests after automatic rollbacks, on the `forge:` (the flags override
-    it), when a forge token is configured; without one, rollbacks happen without a pull
-    request."""
-    from mlflow_gitops.adapters.config import ForgeConfig
-    from mlflow_gitops.adapters.forge_target import resolve
-    from mlflow_gitops.adapters.proposer import ControllerProposer, Forge
-    from mlflow_gitops.adapters.revert import RevertPullRequests
-    from mlflow_gitops.cli.policies import local_policy
-
-    if not config.verification_sources:
-        return None
-    settings = config.forge_settings or ForgeConfig()
-    token_file = args.forge_token_file or settings.token_file or args.git_token_file
-    if token_file is None:
-        return None
-    target = resolve(settings, source.url, token_file=token_file, api_url=args.forge_api_url)
-    hide(target.token)
-    clone = ControllerProposer(source.url, source.branch, source.path, cache / "reverts",
-                               source.auth, registries, local_policy(), None)
-    return RevertPullRequests(clone, Forge(target.remote_url, target.token, target.api_url))
-
-
-def _verifier(config: Any, redact: Any, reverts: Any = None) -> Any:
-    """The verification step when the config names sources (their tokens never logged)."""
-    if not config.verification_sources:
-        return None
-    from mlflow_gitops.adapters.verification import Sources
-    from mlflow_gitops.loop.verification import Verifier
-
-    for source in config.verification_sources.values():
-        if source.token_file:
-            with contextlib.suppress(OSError, UnicodeError):  # Sources says why, below
-                redact(read_secret(source.token_file))
-    return Verifier(Sources(config.verification_sources), on_rollback=reverts)
-
-
-def _proposer(args: argparse.Namespace, source: Any, cache: Path, registries: Any,
-              hide: Any, config: Any) -> Any:
-    """The controller's proposal rounds: a clone of its own, the git source's credentials,
-    and the `forge:` section (the flags override it; checked now, not at the first round)."""
-    from mlflow_gitops.adapters.config import ForgeConfig
-    from mlflow_gitops.adapters.forge_target import resolve
-    from mlflow_gitops.adapters.proposer import ControllerProposer, Forge
-    from mlflow_gitops.cli.policies import local_policy
-
-    settings = config.forge_settings or ForgeConfig()
-    token_file = args.forge_token_file or settings.token_file or args.git_token_file
-    if token_file is None:
-        usage_error(args.prog, "--propose needs a forge token: forge.token_file in --config, "
-                    "--forge-token-file FILE or --git-token-file")
-    target = resolve(settings, source.url, token_file=token_file, api_url=args.forge_api_url)
-    hide(target.token)
-    return ControllerProposer(source.url, source.branch, source.path, cache / "proposals",
-                              source.auth, registries, local_policy(),
-                              Forge(target.remote_url, target.token, target.api_url))
-
-
 SHUTDOWN_SECONDS = 15.0  # SIGTERM to exit, whatever the registry or git does (grace: 60 s)
 
 
-def _run_until_stopped(controller: Any, budget: float) -> bool:
+def _run_until_stopped(controller: Controller, budget: float) -> bool:
     """Run the loop in a worker thread until it returns; after SIGTERM wait at most
     SHUTDOWN_SECONDS (or one write's whole budget, if longer) for the pass in flight. No
     write starts once stopping, so what may still run then is a read, which is abandoned.
@@ -421,42 +342,3 @@ def _advertise_default() -> str | None:
     if not ip:
         return None
     return f"http://[{ip}]:8080" if ":" in ip else f"http://{ip}:8080"
-
-
-def _elector(args: argparse.Namespace, controller: Any) -> Any:
-    from mlflow_gitops.adapters.kube import KubeLeaseStore, api_client
-    from mlflow_gitops.loop.leader import ElectionConfig, LeaderElector
-
-    api = api_client(host=args.kube_api_server, kubeconfig=args.kubeconfig)
-    store = KubeLeaseStore(api, args.lease_namespace, args.lease_name)
-    config = ElectionConfig(identity=args.identity, lease_duration=args.lease_duration,
-                            renew_deadline=args.renew_deadline, retry_period=args.retry_period,
-                            url=args.advertise_url or "")
-    fields = {"identity": args.identity, "lease": f"{args.lease_namespace}/{args.lease_name}"}
-
-    def started() -> None:
-        log.info("became leader", extra={"fields": fields})
-        controller.trigger.request("became leader")  # reconcile now, not at the next check
-
-    def stopped() -> None:
-        if controller.trigger.stopped:  # shutting down: we release it on purpose
-            log.info("stopped leading: shutting down", extra={"fields": fields})
-        else:
-            log.warning("lost the lease: standing by", extra={"fields": fields})
-
-    return LeaderElector(store, config, on_started_leading=started, on_stopped_leading=stopped)
-
-
-def _events(args: argparse.Namespace) -> Any:
-    from mlflow_gitops.adapters.kube import EventRecorder, ObjectRef, api_client
-
-    namespace = os.environ.get("POD_NAMESPACE", args.lease_namespace)
-    recorder = EventRecorder(api_client(host=args.kube_api_server, kubeconfig=args.kubeconfig),
-                             namespace, instance=args.identity)
-    pod = ObjectRef(kind="Pod", name=os.environ.get("POD_NAME", args.identity),
-                    namespace=namespace, uid=os.environ.get("POD_UID") or None)
-
-    def emit(reason: str, message: str, warning: bool) -> None:
-        recorder.emit_event(pod, reason, message, "Warning" if warning else "Normal")
-
-    return emit

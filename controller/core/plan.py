@@ -187,3 +187,34 @@ _MOMENT = re.compile(r"\b(?:\d+[dhms])+\b|\d{4}-\d\d-\d\d \d\d:\d\d(?: UTC)?")
 def _problem_key(error: ModelError) -> tuple[str, str, str | None, str, str]:
     return (error.registry, error.environment, error.model, error.kind,
             _MOMENT.sub("…", error.message))
+
+
+@dataclass(frozen=True)
+class TagEdit:
+    """Set (`value`) or delete (None) one registry tag the controller owns: on a model version,
+    or, with `version` None, on the registered model (a hold, a convergence record)."""
+
+    model: str
+    key: str
+    value: str | None
+    version: int | None = None
+
+
+@dataclass(frozen=True)
+class CopyRequest:
+    """Copy `source_model` v`source_version` of registry `source_registry` into `registry` as
+    a new version of `model`, with `tags` set in the creating call (promotion across
+    registries: the planner's placeholder `placeholder` becomes the real version)."""
+
+    environment: str
+    registry: str
+    model: str
+    key: str  # the entry as the environment's file writes it
+    placeholder: int
+    source_registry: str
+    source_model: str
+    source_version: int
+    tags: tuple[tuple[str, str], ...]
+    file: str
+    line: int
+    file_version: int  # the version number as the file writes it (in the origin registry)

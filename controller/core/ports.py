@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Protocol
 
+from mlflow_gitops.core.facts import PassFacts
 from mlflow_gitops.core.feedback import CommitStatus, Notification
 from mlflow_gitops.core.ledger import Entry, Head, Query, Record
 from mlflow_gitops.core.model import (
@@ -129,9 +130,9 @@ class FeedbackPort(Protocol):
     def notify(self, notification: Notification) -> None: ...
 
 
-#: Builds one pass's GateCheck from that pass's desired and live state; None = no gates.
-PolicyFactory = Callable[[DesiredState, Mapping[str, Snapshot], Mapping[str, RegistryPort]],
-                         GateCheck | None]
+#: Builds one pass's GateCheck from that pass's desired state and facts (read beforehand,
+#: mlflow_gitops.core.facts); None = no gates. Pure: it reads no port.
+PolicyFactory = Callable[[DesiredState, PassFacts], GateCheck | None]
 
 
 class LedgerStore(Protocol):

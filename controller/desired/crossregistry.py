@@ -140,6 +140,21 @@ def with_version(snapshot: Snapshot, version: LiveVersion, drop: int | None = No
     return replace(snapshot, models=frozen_map(models))
 
 
+def without_version(snapshot: Snapshot, model: str, version: int) -> Snapshot:
+    """`snapshot` without a placeholder `version` of `model` (a model it alone stood in for,
+    with nothing else on it, goes too)."""
+    live = snapshot.model(model)
+    if live is None:
+        return snapshot
+    versions = {v: lv for v, lv in live.versions.items() if v != version}
+    models = dict(snapshot.models)
+    if versions or live.tags or live.aliases:
+        models[model] = replace(live, versions=frozen_map(versions))
+    else:
+        models.pop(model, None)
+    return replace(snapshot, models=frozen_map(models))
+
+
 def resolve(desired: DesiredState, versions: Mapping[tuple[str, str], int],
             dropped: frozenset[tuple[str, str]] = frozenset()) -> DesiredState:
     """Each entry under its registered name (`model_name:`) with its registry's version:

@@ -20,12 +20,10 @@ from mlflow_gitops.core.ports import PolicyFactory, RegistryPort
 from mlflow_gitops.desired.loader import load_texts
 from mlflow_gitops.desired.managed import changed_models, focus
 from mlflow_gitops.loop.delivery import DeliveryWatch
-from mlflow_gitops.loop.executor import Applied
 from mlflow_gitops.loop.ledger import Ledger
-from mlflow_gitops.loop.reconciler import PassResult, reconcile
+from mlflow_gitops.loop.reconciler import PassResult, merged, merged_writes, reconcile
 from mlflow_gitops.loop.report import Reporter, pass_outcome
 from mlflow_gitops.loop.verification import Verifier
-from mlflow_gitops.planning.ledger_entries import entry_for
 
 log = logging.getLogger("mlflow_gitops.controller")
 
@@ -105,8 +103,10 @@ class Cycle:
                     result = first  # a registry stopped answering: no drift check against it
                 else:
                     result = reconcile(self._desired, self.registries, policy=self._policy,
-                                       on_applied=self.reporter.applied, may_write=may_write,
-                                       records=True, **self._ledger_args(self._desired))
+                                       may_write=may_write, records=True,
+                                       **self._ledger_args(self._desired))
+                    if first is not None:  # the pass's outcome counts the first part's writes
+                        result = merged(first, result)
                 result = self._verify(result, may_write)
                 transient = self._record(result)
                 outcome = pass_outcome(result)
@@ -151,7 +151,7 @@ class Cycle:
         if not keys:
             return None
         return reconcile(focus(desired, keys), self.registries, policy=self._policy,
-                         on_applied=self.reporter.applied, may_write=may_write, records=True,
+                         may_write=may_write, records=True,
                          **self._ledger_args(desired))
 
     def _ledger_args(self, desired: DesiredState) -> dict[str, Any]:
@@ -170,33 +170,18 @@ class Cycle:
                 return ""
         return self._authors[sha]
 
-    def _applied_hook(self, report: Callable[[Applied], None]) -> Callable[[Applied], None]:
-        """`report`, and for writes made outside reconcile (an automatic rollback) a ledger
-        entry each, as they happen."""
-        ledger = self.ledger
-        if ledger is None:
-            return report
-        merged_by = self._author(self._desired.commit) if self._desired is not None else ""
-
-        def both(done: Applied) -> None:
-            report(done)
-            ledger.record([entry_for(done.change, done.commit, done.at, {}, merged_by)])
-
-        return both
-
     def _verify(self, result: PassResult, may_write: Callable[[], bool]) -> PassResult:
         """The verification step after the pass's writes: its rows replace the pass's."""
         if self._verifier is None:
             return result
-        outcome = self._verifier.step(result, self.registries, may_write,
-                                      self._applied_hook(self.reporter.applied))
+        outcome = self._verifier.step(result, self.registries, may_write)
         for event in outcome.events:
             if event.kind == "verified":
                 self.reporter.verified(event.commit, event.environment, event.model,
                                        event.message)
         for error in outcome.errors:
             log.error("%s", error)
-        return replace(result, status=outcome.rows)
+        return replace(merged_writes(result, outcome.applied), status=outcome.rows)
 
     def _load(self, sha: str) -> None:
         if self._desired is not None and self._desired.commit == sha:

@@ -1,4 +1,11 @@
-"""Apply a Plan through registry ports: one write per change plus its ownership tag.
+"""The one module that writes to a registry. Everything a pass (or a command) changes in a
+registry goes through a function here: a Plan's changes (`execute`, one write per change
+plus its lineage tag and evidence), the copies across registries (`copy_versions`), the
+`self_heal: false` records (`write_records`) and the tags of verification and of the
+controls (`edit_tag`). Each takes values and returns what it did as values; nothing is
+reported through callbacks (`progress` only lets a terminal show each change as it lands).
+
+Apply a Plan through registry ports: one write per change plus its ownership tag.
 
 A model is the unit of isolation: the first failed call stops that model's remaining
 changes (never half-applied further) while every other model still converges. A registry
@@ -9,14 +16,16 @@ says no (shutting down, lost the lease, too little lease left), nothing more is 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 
 from mlflow_gitops.core.errors import RegistryError
-from mlflow_gitops.core.plan import Change, ModelError, Plan
+from mlflow_gitops.core.model import LiveVersion
+from mlflow_gitops.core.plan import Change, CopyRequest, ModelError, Plan, TagEdit
 from mlflow_gitops.core.ports import RegistryPort
 from mlflow_gitops.core.tags import ownership_tag
+from mlflow_gitops.planning.converged import RecordWrite
 from mlflow_gitops.policy import evidence
 
 
@@ -50,11 +59,13 @@ class ApplyResult:
 def execute(
     plan: Plan,
     registries: Mapping[str, RegistryPort],
-    on_applied: Callable[[Applied], None] | None = None,
     may_write: Callable[[], bool] | None = None,
+    progress: Callable[[Applied], None] | None = None,
 ) -> ApplyResult:
     """`may_write` is asked before every write (leader election: a replica that lost its lease
-    must stop at once, not at the end of the pass); when it says no, nothing more is written."""
+    must stop at once, not at the end of the pass); when it says no, nothing more is written.
+    `progress` sees each change as it lands (a terminal's progress line); the result is the
+    returned value."""
     result = ApplyResult(plan=plan)
     changes = plan.changes
     for (registry_name, model), group in groupby(changes, key=lambda c: (c.registry, c.model)):
@@ -78,8 +89,8 @@ def execute(
                 break
             done = Applied(change, plan.commit, time.monotonic() - started)
             result.applied.append(done)
-            if on_applied is not None:
-                on_applied(done)
+            if progress is not None:
+                progress(done)
     return result
 
 
@@ -122,3 +133,75 @@ def _write(registry: RegistryPort, change: Change, commit: str) -> None:
     # claims an apply that did not happen (a crash here loses evidence, never creates it).
     for tag in evidence.writes_for(change, commit, time.time()):
         registry.set_version_tag(tag.model, tag.version, tag.key, tag.value)
+
+
+@dataclass(frozen=True)
+class MadeCopy:
+    """A copy across registries that was made: the request and the version it created."""
+
+    request: CopyRequest
+    made: LiveVersion
+
+
+@dataclass(frozen=True)
+class CopyFailed:
+    request: CopyRequest
+    error: str
+
+
+def copy_versions(requests: Sequence[CopyRequest], registries: Mapping[str, RegistryPort],
+                  may_write: Callable[[], bool] | None = None
+                  ) -> tuple[tuple[MadeCopy, ...], tuple[CopyFailed, ...]]:
+    """Make each copy; a request `may_write` refuses is neither made nor failed (the plan
+    keeps its placeholder and the executor writes nothing else either)."""
+    made: list[MadeCopy] = []
+    failed: list[CopyFailed] = []
+    for r in requests:
+        if may_write is not None and not may_write():
+            continue
+        try:
+            version = registries[r.registry].copy_version(
+                registries[r.source_registry], r.source_model, r.source_version, r.model,
+                dict(r.tags))
+        except RegistryError as exc:
+            failed.append(CopyFailed(r, str(exc)))
+            continue
+        made.append(MadeCopy(r, version))
+    return tuple(made), tuple(failed)
+
+
+def write_records(writes: Sequence[RecordWrite], registries: Mapping[str, RegistryPort],
+                  may_write: Callable[[], bool] | None = None,
+                  skip: frozenset[str] = frozenset()) -> list[ModelError]:
+    """Write each `self_heal: false` record (mlflow_gitops.planning.converged) after the
+    pass's changes; a failure is an error for its entry (the next pass writes it again: the
+    entry still counts as changed and, being converged, changes nothing)."""
+    errors: list[ModelError] = []
+    dead = set(skip)
+    for w in writes:
+        if w.registry in dead or (may_write is not None and not may_write()):
+            continue  # nothing lost: the entry is recorded by a later pass
+        try:
+            edit_tag(registries[w.registry], TagEdit(w.model, w.key, w.value))
+        except RegistryError as exc:
+            if exc.transient:
+                dead.add(w.registry)
+            errors.append(ModelError(
+                w.registry, w.environment, w.model, "apply",
+                f"{w.model} converged in {w.environment}, but recording it failed: {exc}",
+                w.file, w.line))
+    return errors
+
+
+def edit_tag(registry: RegistryPort, edit: TagEdit) -> None:
+    """Set or delete one tag (a hold, a rejection, a record, a verification window); raises
+    mlflow_gitops.core.errors.RegistryError as the registry does."""
+    if edit.version is None:
+        if edit.value is None:
+            registry.delete_model_tag(edit.model, edit.key)
+        else:
+            registry.set_model_tag(edit.model, edit.key, edit.value)
+    elif edit.value is None:
+        registry.delete_version_tag(edit.model, edit.version, edit.key)
+    else:
+        registry.set_version_tag(edit.model, edit.version, edit.key, edit.value)

@@ -1,21 +1,25 @@
-"""One reconcile pass as a list of phases: read live → route across registries → plan →
-execute → status. Each phase takes values and returns a value. The controller loop, `plan`,
-`apply` and `diff` all run this same pass; they differ only in where the desired state comes
-from and whether writes happen."""
+"""One reconcile pass as phases that each take values and return a value:
+
+    gather facts (loop.facts: the only reads) → route across registries (pure) → copy
+    (executor) → settle (pure) → plan (pure) → execute (executor: the only writer) →
+    records (executor) → project and status (pure) → PassResult
+
+The controller loop, `plan`, `apply` and `diff` all run this same pass; they differ only in
+where the desired state comes from and whether writes happen."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from mlflow_gitops.core.errors import RegistryError
+from mlflow_gitops.core.facts import PassFacts
 from mlflow_gitops.core.model import DesiredState, Snapshot
 from mlflow_gitops.core.plan import ModelError, Plan
 from mlflow_gitops.core.ports import LedgerSink, PolicyFactory, RegistryPort
-from mlflow_gitops.desired.managed import read_sets
-from mlflow_gitops.loop.executor import Applied, ApplyResult, execute
-from mlflow_gitops.loop.records import write_records
-from mlflow_gitops.loop.routing import Copied, route_across_registries
+from mlflow_gitops.loop.executor import Applied, ApplyResult, copy_versions, execute, write_records
+from mlflow_gitops.loop.facts import gather, read_runs
+from mlflow_gitops.loop.routing import Copied, route, settle
 from mlflow_gitops.planning import converged
 from mlflow_gitops.planning.ledger_entries import copy_entry, entries_for
 from mlflow_gitops.planning.planner import plan
@@ -35,6 +39,7 @@ class PassResult:
     registry_errors: Mapping[str, str] = field(default_factory=dict)
     status: tuple[ModelStatus, ...] = ()
     copies: tuple[Copied, ...] = ()  # versions copied across registries
+    facts: PassFacts | None = None  # what the pass read before planning
 
     @property
     def errors(self) -> list[ModelError]:
@@ -46,20 +51,10 @@ class PassResult:
         """Nothing failed: every entry converged, waits on time alone, or is held."""
         return not any(e.is_failure for e in self.errors) and not self.registry_errors
 
-
-def read_live(registries: Mapping[str, RegistryPort], desired: DesiredState
-              ) -> tuple[dict[str, Snapshot], dict[str, str]]:
-    """Snapshot what `desired` manages in each registry (desired.managed: the listed models
-    and what prune needs, never the whole registry); an unreachable registry is an error
-    for its models only."""
-    snapshots: dict[str, Snapshot] = {}
-    errors: dict[str, str] = {}
-    for name, reads in read_sets(desired).items():
-        try:
-            snapshots[name] = registries[name].snapshot(reads.names, reads.owned_by)
-        except RegistryError as exc:
-            errors[name] = str(exc)
-    return snapshots, errors
+    @property
+    def written(self) -> tuple[Applied, ...]:
+        """Every change this pass wrote."""
+        return tuple(self.applied.applied) if self.applied is not None else ()
 
 
 def reconcile(
@@ -68,50 +63,55 @@ def reconcile(
     previous: DesiredState | None = None,
     dry_run: bool = False,
     policy: PolicyFactory | None = None,
-    on_applied: Callable[[Applied], None] | None = None,
     may_write: Callable[[], bool] | None = None,
     records: bool = False,
+    progress: Callable[[Applied], None] | None = None,
+    clock: Callable[[], float] = time.time,
     ledger: LedgerSink | None = None,
     merged_by: str = "",
 ) -> PassResult:
     """With `records` (the controller), the `self_heal: false` bookkeeping is the registry's
     own (planning.converged): the last applied state is read from the records in this pass's
     snapshot (`previous` is ignored) and each entry that converged is recorded after its
-    writes."""
-    live, registry_errors = read_live(registries, desired)
-    check = policy(desired, live, registries) if policy is not None else None
-    routed = route_across_registries(desired, None if records else previous, live, registries,
-                                     check, copy=not dry_run, may_write=may_write)
+    writes. `progress` only shows each change as it lands; the result is returned."""
+    facts = gather(desired, registries, gates=policy is not None, clock=clock)
+    check = policy(desired, facts) if policy is not None else None
+    routing = route(desired, None if records else previous, facts.snapshots, check,
+                    copy=not dry_run)
+    made, failed = copy_versions(routing.requests, registries, may_write) if not dry_run \
+        else ((), ())
+    routed = settle(routing, made, failed)
     last_applied = converged.applied_state(routed.desired, routed.snapshots) if records \
         else routed.previous
     the_plan = _with_errors(plan(routed.desired, routed.snapshots, previous=last_applied,
                                  check=check), routed.errors)
+    registry_errors = dict(facts.registry_errors)
     if dry_run:
         return PassResult(desired, routed.snapshots, the_plan, None, registry_errors,
                           tuple(environment_status(routed.desired, routed.snapshots, the_plan)),
-                          routed.copies)
-    applied = execute(the_plan, registries, on_applied=on_applied, may_write=may_write)
+                          routed.copies, facts)
+    applied = execute(the_plan, registries, may_write=may_write, progress=progress)
     if ledger is not None:
         _to_ledger(ledger, applied, routed.copies, routed.snapshots, merged_by)
     if records:
         writes = converged.record_writes(routed.desired, routed.snapshots, the_plan,
                                          (a.change for a in applied.applied), applied.errors)
         applied.failed.extend(write_records(writes, registries, may_write,
-                                           skip=frozenset(applied.unreachable)))
+                                            skip=frozenset(applied.unreachable)))
     registry_errors = {**registry_errors, **applied.unreachable}
     if not applied.applied and not routed.copies:
         return PassResult(desired, routed.snapshots, the_plan, applied, registry_errors,
                           tuple(environment_status(routed.desired, routed.snapshots, the_plan)),
-                          routed.copies)
+                          routed.copies, facts)
     # Status must describe the registry after the writes, not before. Every write is known
-    # exactly (copies included: routing put the created versions into its snapshots), so the
+    # exactly (copies included: settle put the created versions into its snapshots), so the
     # registry after the pass is projected, not read again.
     after = project(routed.snapshots, (a.change for a in applied.applied), the_plan.commit)
     remaining = plan(routed.desired, after, previous=routed.desired, check=None)
     status = environment_status(routed.desired, after, Plan(
         the_plan.commit, remaining.changes, tuple(applied.errors), remaining.drift))
     return PassResult(desired, after, the_plan, applied, registry_errors, tuple(status),
-                      routed.copies)
+                      routed.copies, facts)
 
 
 def _to_ledger(ledger: LedgerSink, applied: ApplyResult, copies: tuple[Copied, ...],
@@ -127,27 +127,47 @@ def _to_ledger(ledger: LedgerSink, applied: ApplyResult, copies: tuple[Copied, .
         ledger.record(entries)
 
 
-def collect_metrics(the_plan: Plan, snapshots: Mapping[str, Snapshot],
-                    registries: Mapping[str, RegistryPort]) -> Metrics:
-    """Source-run metrics of every promoted version and what it replaces, for side by side."""
+def merged(first: PassResult, full: PassResult) -> PassResult:
+    """The full pass's result with the writes (changes and copies) of the commit-first pass
+    that ran before it: one outcome for the pass, so everything written is counted once."""
+    return replace(merged_writes(full, first.written), copies=(*first.copies, *full.copies))
+
+
+def merged_writes(result: PassResult, written: Sequence[Applied]) -> PassResult:
+    """`result` with `written` (changes another step of the same pass wrote) among its
+    applied changes."""
+    if not written:
+        return result
+    applied = result.applied or ApplyResult(plan=Plan(result.plan.commit))
+    return replace(result, applied=ApplyResult(
+        applied.plan, [*applied.applied, *written], list(applied.failed),
+        dict(applied.unreachable)))
+
+
+def collect_metrics(result: PassResult, registries: Mapping[str, RegistryPort],
+                    the_plan: Plan | None = None) -> Metrics:
+    """Source-run metrics of every promoted version and what it replaces, for side by side:
+    the runs the pass already read are not read again."""
+    the_plan = the_plan or result.plan
+    snapshots = result.snapshots
     wanted: set[tuple[str, str, int]] = set()
     for change in the_plan.changes:
         if change.action in ("promote", "set_alias"):
             wanted.add((change.registry, change.model, change.version))
             wanted.update((change.registry, change.model, v)
                           for v in replaced_versions(the_plan, change))
-    out: dict[tuple[str, str, int], Mapping[str, float]] = {}
+    runs: dict[tuple[str, str, int], tuple[str, str]] = {}
     for registry, model, version in sorted(wanted):
         snapshot = snapshots.get(registry)
         live = snapshot.model(model) if snapshot is not None else None
         lv = live.versions.get(version) if live is not None else None
-        if lv is None or not lv.run_id:
-            continue
-        try:
-            out[(registry, model, version)] = registries[registry].run_metrics(lv.run_id)
-        except RegistryError:
-            continue  # metrics are evidence for reviewers, never a reason to fail a plan
-    return out
+        if lv is not None and lv.run_id:
+            runs[(registry, model, version)] = (registry, lv.run_id)
+    read = read_runs(set(runs.values()), registries,
+                     known=result.facts.runs if result.facts is not None else None)
+    # metrics are evidence for reviewers, never a reason to fail a plan: unreadable is absent
+    return {where: metrics for where, key in runs.items()
+            if (metrics := read[key].metrics) is not None}
 
 
 def _with_errors(the_plan: Plan, errors: tuple[ModelError, ...]) -> Plan:

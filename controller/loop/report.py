@@ -111,11 +111,11 @@ class Reporter:
 
     def result(self, result: PassResult) -> None:
         """Fold one reconcile's result into metrics, logs and Events."""
-        if result.applied is not None:
-            for done in result.applied.applied:
-                self.metrics.transition(done.change.environment, done.change.action)
-            if result.applied.applied:
-                self.metrics.applied()
+        for done in result.written:
+            self._applied(done)
+            self.metrics.transition(done.change.environment, done.change.action)
+        if result.written:
+            self.metrics.applied()
         counts: dict[str, int] = {e.name: 0 for e in result.desired.environments}
         for row in result.status:
             if not row.sync.traits.in_sync:
@@ -170,8 +170,8 @@ class Reporter:
             self._event(reason, f"{row.environment}/{row.model}: {row.message or row.sync}",
                         warning)
 
-    def applied(self, done: Applied) -> None:
-        """One change was written (called by the executor as it goes)."""
+    def _applied(self, done: Applied) -> None:
+        """One change the pass wrote: its log line, Event, page entry and commit status."""
         self.applied_count += 1
         self.recent.add(done)
         self._feedback(lambda f: f.applying(done))

@@ -1,20 +1,22 @@
-"""Promotion across registries as a phase of the pass: entries whose version numbers belong
-to another registry are resolved to the copies in their own registry, and missing copies are
-made once the policy lets them through. It takes values and returns a `Routed` value: the
-caller's snapshots are never changed."""
+"""Promotion across registries as two pure steps around the executor's copies: `route`
+resolves entries whose version numbers belong to another registry to the copies in their
+own registry, standing a placeholder version in for each missing copy (so plan shows and
+gates it) and asking for the copies the policy lets through (`CopyRequest` values);
+`settle` puts what the executor made (mlflow_gitops.loop.executor.copy_versions) in place of
+the placeholders. Neither writes nor changes the caller's snapshots."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from mlflow_gitops.core import tags
-from mlflow_gitops.core.errors import RegistryError
 from mlflow_gitops.core.model import DesiredState, Environment, LiveVersion, Snapshot
-from mlflow_gitops.core.plan import ModelError
-from mlflow_gitops.core.ports import GateCheck, RegistryPort
+from mlflow_gitops.core.plan import CopyRequest, ModelError
+from mlflow_gitops.core.ports import GateCheck
 from mlflow_gitops.desired import crossregistry
+from mlflow_gitops.loop.executor import CopyFailed, MadeCopy
 from mlflow_gitops.policy import controls
 
 
@@ -44,68 +46,97 @@ class Routed:
     copies: tuple[Copied, ...] = ()
 
 
-def route_across_registries(desired: DesiredState, previous: DesiredState | None,
-                            snapshots: Mapping[str, Snapshot],
-                            registries: Mapping[str, RegistryPort], check: GateCheck | None,
-                            copy: bool, may_write: Callable[[], bool] | None = None) -> Routed:
+@dataclass(frozen=True)
+class Routing:
+    """`route`'s answer: the live state with placeholders, the copies to make, and what
+    `settle` needs to finish once they are made."""
+
+    desired: DesiredState
+    previous: DesiredState | None
+    snapshots: Mapping[str, Snapshot]
+    versions: Mapping[tuple[str, str], int]
+    dropped: frozenset[tuple[str, str]]
+    errors: tuple[ModelError, ...] = ()
+    requests: tuple[CopyRequest, ...] = field(default=())
+
+
+def route(desired: DesiredState, previous: DesiredState | None,
+          snapshots: Mapping[str, Snapshot], check: GateCheck | None,
+          copy: bool) -> Routing:
     """Resolve entries whose numbers belong to another registry (desired.crossregistry)
     to the copies in their own registry. A missing copy becomes a placeholder version in the
-    returned snapshots (so plan shows and gates it) and, with `copy`, a real copy once the
-    gates pass. Entries that cannot be resolved are reported and left out of the plan."""
+    returned snapshots and, with `copy`, a request to copy it once the gates pass. Entries
+    that cannot be resolved are reported and left out of the plan."""
     live = dict(snapshots)
     errors: list[ModelError] = []
-    copies: list[Copied] = []
+    requests: list[CopyRequest] = []
     versions: dict[tuple[str, str], int] = {}
     dropped: set[tuple[str, str]] = set()
     by_name = desired.by_name()
-    for route in crossregistry.routes(desired):
-        env, where = by_name[route.environment], (route.environment, route.key)
-        dest = live.get(route.registry)
+    for r in crossregistry.routes(desired):
+        env, where = by_name[r.environment], (r.environment, r.key)
+        dest = live.get(r.registry)
         if dest is None:
             continue  # the planner reports the unreadable registry for every model in it
-        found = crossregistry.locate(dest, route.model, route.origin_registry,
-                                     route.origin_model, route.file_version)
+        found = crossregistry.locate(dest, r.model, r.origin_registry, r.origin_model,
+                                     r.file_version)
         if found is not None:
             versions[where] = found
             continue
-        source = _copy_source(route, env, live, errors)
+        source = _copy_source(r, env, live, errors)
         if source is None:
             dropped.add(where)
             continue
         source_version, number = source
-        pending = crossregistry.placeholder(dest, route, source_version)
-        live[route.registry] = crossregistry.with_version(dest, pending)
+        pending = crossregistry.placeholder(dest, r, source_version)
+        live[r.registry] = crossregistry.with_version(dest, pending)
         versions[where] = pending.version
-        model = live[route.registry].model(route.model)
+        model = live[r.registry].model(r.model)
         if (model is not None and controls.hold_of(model, env.name) is not None) \
                 or controls.is_rejected(pending) is not None:
             continue  # held or rejected: no write at all; the planner reports why
         if not copy or (check is not None and env.promotion is not None and model is not None
-                        and not check(env, route.model, pending.version, model).allowed):
+                        and not check(env, r.model, pending.version, model).allowed):
             continue  # plan shows the placeholder; a refusal comes from the planner's check
-        if may_write is not None and not may_write():
-            continue  # not the leader any more: the executor writes nothing either
-        inherited = {k: v for k, v in pending.tags.items() if k != tags.COPY_PENDING}
-        try:
-            made = registries[route.registry].copy_version(
-                registries[route.copy_from or ""], route.copy_from_model or route.key, number,
-                route.model, inherited)
-        except RegistryError as exc:
-            live[route.registry] = dest
-            versions.pop(where)
-            dropped.add(where)
-            errors.append(ModelError(
-                route.registry, env.name, route.model, "apply",
-                f"copying {route.key} v{route.file_version} from registry '{route.copy_from}' "
-                f"to '{route.registry}' failed: {exc}",
-                env.file, env.model_line(route.key)))
-            continue
-        live[route.registry] = crossregistry.with_version(dest, made)
-        versions[where] = made.version
-        copies.append(Copied(env.name, route.registry, route.model, made.version,
-                             route.copy_from or "", route.copy_from_model or route.key, number))
+        inherited = tuple(sorted((k, v) for k, v in pending.tags.items()
+                                 if k != tags.COPY_PENDING))
+        requests.append(CopyRequest(env.name, r.registry, r.model, r.key, pending.version,
+                                    r.copy_from or "", r.copy_from_model or r.key, number,
+                                    inherited, env.file, env.model_line(r.key),
+                                    r.file_version))
+    return Routing(desired, previous, live, versions, frozenset(dropped), tuple(errors),
+                   tuple(requests))
+
+
+def settle(routing: Routing, made: Sequence[MadeCopy] = (),
+           failed: Sequence[CopyFailed] = ()) -> Routed:
+    """The routed desired state once the executor made (or failed) the requested copies:
+    each made copy replaces its placeholder; a failed one drops its entry, with the error."""
+    live = dict(routing.snapshots)
+    versions = dict(routing.versions)
+    dropped = set(routing.dropped)
+    errors = list(routing.errors)
+    copies: list[Copied] = []
+    for f in failed:
+        r = f.request
+        live[r.registry] = crossregistry.without_version(live[r.registry], r.model,
+                                                         r.placeholder)
+        versions.pop((r.environment, r.key), None)
+        dropped.add((r.environment, r.key))
+        errors.append(ModelError(
+            r.registry, r.environment, r.model, "apply",
+            f"copying {r.key} v{r.file_version} from registry '{r.source_registry}' "
+            f"to '{r.registry}' failed: {f.error}", r.file, r.line))
+    for m in made:
+        r = m.request
+        live[r.registry] = crossregistry.with_version(live[r.registry], m.made,
+                                                      drop=r.placeholder)
+        versions[(r.environment, r.key)] = m.made.version
+        copies.append(Copied(r.environment, r.registry, r.model, m.made.version,
+                             r.source_registry, r.source_model, r.source_version))
+    previous = routing.previous
     return Routed(
-        desired=crossregistry.resolve(desired, versions, frozenset(dropped)),
+        desired=crossregistry.resolve(routing.desired, versions, frozenset(dropped)),
         previous=_resolve_previous(previous, live) if previous is not None else None,
         snapshots=live, errors=tuple(errors), copies=tuple(copies))
 

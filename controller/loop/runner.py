@@ -70,13 +70,14 @@ class Controller:
                  elector: Elector | None = None, rng: random.Random | None = None,
                  on_event: EventSink | None = None, feedback: FeedbackPort | None = None,
                  proposer: ProposerPort | None = None, write_budget: float = 0.0,
-                 ledger: Ledger | None = None, delivery: DeliveryWatch | None = None):
+                 ledger: Ledger | None = None, delivery: DeliveryWatch | None = None,
+                 trigger: Trigger | None = None):
         self.source = source
         self.registries = registries
         self.metrics = metrics
         self.interval = interval
         self.elector = elector
-        self.trigger = Trigger()
+        self.trigger = trigger or Trigger()  # shared with the elector's callbacks
         self.reporter = Reporter(metrics, on_event,
                                  Feedback(feedback) if feedback is not None else None)
         self.cycle = Cycle(source, registries, self.reporter,

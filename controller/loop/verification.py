@@ -26,11 +26,11 @@ from typing import Literal
 from mlflow_gitops.core.errors import RegistryError
 from mlflow_gitops.core.ledger import Entry
 from mlflow_gitops.core.model import Environment, LiveModel, Snapshot
-from mlflow_gitops.core.plan import Plan
+from mlflow_gitops.core.plan import Plan, TagEdit
 from mlflow_gitops.core.ports import LedgerSink, RegistryPort, VerificationPort
 from mlflow_gitops.core.states import State
 from mlflow_gitops.core.tags import hold_tag, left_tag, verified_tag, verify_tag
-from mlflow_gitops.loop.executor import Applied, execute
+from mlflow_gitops.loop.executor import Applied, edit_tag, execute
 from mlflow_gitops.loop.reconciler import PassResult
 from mlflow_gitops.planning.ledger_entries import entries_for
 from mlflow_gitops.planning.status import ModelStatus
@@ -90,8 +90,7 @@ class Verifier:
                                   int(self.clock() * 1000), "verification", detail=detail)])
 
     def step(self, result: PassResult, registries: Mapping[str, RegistryPort],
-             may_write: Callable[[], bool],
-             on_applied: Callable[[Applied], None] | None = None) -> Outcome:
+             may_write: Callable[[], bool]) -> Outcome:
         envs = result.desired.by_name()
         out = Outcome(rows=())
         rows: list[ModelStatus] = []
@@ -106,7 +105,7 @@ class Verifier:
                 rows.append(row)
                 continue
             try:
-                rows.append(self._entry(env, row, live, registries, may_write, on_applied, out))
+                rows.append(self._entry(env, row, live, registries, may_write, out))
             except RegistryError as exc:
                 out.errors.append(f"{env.name}/{row.model}: verification could not write: {exc}")
                 rows.append(row)
@@ -115,11 +114,11 @@ class Verifier:
 
     def _entry(self, env: Environment, row: ModelStatus, live: LiveModel,
                registries: Mapping[str, RegistryPort], may_write: Callable[[], bool],
-               on_applied: Callable[[Applied], None] | None, out: Outcome) -> ModelStatus:
+               out: Outcome) -> ModelStatus:
         assert env.verify is not None
         hold = controls.hold_of(live, env.name)
         if hold is not None and hold.by == window.HOLD_AUTHOR:
-            return self._ours(env, row, live, hold, registries, may_write, on_applied, out)
+            return self._ours(env, row, live, hold, registries, may_write, out)
         if row.sync != "Synced" or row.desired is None or hold is not None:
             return row
         version = live.versions.get(row.desired)
@@ -161,8 +160,7 @@ class Verifier:
                             version.version, progress.failure,
                             extra={"fields": {"environment": env.name, "model": row.model,
                                               "version": version.version}})
-                return self._failed(env, row, live, progress, registries, may_write,
-                                    on_applied, out)
+                return self._failed(env, row, live, progress, registries, may_write, out)
         if window.ended(progress, now):
             return self._finish(env, row, version.version, progress, registry, may_write, out)
         return replace(row, sync=State.Verifying, until=progress.ends, next_check=progress.next_at,
@@ -175,8 +173,8 @@ class Verifier:
         if done.outcome == "verified":
             if not may_write():
                 return row
-            registry.set_version_tag(row.model, version, verified_tag(env.name),
-                                     window.verified_record(done, self.clock()))
+            edit_tag(registry, TagEdit(row.model, verified_tag(env.name),
+                                       window.verified_record(done, self.clock()), version))
         if not self._write(registry, row.model, version, env.name, done, may_write):
             return row
         if done.outcome == "verified":
@@ -193,8 +191,7 @@ class Verifier:
 
     def _failed(self, env: Environment, row: ModelStatus, live: LiveModel,
                 progress: window.Progress, registries: Mapping[str, RegistryPort],
-                may_write: Callable[[], bool], on_applied: Callable[[Applied], None] | None,
-                out: Outcome) -> ModelStatus:
+                may_write: Callable[[], bool], out: Outcome) -> ModelStatus:
         """Hold first (so no pass re-applies the failed version), then roll back."""
         assert env.verify is not None
         rollback = env.verify.on_failure == "rollback" and progress.replaced is not None
@@ -204,16 +201,16 @@ class Verifier:
         self._record(env, row.model, row.desired or 0,
                      "verify_failed", progress, progress.failure)
         control = controls.make_control(window.HOLD_AUTHOR, reason, self.clock())
-        registries[env.registry].set_model_tag(row.model, hold_tag(env.name),
-                                               control.to_json())
+        edit_tag(registries[env.registry], TagEdit(row.model, hold_tag(env.name),
+                                                   control.to_json()))
         held = replace(live, tags={**live.tags, hold_tag(env.name): control.to_json()})
-        return self._ours(env, row, held, control, registries, may_write, on_applied, out,
+        return self._ours(env, row, held, control, registries, may_write, out,
                           fresh=progress)
 
     def _ours(self, env: Environment, row: ModelStatus, live: LiveModel,
               hold: controls.Control, registries: Mapping[str, RegistryPort],
-              may_write: Callable[[], bool], on_applied: Callable[[Applied], None] | None,
-              out: Outcome, fresh: window.Progress | None = None) -> ModelStatus:
+              may_write: Callable[[], bool], out: Outcome,
+              fresh: window.Progress | None = None) -> ModelStatus:
         """An entry our own hold stops: `RolledBack` (finishing a rollback that a kill
         interrupted) until a person releases it, or `Held` for `on_failure: hold`. `fresh`:
         the window that failed in this very pass (the snapshot predates its record)."""
@@ -237,7 +234,7 @@ class Verifier:
         started = self.clock()
         plan = Plan(progress.commit, window.rollback_changes(env, row.model, bad, good,
                                                              row.line))
-        applied = execute(plan, registries, on_applied=on_applied, may_write=may_write)
+        applied = execute(plan, registries, may_write=may_write)
         out.applied.extend(applied.applied)
         if self.ledger is not None and applied.applied:
             before = Snapshot(env.registry, {row.model: live})
@@ -266,8 +263,7 @@ class Verifier:
                progress: window.Progress, may_write: Callable[[], bool]) -> bool:
         if not may_write():
             return False
-        registry.set_version_tag(model, version, verify_tag(environment),
-                                 progress.to_json())
+        edit_tag(registry, TagEdit(model, verify_tag(environment), progress.to_json(), version))
         return True
 
 

@@ -1,22 +1,21 @@
-"""The shell around mlflow_gitops.policy.rules: gathers the evidence a promotion is judged on
-(the controller's apply records and the live state, from the pass's snapshots; the source
-run's metrics) and builds the reconciler's PolicyFactory.
+"""The promotion policy over one pass's facts (mlflow_gitops.core.facts): picks, from the
+snapshots and the run metrics the facts phase read, the evidence each promotion is judged on
+and hands it to mlflow_gitops.policy.rules. Pure: no port is called here.
 
-Everything but run metrics comes from the snapshots the pass has already read, so judging a
-pending promotion costs what a converged pass costs: no git history, no extra registry call.
-Metrics are fetched lazily, only for versions the planner actually promotes, once per run
-per pass. A fact that cannot be read never raises: it becomes the reason a gate fails, so a
-broken registry blocks a promotion instead of letting it through. `plan`, `diff` and apply
-all use this one factory over the same registry, so they give the same verdict."""
+`runs_needed` tells the facts phase which source runs' metrics to read: only those of
+versions a metric gate may judge this pass (entries not yet live in their target), so a
+converged pass reads none. A fact that could not be read never raises: it becomes the reason
+a gate fails, so a broken registry blocks a promotion instead of letting it through. Each
+(environment, model, version) is judged once per pass (routing and the planner ask the same
+check). `plan`, `diff` and apply all use this one factory, so they give the same verdict."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from mlflow_gitops.core import tags
-from mlflow_gitops.core.errors import RegistryError
+from mlflow_gitops.core.facts import PassFacts, RunKey
 from mlflow_gitops.core.model import (
     DesiredState,
     Environment,
@@ -25,7 +24,7 @@ from mlflow_gitops.core.model import (
     Snapshot,
 )
 from mlflow_gitops.core.plan import Verdict
-from mlflow_gitops.core.ports import GateCheck, PolicyFactory, RegistryPort
+from mlflow_gitops.core.ports import GateCheck, PolicyFactory
 from mlflow_gitops.desired import crossregistry
 from mlflow_gitops.policy import evidence, verify
 from mlflow_gitops.policy.rules import FromFacts, PolicyFacts, RunFacts, evaluate
@@ -34,33 +33,73 @@ from mlflow_gitops.policy.rules import FromFacts, PolicyFacts, RunFacts, evaluat
 VersionId = tuple[str, str, int]
 
 
-def make_policy(clock: Callable[[], float] = time.time) -> PolicyFactory:
-    """The reconciler's PolicyFactory: per pass, a gate check over that pass's evidence."""
-    def factory(desired: DesiredState, snapshots: Mapping[str, Snapshot],
-                registries: Mapping[str, RegistryPort]) -> GateCheck | None:
+def make_policy(clock: Callable[[], float] | None = None) -> PolicyFactory:
+    """The reconciler's PolicyFactory: per pass, a gate check over that pass's facts. The
+    pass's clock (`facts.now`) is the time; `clock` replaces it (a fixed time for replays)."""
+    def factory(desired: DesiredState, facts: PassFacts) -> GateCheck | None:
         if not any(env.promotion for env in desired.environments):
             return None
-        return _Facts(desired, snapshots, registries, clock()).check
+        return _Facts(desired, facts, clock() if clock is not None else facts.now).check
 
     return factory
 
 
-class _Facts:
-    """One pass's facts, fetched on first use and cached."""
+def runs_needed(desired: DesiredState, snapshots: Mapping[str, Snapshot]) -> set[RunKey]:
+    """The source runs whose metrics a metric gate may need this pass: for each entry of an
+    environment with metric gates that is not yet live in its target, the run of the version
+    (of its origin version, for one numbered in another registry)."""
+    out: set[RunKey] = set()
+    by_name = desired.by_name()
+    for env in desired.environments:
+        if env.promotion is None or not any(g.metric for g in env.promotion.gates):
+            continue
+        origin = crossregistry.origin(env, by_name)
+        for key, entry in env.models.items():
+            registry = origin.registry
+            model = crossregistry.registered_name(origin, key) if origin is not env \
+                else crossregistry.registered_name(env, key)
+            snapshot = snapshots.get(registry)
+            live = snapshot.model(model) if snapshot is not None else None
+            lv = live.versions.get(entry.version) if live is not None else None
+            if lv is None or not lv.run_id:
+                continue
+            if registry == env.registry and _serves(env, live, entry.version):
+                continue  # converged: nothing to judge
+            out.add((registry, lv.run_id))
+    return out
 
-    def __init__(self, desired: DesiredState, snapshots: Mapping[str, Snapshot],
-                 registries: Mapping[str, RegistryPort], now: float):
+
+def _serves(env: Environment, live: LiveModel | None, version: int) -> bool:
+    if live is None:
+        return False
+    if env.target.kind == "stage":
+        lv = live.versions.get(version)
+        return lv is not None and lv.stage == env.target.value
+    return live.aliases.get(env.target.value) == version
+
+
+class _Facts:
+    """One pass's facts as the gates see them; each verdict is worked out once."""
+
+    def __init__(self, desired: DesiredState, facts: PassFacts, now: float):
         self.by_name = desired.by_name()
-        self.snapshots = snapshots
-        self.registries = registries
+        self.snapshots = facts.snapshots
+        self.runs = facts.runs
         self.now = now
-        self._runs: dict[tuple[str, str], RunFacts] = {}
+        self._verdicts: dict[tuple[str, str, int, bool], Verdict] = {}
         self._judging: set[str] = set()  # environments being judged (a `from` chain)
         self._keys: dict[str, dict[str, str]] = {}  # environment → registered name → key
 
     def check(self, env: Environment, model: str, version: int, live: LiveModel) -> Verdict:
         if env.promotion is None:
             return Verdict(True)  # no promotion policy here: nothing to judge
+        lv = live.versions.get(version)  # a placeholder and the copy made for it differ
+        key = (env.name, model, version, lv is not None and tags.COPY_PENDING in lv.tags)
+        if key not in self._verdicts:
+            self._verdicts[key] = self._judge(env, model, version, live)
+        return self._verdicts[key]
+
+    def _judge(self, env: Environment, model: str, version: int, live: LiveModel) -> Verdict:
         raw = self.by_name.get(env.name, env)
         key = self._key(raw, model)
         lv = live.versions.get(version)
@@ -164,13 +203,7 @@ class _Facts:
         needed = raw.promotion is not None and any(g.metric for g in raw.promotion.gates)
         if not run_id or not needed:
             return RunFacts(run_id)
-        if (registry, run_id) not in self._runs:
-            try:
-                port = self.registries[registry]
-                facts = RunFacts(run_id, dict(port.run_metrics(run_id)))
-            except KeyError:
-                facts = RunFacts(run_id, None, f"registry '{registry}' is not configured")
-            except RegistryError as exc:
-                facts = RunFacts(run_id, None, f"{exc}")
-            self._runs[(registry, run_id)] = facts
-        return self._runs[(registry, run_id)]
+        read = self.runs.get((registry, run_id))
+        if read is None:  # the facts phase did not read it: fail closed, saying so
+            return RunFacts(run_id, None, "its metrics were not read this pass")
+        return RunFacts(run_id, read.metrics, read.error)

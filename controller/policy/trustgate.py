@@ -1,16 +1,17 @@
 """Trust at apply inside the promotion policy: a PolicyFactory that adds the trust verdict
 (mlflow_gitops.policy.trust) to every change into an environment the controller config
-guards. Its facts come through a TrustPort, one read per changed entry and pass; without a
-port (`plan`, `diff`, which run before the merge) each such change says what the controller
-will check at apply instead."""
+guards. Its facts come through a TrustPort, one read per changed entry and pass, asked only
+for an entry the planner is about to change (which entries those are is known only while
+planning, so this is the one read of a pass made after the facts phase; the verdict on what
+it returns is pure, mlflow_gitops.policy.trust). Without a port (`plan`, `diff`, which run
+before the merge) each such change says what the controller will check at apply instead."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from mlflow_gitops.core.model import DesiredState, Environment, LiveModel, Snapshot
+from mlflow_gitops.core.facts import PassFacts
+from mlflow_gitops.core.model import DesiredState, Environment, LiveModel
 from mlflow_gitops.core.plan import Verdict
-from mlflow_gitops.core.ports import GateCheck, PolicyFactory, RegistryPort, TrustPort
+from mlflow_gitops.core.ports import GateCheck, PolicyFactory, TrustPort
 from mlflow_gitops.core.trust import TrustRules
 from mlflow_gitops.policy import evidence
 from mlflow_gitops.policy.trust import combine, judge
@@ -19,9 +20,8 @@ from mlflow_gitops.policy.trust import combine, judge
 def guarded(base: PolicyFactory | None, rules: TrustRules, port: TrustPort | None
             ) -> PolicyFactory:
     """`base`'s verdicts, with trust at apply added for the environments `rules` guard."""
-    def factory(desired: DesiredState, snapshots: Mapping[str, Snapshot],
-                registries: Mapping[str, RegistryPort]) -> GateCheck | None:
-        inner = base(desired, snapshots, registries) if base is not None else None
+    def factory(desired: DesiredState, facts: PassFacts) -> GateCheck | None:
+        inner = base(desired, facts) if base is not None else None
         if not any(rules.guards(env.name) for env in desired.environments):
             return inner
         return _Check(desired, inner, rules, port).check

@@ -6,52 +6,16 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.controller_proc import ControllerProcess, wait_until
+from tests.support.controller_proc import ControllerProcess, start, synced_at, wait_until
 from tests.support.envfiles import HEADER, env_files
-from tests.support.gitrepos import bare_remote, commit_all, git, write_files
+from tests.support.gitrepos import bare_remote, commit_all, git, merge_branch, write_files
 from tests.support.registry_helpers import make_model, stages_of
 from tests.support.servers import MlflowServer
-
-
-def merge_branch(work: Path, branch: str, files: dict[str, str], message: str) -> str:
-    """Open a 'pull request' on `branch`, then merge it into main with a merge commit."""
-    git(work, "checkout", "-q", "-b", branch, "origin/main")
-    for rel, text in files.items():
-        (work / rel).write_text(text)
-    commit_all(work, message)
-    git(work, "push", "-q", "origin", branch)
-    git(work, "checkout", "-q", "main")
-    git(work, "pull", "-q", "origin", "main")
-    git(work, "merge", "-q", "--no-ff", branch, "-m", f"Merge branch '{branch}'")
-    git(work, "push", "-q", "origin", "main")
-    return git(work, "rev-parse", "HEAD")
-
-
-@pytest.fixture()
-def controllers(tmp_path: Path) -> Iterator[list[ControllerProcess]]:
-    started: list[ControllerProcess] = []
-    yield started
-    for proc in started:
-        proc.kill()
-
-
-def start(controllers: list[ControllerProcess], *args: Any, **kwargs: Any) -> ControllerProcess:
-    proc = ControllerProcess(*args, **kwargs)
-    controllers.append(proc)
-    return proc.start()
-
-
-def synced_at(proc: ControllerProcess, sha: str) -> bool:
-    status = proc.status()
-    return status["last_applied_commit"] == sha and all(
-        row["sync"] == "Synced" for row in status["environments"])
 
 
 def test_merge_promotes_and_revert_rolls_back(
@@ -180,32 +144,50 @@ def test_invalid_commit_keeps_the_last_good_state_and_is_reported(
     assert proc.terminate() == 0
 
 
+def _samples(proc: ControllerProcess) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    samples = {}
+    for family in text_string_to_metric_families(proc.metrics()):
+        for s in family.samples:
+            samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return samples
+
+
 def test_metrics_follow_what_happened(tmp_path: Path, mlflow_server: Any, mlflow_client: Any,
                                       unique: str, controllers: list[ControllerProcess]) -> None:
-    """Every metric of SPEC §6 is exposed, and transitions are counted per environment and
-    action as applied."""
+    """Every metric is exposed, and transitions are counted per environment and action as
+    applied, including a new commit's changes that the commit-first pass applies (the full
+    pass after it then applies nothing)."""
     model = f"metrics-{unique}"
     make_model(mlflow_client, model, 3, {3: "Production"})
     bare, work = bare_remote(tmp_path, env_files(model, production=1, staging=2))
     proc = start(controllers, tmp_path, f"file://{bare}", mlflow_server.uri, interval=0.5)
     sha = git(work, "rev-parse", "HEAD")
     wait_until(lambda: synced_at(proc, sha), message="synced")
-    samples = {}
-    for family in text_string_to_metric_families(proc.metrics()):
-        for s in family.samples:
-            samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    assert samples[("mlflow_gitops_transitions_total",
-                    (("action", "promote"), ("environment", "production")))] == 1
-    assert samples[("mlflow_gitops_transitions_total",
-                    (("action", "archive"), ("environment", "production")))] == 1
-    assert samples[("mlflow_gitops_transitions_total",
-                    (("action", "promote"), ("environment", "staging")))] == 1
+    samples = _samples(proc)
+    promote_prod = ("mlflow_gitops_transitions_total",
+                    (("action", "promote"), ("environment", "production")))
+    archive_prod = ("mlflow_gitops_transitions_total",
+                    (("action", "archive"), ("environment", "production")))
+    promote_staging = ("mlflow_gitops_transitions_total",
+                       (("action", "promote"), ("environment", "staging")))
+    last_applied = ("mlflow_gitops_last_applied_timestamp_seconds", ())
+    assert samples[promote_prod] == 1 and samples[archive_prod] == 1
+    assert samples[promote_staging] == 1
     assert samples[("mlflow_gitops_reconcile_total", (("result", "success"),))] >= 1
     assert samples[("mlflow_gitops_reconcile_duration_seconds_count", ())] >= 1
     assert samples[("mlflow_gitops_out_of_sync", (("environment", "production"),))] == 0
     assert samples[("mlflow_gitops_git_commit_info", (("sha", sha),))] == 1
-    assert samples[("mlflow_gitops_last_applied_timestamp_seconds", ())] > time.time() - 120
+    assert samples[last_applied] > time.time() - 120
     assert samples[("mlflow_gitops_leader", ())] == 1
+
+    first_applied = samples[last_applied]
+    sha = merge_branch(work, "promote-v2", env_files(model, production=2, staging=3),
+                       f"Promote {model} v2")
+    wait_until(lambda: synced_at(proc, sha), message="the new commit applied")
+    samples = _samples(proc)
+    assert samples[promote_prod] == 2 and samples[archive_prod] == 2
+    assert samples[promote_staging] == 2
+    assert samples[last_applied] > first_applied
     assert proc.terminate() == 0
 
 

@@ -13,11 +13,10 @@ from typing import Any
 
 from mlflow_gitops.policy.windows import when
 
-from tests.e2e.test_controller import controllers, merge_branch, start  # noqa: F401
 from tests.support.cli import run_cli
-from tests.support.controller_proc import ControllerProcess, wait_until
+from tests.support.controller_proc import ControllerProcess, start, wait_until
 from tests.support.envfiles import HEADER, env_files
-from tests.support.gitrepos import bare_remote, git
+from tests.support.gitrepos import bare_remote, git, merge_branch
 from tests.support.registry_helpers import make_model, stages_of
 
 

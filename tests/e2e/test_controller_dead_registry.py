@@ -7,13 +7,10 @@ from __future__ import annotations
 import re
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.support.controller_proc import ControllerProcess, wait_until
+from tests.support.controller_proc import ControllerProcess, start, wait_until
 from tests.support.counting_proxy import CountingProxy
 from tests.support.envfiles import HEADER
 from tests.support.gitrepos import bare_remote, commit_all, git, write_files
@@ -27,20 +24,6 @@ DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1"}
 def staging(models: dict[str, int]) -> dict[str, str]:
     listing = "".join(f"  {m}: {v}\n" for m, v in models.items())
     return {STAGING: HEADER + "target:\n  stage: Staging\nmodels:\n" + listing}
-
-
-@pytest.fixture()
-def controllers() -> Iterator[list[ControllerProcess]]:
-    started: list[ControllerProcess] = []
-    yield started
-    for proc in started:
-        proc.kill()
-
-
-def start(controllers: list[ControllerProcess], *args: Any, **kwargs: Any) -> ControllerProcess:
-    proc = ControllerProcess(*args, **kwargs)
-    controllers.append(proc)
-    return proc.start()
 
 
 def pass_seconds(proc: ControllerProcess, outcome: str) -> list[float]:

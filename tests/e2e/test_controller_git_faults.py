@@ -7,36 +7,15 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.controller_proc import ControllerProcess, wait_until
+from tests.support.controller_proc import ControllerProcess, start, synced_at, wait_until
 from tests.support.envfiles import env_files
 from tests.support.gitrepos import bare_remote, commit_all, git, write_files
 from tests.support.registry_helpers import make_model, stages_of
-
-
-@pytest.fixture()
-def controllers() -> Iterator[list[ControllerProcess]]:
-    started: list[ControllerProcess] = []
-    yield started
-    for proc in started:
-        proc.kill()
-
-
-def start(controllers: list[ControllerProcess], *args: Any, **kwargs: Any) -> ControllerProcess:
-    proc = ControllerProcess(*args, **kwargs)
-    controllers.append(proc)
-    return proc.start()
-
-
-def synced_at(proc: ControllerProcess, sha: str) -> bool:
-    status = proc.status()
-    return status["last_applied_commit"] == sha and all(
-        row["sync"] == "Synced" for row in status["environments"])
 
 
 def test_locks_left_by_a_killed_controller_do_not_stop_the_next_one(

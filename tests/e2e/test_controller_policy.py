@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,14 +61,6 @@ def settled_at(proc: ControllerProcess, sha: str, passes: int = 2) -> None:
 def record(client: Any, model: str, version: int, environment: str) -> dict[str, Any] | None:
     raw = client.get_model_version(model, str(version)).tags.get(f"gitops.applied.{environment}")
     return json.loads(raw) if raw is not None else None
-
-
-@pytest.fixture()
-def controllers() -> Iterator[list[ControllerProcess]]:
-    started: list[ControllerProcess] = []
-    yield started
-    for proc in started:
-        proc.kill()
 
 
 def start(controllers: list[ControllerProcess], tmp_path: Path, bare: Path, uri: str

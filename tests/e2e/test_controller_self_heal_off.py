@@ -8,13 +8,10 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.support.controller_proc import ControllerProcess, wait_until
+from tests.support.controller_proc import ControllerProcess, start, synced_at, wait_until
 from tests.support.counting_proxy import CountingProxy
 from tests.support.envfiles import HEADER
 from tests.support.gitrepos import bare_remote, commit_all, git, write_files
@@ -29,26 +26,6 @@ def production(models: dict[str, int], gates: str = "") -> dict[str, str]:
     listing = "".join(f"  {m}: {v}\n" for m, v in models.items())
     return {PROD: HEADER + "target:\n  stage: Production\nsync:\n  self_heal: false\n"
             + gates + "models:\n" + listing}
-
-
-@pytest.fixture()
-def controllers() -> Iterator[list[ControllerProcess]]:
-    started: list[ControllerProcess] = []
-    yield started
-    for proc in started:
-        proc.kill()
-
-
-def start(controllers: list[ControllerProcess], *args: Any, **kwargs: Any) -> ControllerProcess:
-    proc = ControllerProcess(*args, **kwargs)
-    controllers.append(proc)
-    return proc.start()
-
-
-def synced_at(proc: ControllerProcess, sha: str) -> bool:
-    status = proc.status()
-    return status["last_applied_commit"] == sha and all(
-        row["sync"] == "Synced" for row in status["environments"])
 
 
 def push(work: Path, files: dict[str, str], message: str) -> str:

@@ -12,11 +12,10 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.test_controller import controllers, merge_branch, start  # noqa: F401
-from tests.support.controller_proc import ControllerProcess, wait_until
+from tests.support.controller_proc import ControllerProcess, start, wait_until
 from tests.support.envfiles import HEADER
 from tests.support.fake_forge import TOKEN, FakeForge
-from tests.support.gitrepos import bare_remote
+from tests.support.gitrepos import bare_remote, merge_branch
 from tests.support.runs import logged_version
 
 SLACK_PATH = "/services/T0001/B0001/SeCrEtSlackPath"

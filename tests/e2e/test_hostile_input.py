@@ -7,32 +7,17 @@ from __future__ import annotations
 import json
 import socket
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support.cli import run_cli
-from tests.support.controller_proc import ControllerProcess, wait_until
+from tests.support.controller_proc import ControllerProcess, start, wait_until
 from tests.support.envfiles import HEADER
 from tests.support.gitrepos import bare_remote, commit_all, git
 from tests.support.registry_helpers import make_model, stages_of
 from tests.support.servers import free_port
-
-
-@pytest.fixture()
-def controllers() -> Iterator[list[ControllerProcess]]:
-    started: list[ControllerProcess] = []
-    yield started
-    for proc in started:
-        proc.kill()
-
-
-def start(controllers: list[ControllerProcess], *args: Any, **kwargs: Any) -> ControllerProcess:
-    proc = ControllerProcess(*args, **kwargs)
-    controllers.append(proc)
-    return proc.start()
 
 
 def _files(model: str, production: int, staging: str, gated: bool = False) -> dict[str, str]:

@@ -58,7 +58,7 @@ def test_hostile_names_get_distinct_branches_and_a_slow_forge_delays_no_heal(
     `fraud_detector` fails only that one; a proposal closed unmerged for `my model` is not
     opened again; and with every forge call then taking 25 s, a hand-moved alias is still
     healed within a few 1 s intervals (not after the round)."""
-    from mlflow_gitops.adapters.proposer import branch_name
+    from mlflow_gitops.app.propose import branch_name
 
     names = [f"a..b-{unique}", f"fraud-detector-{unique}", f"fraud_detector-{unique}",
              f"模型-{unique}", f"my model-{unique}"]

@@ -15,7 +15,6 @@ gives each replica's tenure on the Lease as the API server saw it; the controlle
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -115,14 +114,6 @@ def push(work: Path, files: dict[str, str], message: str) -> str:
     sha = commit_all(work, message)
     git(work, "push", "-q", "origin", "HEAD:main")
     return sha
-
-
-@pytest.fixture()
-def controllers() -> Iterator[list[Replica]]:
-    started: list[Replica] = []
-    yield started
-    for proc in started:
-        proc.kill()
 
 
 def test_only_the_lease_holder_writes_and_handover_follows_the_lease(

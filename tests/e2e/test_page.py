@@ -13,12 +13,11 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.e2e.test_controller import merge_branch
 from tests.support import chromium
 from tests.support.cli import run_cli
 from tests.support.controller_proc import ControllerProcess, wait_until
 from tests.support.envfiles import HEADER
-from tests.support.gitrepos import bare_remote
+from tests.support.gitrepos import bare_remote, merge_branch
 from tests.support.registry_helpers import make_model
 
 pytestmark = pytest.mark.slow

@@ -13,12 +13,11 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_controller import controllers, merge_branch, start  # noqa: F401
-from tests.support.controller_proc import ControllerProcess, wait_until
+from tests.support.controller_proc import ControllerProcess, start, wait_until
 from tests.support.envfiles import HEADER
 from tests.support.fake_forge import TOKEN, FakeForge
 from tests.support.git_http import serve_git_http
-from tests.support.gitrepos import bare_remote, git
+from tests.support.gitrepos import bare_remote, git, merge_branch
 from tests.support.prometheus import Exporter, PrometheusServer, available
 from tests.support.registry_helpers import make_model
 from tests.support.servers import free_port

@@ -25,14 +25,6 @@ BOUND = 15.0  # seconds: a trigger, not the 300 s poll, must explain the reactio
 
 
 @pytest.fixture()
-def controllers() -> Iterator[list[ControllerProcess]]:
-    started: list[ControllerProcess] = []
-    yield started
-    for proc in started:
-        proc.kill()
-
-
-@pytest.fixture()
 def hooked_mlflow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MlflowServer]:
     """A real MLflow server that may deliver webhooks to http:// on loopback: MLflow refuses
     private addresses and anything but https unless told otherwise

@@ -114,3 +114,17 @@ class ControllerProcess:
             self.proc.wait()
         if hasattr(self, "log"):
             self.log.close()
+
+
+def start(controllers: list[Any], *args: Any, **kwargs: Any) -> ControllerProcess:
+    """A started ControllerProcess, killed after the test (the `controllers` fixture)."""
+    proc = ControllerProcess(*args, **kwargs)
+    controllers.append(proc)
+    return proc.start()
+
+
+def synced_at(proc: ControllerProcess, sha: str) -> bool:
+    """The controller applied `sha` and every entry is Synced."""
+    status = proc.status()
+    return bool(status["last_applied_commit"] == sha and all(
+        row["sync"] == "Synced" for row in status["environments"]))

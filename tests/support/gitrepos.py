@@ -53,3 +53,17 @@ def bare_remote(tmp: Path, files: dict[str, str], branch: str = "main") -> tuple
     git(work, "config", "user.name", AUTHOR["GIT_AUTHOR_NAME"])
     git(work, "config", "user.email", AUTHOR["GIT_AUTHOR_EMAIL"])
     return bare, work
+
+
+def merge_branch(work: Path, branch: str, files: dict[str, str], message: str) -> str:
+    """Open a 'pull request' on `branch`, then merge it into main with a merge commit."""
+    git(work, "checkout", "-q", "-b", branch, "origin/main")
+    for rel, text in files.items():
+        (work / rel).write_text(text)
+    commit_all(work, message)
+    git(work, "push", "-q", "origin", branch)
+    git(work, "checkout", "-q", "main")
+    git(work, "pull", "-q", "origin", "main")
+    git(work, "merge", "-q", "--no-ff", branch, "-m", f"Merge branch '{branch}'")
+    git(work, "push", "-q", "origin", "main")
+    return git(work, "rev-parse", "HEAD")

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mlflow_gitops.core import tags
 from mlflow_gitops.core.errors import TransientRegistryError
+from mlflow_gitops.core.facts import PassFacts
 from mlflow_gitops.core.model import Gate, LiveVersion, Promotion, frozen_map
 from mlflow_gitops.core.plan import Change
 from mlflow_gitops.loop.executor import execute
@@ -224,7 +225,7 @@ def test_from_evidence_belongs_to_the_very_version_not_to_a_name_a_file_maps() -
     production = replace(env("production", "alias:champion", {"fraud": 1}),
                          promotion=Promotion("staging", None, ()))
     check = make_policy(lambda: AT + 90 * 86400)(desired(staging, production),
-                                                 {"default": snapshot}, {})
+                                                 PassFacts({"default": snapshot}))
     assert check is not None
     fraud = snapshot.model("fraud")
     assert fraud is not None
@@ -245,7 +246,7 @@ def test_a_record_of_another_environment_is_no_rollback() -> None:
                                      "gitops.applied.canary": record}})
     production = replace(env("production", "alias:champion", {"m": 1}),
                          promotion=Promotion(None, None, (Gate(tag="ok", equals="yes"),)))
-    check = make_policy(lambda: AT + 60)(desired(production), {"default": snapshot}, {})
+    check = make_policy(lambda: AT + 60)(desired(production), PassFacts({"default": snapshot}))
     model = snapshot.model("m")
     assert check is not None and model is not None
     verdict = check(production, "m", 1, model)

@@ -3,6 +3,7 @@ pass, rollbacks read without approvals, and `plan`/`diff` (no port) say what app
 
 from __future__ import annotations
 
+from mlflow_gitops.core.facts import PassFacts
 from mlflow_gitops.core.model import Environment
 from mlflow_gitops.core.plan import Plan
 from mlflow_gitops.core.trust import Approvals, EntryTrust, Signature, TrustRules
@@ -39,7 +40,7 @@ def _plan(port: Port | None, tags: dict[tuple[str, int], dict[str, str]] | None 
     snapshot = live({"m": {1: "None", 2: "None"}}, aliases={"m": {"champion": 1}},
                     tags=tags)
     factory = guarded(None, RULES, port)
-    check = factory(state, {"default": snapshot}, {})
+    check = factory(state, PassFacts({"default": snapshot}))
     return plan(state, {"default": snapshot}, check=check)
 
 

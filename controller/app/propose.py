@@ -12,6 +12,7 @@ import hashlib
 import logging
 import re
 import subprocess
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,13 +22,16 @@ from mlflow_gitops.adapters.git.auth import Auth
 from mlflow_gitops.adapters.git.worktree import WorkTree
 from mlflow_gitops.adapters.uris import scrub
 from mlflow_gitops.core.errors import ConfigError, GitOpsError, RegistryError, SourceError
+from mlflow_gitops.core.facts import PassFacts, RunKey, RunRead
 from mlflow_gitops.core.model import DesiredState, LiveVersion
-from mlflow_gitops.core.ports import PolicyFactory, RegistryPort
+from mlflow_gitops.core.ports import GateCheck, PolicyFactory, RegistryPort
 from mlflow_gitops.desired.edits import Edit, promotion_edit
 from mlflow_gitops.desired.loader import load_texts
-from mlflow_gitops.loop.reconciler import collect_metrics, read_live, reconcile
+from mlflow_gitops.loop.facts import read_live, read_runs
+from mlflow_gitops.loop.reconciler import collect_metrics, reconcile
 from mlflow_gitops.planning.proposals import Decision, decide
 from mlflow_gitops.planning.render import render_markdown
+from mlflow_gitops.policy.facts import runs_needed
 
 log = logging.getLogger("mlflow_gitops.proposals")
 
@@ -129,20 +133,20 @@ def propose_round(work: Round, registries: Mapping[str, RegistryPort],
     if errors:
         name, message = sorted(errors.items())[0]
         raise RegistryError(f"registry '{name}' unreachable: {message}")
-    metrics: dict[tuple[str, str], Mapping[str, float] | None] = {}
+    runs: dict[RunKey, RunRead] = {}  # each run read once per round
+    now = time.time()
 
     def metrics_of(registry: str) -> Any:
         def read(version: LiveVersion) -> Mapping[str, float] | None:
             if not version.run_id:
                 return None
-            if (registry, version.run_id) not in metrics:
-                try:
-                    metrics[(registry, version.run_id)] = registries[registry].run_metrics(
-                        version.run_id)
-                except RegistryError:
-                    metrics[(registry, version.run_id)] = None
-            return metrics[(registry, version.run_id)]
+            runs.update(read_runs({(registry, version.run_id)}, registries, runs))
+            return runs[(registry, version.run_id)].metrics
         return read
+
+    def check_for(state: DesiredState) -> GateCheck | None:
+        runs.update(read_runs(runs_needed(state, snapshots), registries, runs))
+        return policy(state, PassFacts(snapshots, {}, now, runs))
 
     outcomes = []
     for env in desired.environments:
@@ -154,8 +158,7 @@ def propose_round(work: Round, registries: Mapping[str, RegistryPort],
             try:
                 decision = decide(
                     desired, env.name, model, snapshots[env.registry],
-                    lambda state: policy(state, snapshots, registries),
-                    metrics_of(env.registry),
+                    check_for, metrics_of(env.registry),
                     already_refused=_closed(work.forge, env.name, model))
                 outcomes.append(_carry_out(work, desired, files, decision, registries, policy))
             except GitOpsError as exc:
@@ -251,7 +254,7 @@ def _body(desired: DesiredState, files: Mapping[str, str], edit: Edit, marker: s
         raise ConfigError(f"the proposed edit of {edit.model} in {edit.environment} does not "
                           "validate; report this")
     result = reconcile(after, registries, previous=desired, dry_run=True, policy=policy)
-    metrics = collect_metrics(result.plan, result.snapshots, registries)
+    metrics = collect_metrics(result, registries)
     return (render_markdown(result.plan, metrics) + edit.notes + "\n\nOpened by "
             "`mlflow-gitops propose`: a newer qualifying version updates this pull request; "
             "closing it unmerged means this version is not proposed again.\n" + marker + "\n")

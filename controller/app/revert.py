@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 
-from mlflow_gitops.adapters.proposer import ControllerProposer, Forge, ref_component
+from mlflow_gitops.app.propose import ControllerProposer, Forge, ref_component
 from mlflow_gitops.core.errors import GitOpsError
 from mlflow_gitops.core.model import Environment
 from mlflow_gitops.desired.edits import promotion_edit
