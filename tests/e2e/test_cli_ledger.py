@@ -56,6 +56,7 @@ def test_history_at_answers_from_applied_times_and_audit_names_a_deleted_record(
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "v1", env=backdated)
     assert run_cli("apply", "environments", "--config", cfg, cwd=repo).code == 0
+    time.sleep(1.1)  # --at reads whole seconds: `between` must be a later second than v1's apply
     between = time.time()
     time.sleep(1.1)
     write_files(repo, alias_env(model, 2))
