@@ -15,8 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_controller import controllers, start  # noqa: F401 - fixture
-from tests.support.controller_proc import ControllerProcess, wait_until
+from tests.support.controller_proc import ControllerProcess, start, wait_until
 from tests.support.envfiles import HEADER
 from tests.support.fake_forge import TOKEN, FakeForge
 from tests.support.gitrepos import git, init_repo, write_files
