@@ -15,13 +15,18 @@ from mlflow_gitops.core.facts import PassFacts, RunKey, RunRead
 from mlflow_gitops.core.model import DesiredState, Snapshot, frozen_map
 from mlflow_gitops.core.ports import RegistryPort
 from mlflow_gitops.desired.managed import read_sets
+from mlflow_gitops.policy import controls
 from mlflow_gitops.policy.facts import runs_needed
 
 
 def gather(desired: DesiredState, registries: Mapping[str, RegistryPort], *,
            gates: bool = True, clock: Callable[[], float] = time.time) -> PassFacts:
-    """The pass's facts. `gates`: read the run metrics the policy's metric gates need."""
-    snapshots, errors = read_live(registries, desired)
+    """The pass's facts. `gates`: read the run metrics the policy's metric gates need.
+    A rejection is followed across registry copies here, once, so that every phase after
+    (routing's copies, the planner, verification's rollback) sees a copy of a rejected
+    version as rejected."""
+    read, errors = read_live(registries, desired)
+    snapshots = dict(controls.follow_rejections(read))
     runs = read_runs(runs_needed(desired, snapshots), registries) if gates else {}
     return PassFacts(frozen_map(snapshots), frozen_map(errors), clock(), frozen_map(runs))
 

@@ -90,3 +90,21 @@ def test_a_hold_of_an_environment_no_file_defines_is_warned_about() -> None:
     assert '"warnings": [' in render_json(p)
     quiet = plan(desired(env("prod", "stage:Production", {"m": 1})), {"default": snap})
     assert [w for w in quiet.warnings if "'prod'" in w] == []
+
+
+def test_the_pass_facts_carry_a_rejection_across_copies_for_every_phase() -> None:
+    """gather marks the prod copy of default's rejected v1 in the facts themselves, so
+    routing and verification (which read the facts, not the planner's view) see it too."""
+    from mlflow_gitops.loop.facts import gather
+
+    from tests.support.memory_registry import MemoryRegistry
+
+    snaps = two_registries(source_tags={1: {REJECTED: REJECTION}})
+    registries = {name: MemoryRegistry.from_snapshot(s) for name, s in snaps.items()}
+    state = desired(env("staging", "stage:Staging", {"m": 2}),
+                    env("production", "stage:Production", {"m": 2}, registry="prod"))
+    facts = gather(state, registries, gates=False)
+    copy = facts.snapshots["prod"].models["m"].versions[1]
+    rejection = is_rejected(copy)
+    assert rejection is not None and rejection.placed == ("default", "m", 1)
+    assert is_rejected(facts.snapshots["prod"].models["m"].versions[2]) is None
