@@ -230,7 +230,7 @@ class ControllerConfig(BaseModel):
     @classmethod
     def _source_names(cls, value: dict[str, VerificationSourceConfig]
                       ) -> dict[str, VerificationSourceConfig]:
-        from mlflow_gitops.desired.schema import SOURCE_NAME
+        from mlflow_gitops.desired.schema_verify import SOURCE_NAME
 
         for name in value:
             if not SOURCE_NAME.match(name):

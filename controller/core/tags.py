@@ -47,7 +47,7 @@ HOLD_PREFIX = "gitops.hold."
 CONVERGED_PREFIX = "gitops.converged."
 
 #: The keys that end in an environment's name: that name must fit MLflow's key limits after
-#: the longest of them (mlflow_gitops.desired.schema checks environment names against it).
+#: the longest of them (mlflow_gitops.desired.fields checks environment names against it).
 ENVIRONMENT_PREFIXES = (OWNERSHIP_PREFIX, APPLIED_PREFIX, LEFT_PREFIX, VERIFY_PREFIX,
                         VERIFIED_PREFIX, HOLD_PREFIX, CONVERGED_PREFIX)
 LONGEST_ENVIRONMENT_PREFIX = max(ENVIRONMENT_PREFIXES, key=len)

@@ -6,7 +6,6 @@ controller."""
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
@@ -27,9 +26,12 @@ from mlflow_gitops.core.model import (
     frozen_map,
 )
 from mlflow_gitops.desired import schema
+from mlflow_gitops.desired.crossfile import cross_file_problems
+from mlflow_gitops.desired.fields import environment_name_problem, parse_duration
+from mlflow_gitops.desired.schema_errors import translate
 from mlflow_gitops.desired.verification import source_problems, to_verify
 from mlflow_gitops.desired.yamlsource import ParsedYaml, YamlSyntaxError, parse
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 ENVIRONMENT_SUFFIXES = (".yaml", ".yml")
 
@@ -97,7 +99,7 @@ def _load_one(path: str, text: str) -> tuple[Environment | None, list[Diagnostic
         return None, found
     stem = PurePosixPath(path).stem
     name = parsed.data.get("name")
-    if (problem := schema.environment_name_problem(stem)) is not None:
+    if (problem := environment_name_problem(stem)) is not None:
         found.append(Diagnostic(path, parsed.line_of(("name",)) if "name" in parsed.data
                                 else 1, problem))
     if isinstance(name, str) and name != stem:
@@ -114,7 +116,7 @@ def _load_one(path: str, text: str) -> tuple[Environment | None, list[Diagnostic
     try:
         spec = schema.EnvironmentSpec.model_validate(parsed.data)
     except ValidationError as exc:
-        found.extend(d for loc, d in _translate(path, parsed, exc) if loc not in flagged)
+        found.extend(d for loc, d in translate(path, parsed, exc) if loc not in flagged)
         return None, found
     found.extend(_prompt_problems(path, spec, parsed))
     if found:
@@ -206,7 +208,7 @@ def _to_environment(
         p = spec.promotion
         promotion = Promotion(
             from_env=p.from_,
-            min_soak_seconds=schema.parse_duration(p.min_soak) if p.min_soak else None,
+            min_soak_seconds=parse_duration(p.min_soak) if p.min_soak else None,
             gates=tuple(
                 Gate(
                     metric=g.metric,
@@ -224,7 +226,7 @@ def _to_environment(
                 Window(
                     kind="allow" if w.allow is not None else "deny",
                     cron=w.allow if w.allow is not None else w.deny or "",
-                    duration_seconds=schema.parse_duration(w.duration) or 0,
+                    duration_seconds=parse_duration(w.duration) or 0,
                     timezone=w.timezone,
                     line=parsed.line_of(("promotion", "windows", i)),
                 )
@@ -269,244 +271,3 @@ def _to_environment(
         line=parsed.line_of(("target",)),
         verify=to_verify(spec.verify, parsed) if spec.verify is not None else None,
     )
-
-
-def cross_file_problems(
-    environments: list[Environment], known_registries: Iterable[str] | None = None,
-    broken: Mapping[str, str] | None = None,
-) -> list[Diagnostic]:
-    """What the files say about each other. `broken` (environment name → file) are files
-    that did not load: a reference to one is a consequence of that file's own error."""
-    found: list[Diagnostic] = []
-    by_name = {env.name: env for env in environments}
-    if len(by_name) != len(environments):
-        seen: dict[str, Environment] = {}
-        for env in environments:
-            if env.name in seen:
-                found.append(
-                    Diagnostic(
-                        env.file,
-                        1,
-                        f"environment '{env.name}' is also defined in {seen[env.name].file}; "
-                        "keep one file per environment",
-                    )
-                )
-            seen[env.name] = env
-    known = set(known_registries) if known_registries is not None else None
-    targets: dict[tuple[str, Target], Environment] = {}
-    for env in environments:
-        if known is not None and env.registry not in known:
-            found.append(
-                Diagnostic(
-                    env.file,
-                    env.line,
-                    f"registry '{env.registry}' is not in the controller config "
-                    f"(known: {', '.join(sorted(known)) or 'none'})",
-                )
-            )
-        key = (env.registry, env.target)
-        if key in targets:
-            other = targets[key]
-            found.append(
-                Diagnostic(
-                    env.file,
-                    env.line,
-                    f"environment '{env.name}' has the same target ({env.target}) on registry "
-                    f"'{env.registry}' as {other.file}:{other.line}; "
-                    "each environment needs its own stage or alias",
-                )
-            )
-        else:
-            targets[key] = env
-    found.extend(_one_stage_per_version(environments))
-    found.extend(_one_kind_per_name(environments))
-    found.extend(_promotion_sources(environments, by_name, broken or {}))
-    return found
-
-
-def _one_stage_per_version(environments: list[Environment]) -> list[Diagnostic]:
-    found = []
-    holder: dict[tuple[str, str, int], Environment] = {}
-    for env in environments:
-        if env.target.kind != "stage":
-            continue
-        for model, entry in env.models.items():
-            key = (env.registry, model, entry.version)
-            other = holder.get(key)
-            if other is not None and other.target != env.target:
-                found.append(
-                    Diagnostic(
-                        env.file,
-                        entry.line,
-                        f"{model} v{entry.version} is also assigned to stage "
-                        f"{other.target.value} in {other.file}:{other.model_line(model)}; "
-                        "a version holds one stage, so assign it in one stage environment",
-                    )
-                )
-            holder.setdefault(key, env)
-    return found
-
-
-def _one_kind_per_name(environments: list[Environment]) -> list[Diagnostic]:
-    """A registry name listed under `prompts:` in one file and `models:` in another."""
-    found = []
-    first: dict[tuple[str, str], Environment] = {}
-    for env in environments:
-        for name, entry in env.models.items():
-            other = first.setdefault((env.registry, name), env)
-            theirs = other.models[name]
-            if theirs.kind != entry.kind:
-                found.append(Diagnostic(
-                    env.file, entry.line,
-                    f"'{name}' is listed under {entry.kind}s: here but under {theirs.kind}s: "
-                    f"in {other.file}:{theirs.line}; a registry name is one or the other"))
-    return found
-
-
-def _promotion_sources(
-    environments: list[Environment], by_name: dict[str, Environment],
-    broken: Mapping[str, str],
-) -> list[Diagnostic]:
-    found = []
-    for env in environments:
-        source = env.promotion.from_env if env.promotion else None
-        if source is None:
-            continue
-        if source not in by_name and source in broken:
-            found.append(Diagnostic(
-                env.file, env.promotion.line if env.promotion else env.line,
-                f"promotion.from names environment '{source}', whose file {broken[source]} "
-                "could not be read (a consequence of its error above: fix that file first)"))
-            continue
-        if source not in by_name:
-            hint = difflib.get_close_matches(source, list(by_name), n=1)
-            found.append(
-                Diagnostic(
-                    env.file,
-                    env.promotion.line if env.promotion else env.line,
-                    f"promotion.from names environment '{source}', which does not exist"
-                    + (f"; did you mean '{hint[0]}'?" if hint else "")
-                    + f" (environments: {', '.join(sorted(by_name))})",
-                )
-            )
-            continue
-        chain = [env.name]
-        current: str | None = source
-        while current is not None and current in by_name:
-            if current in chain:
-                cycle = " → ".join(chain[chain.index(current) :] + [current])
-                if current == env.name:
-                    found.append(
-                        Diagnostic(
-                            env.file,
-                            env.promotion.line if env.promotion else env.line,
-                            f"promotion.from forms a cycle ({cycle}); "
-                            "one environment in the chain must have no 'from'",
-                        )
-                    )
-                break
-            chain.append(current)
-            nxt = by_name[current].promotion
-            current = nxt.from_env if nxt else None
-    return found
-
-
-# --- pydantic errors → one friendly line each ----------------------------------------------
-
-_TYPE_WORDS = {
-    "int_type": "a whole number",
-    "int_parsing": "a whole number",
-    "float_type": "a number",
-    "bool_type": "true or false",
-    "string_type": "a string",
-    "dict_type": "a mapping",
-    "list_type": "a list",
-    "model_type": "a mapping",
-}
-
-
-def _translate(path: str, parsed: ParsedYaml, exc: ValidationError
-               ) -> list[tuple[tuple[Any, ...], Diagnostic]]:
-    out = []
-    for err in exc.errors(include_url=False):
-        loc = tuple(err["loc"])
-        out.append((loc, Diagnostic(path, parsed.line_of(loc), _message(loc, err))))
-    return out
-
-
-def _message(loc: tuple[Any, ...], err: Any) -> str:
-    kind = err["type"]
-    where = _dotted(loc)
-    got = _Shown(err.get("input"))
-    if kind == "extra_forbidden":
-        allowed = _allowed_keys(loc[:-1])
-        hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-        suggestion = f"did you mean '{hint[0]}'?" if hint else f"allowed: {', '.join(allowed)}"
-        return f"unknown key '{where}': {suggestion}"
-    if kind == "missing":
-        return f"missing required key '{where}'"
-    if loc[-1:] == ("version",) and loc[:1] in (("models",), ("prompts",)):
-        if isinstance(got.value, str) and got.value.strip().isdigit():
-            return f"{loc[1]}: version must be a number, not the quoted string {got!r}: " \
-                "remove the quotes"
-        return (
-            f"{loc[1]}: version must be a positive whole number (e.g. 3), got {got!r}"
-        )
-    if kind == "literal_error":
-        expected = err.get("ctx", {}).get("expected", "")
-        return f"{where} must be {expected}, got {got!r}"
-    if kind in _TYPE_WORDS:
-        return f"{where} must be {_TYPE_WORDS[kind]}, got {got!r}"
-    if kind == "value_error":
-        message = str(err["msg"]).removeprefix("Value error, ")
-        return f"{where}: {message}" if where else message
-    return f"{where}: {err['msg']}"
-
-
-class _Shown:
-    """A user's value in a message: its repr, cut short (a value may be megabytes long)."""
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def __repr__(self) -> str:
-        text = repr(self.value)
-        return text if len(text) <= 60 else text[:57] + "…"
-
-
-def _dotted(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(p)[:60] if not isinstance(p, int) else f"[{p}]" for p in loc).replace(
-        ".[", "["
-    )
-
-
-def _allowed_keys(parent: tuple[Any, ...]) -> list[str]:
-    model: Any = schema.EnvironmentSpec
-    for part in parent:
-        if isinstance(part, int):
-            continue
-        if model is schema.EnvironmentSpec and part in ("models", "prompts"):
-            model = part
-            continue
-        if model in ("models", "prompts"):
-            model = schema.ModelSpec if model == "models" else schema.PromptSpec
-            continue
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
-            return []
-        field = next(
-            (f for n, f in model.model_fields.items() if (f.alias or n) == part), None
-        )
-        if field is None:
-            return []
-        model = _inner_model(field.annotation)
-    if isinstance(model, type) and issubclass(model, BaseModel):
-        return [f.alias or n for n, f in model.model_fields.items()]
-    return []
-
-
-def _inner_model(annotation: Any) -> Any:
-    for candidate in getattr(annotation, "__args__", ()) or (annotation,):
-        inner = _inner_model(candidate) if getattr(candidate, "__args__", None) else candidate
-        if isinstance(inner, type) and issubclass(inner, BaseModel):
-            return inner
-    return annotation

@@ -12,7 +12,7 @@ from mlflow_gitops.core.diagnostics import Diagnostic
 from mlflow_gitops.core.model import Check, Environment, Verify
 
 if TYPE_CHECKING:
-    from mlflow_gitops.desired.schema import VerifySpec
+    from mlflow_gitops.desired.schema_verify import VerifySpec
     from mlflow_gitops.desired.yamlsource import ParsedYaml
 
 #: Source kinds as the controller config names them.
@@ -22,7 +22,7 @@ HTTP_WITH_PATH = "http+path"
 
 
 def to_verify(spec: VerifySpec, parsed: ParsedYaml) -> Verify:
-    from mlflow_gitops.desired.schema import parse_duration
+    from mlflow_gitops.desired.fields import parse_duration
 
     return Verify(
         duration_seconds=parse_duration(spec.duration) or 0,

@@ -256,7 +256,7 @@ def test_a_record_of_another_environment_is_no_rollback() -> None:
 def test_every_valid_environment_name_fits_the_evidence_tag_keys() -> None:
     """The longest environment name validation accepts still makes MLflow-valid evidence tag
     keys (at most 250 characters); one character more is refused up front."""
-    from mlflow_gitops.desired.schema import MAX_TAG_KEY_LENGTH, environment_name_problem
+    from mlflow_gitops.desired.fields import MAX_TAG_KEY_LENGTH, environment_name_problem
 
     longest = next(n for n in range(MAX_TAG_KEY_LENGTH, 0, -1)
                    if environment_name_problem("e" * n) is None)

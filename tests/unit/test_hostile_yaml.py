@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from mlflow.exceptions import MlflowException
 from mlflow.utils.validation import _validate_tag_name
 from mlflow_gitops.desired import history
+from mlflow_gitops.desired.fields import environment_name_problem
 from mlflow_gitops.desired.loader import load_one, load_texts
-from mlflow_gitops.desired.schema import environment_name_problem
 from mlflow_gitops.desired.yamlsource import MAX_BYTES, MAX_DEPTH, parse
 
 HEADER = "apiVersion: mlflow-gitops/v1\nkind: Environment\ntarget:\n  stage: Production\n"

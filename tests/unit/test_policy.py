@@ -16,7 +16,7 @@ from mlflow_gitops.core.model import (
 )
 from mlflow_gitops.core.plan import Verdict
 from mlflow_gitops.core.tags import ownership_tag
-from mlflow_gitops.desired.schema import parse_duration
+from mlflow_gitops.desired.fields import parse_duration
 from mlflow_gitops.policy.evidence import Stint
 from mlflow_gitops.policy.rules import (
     FromFacts,
