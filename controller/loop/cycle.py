@@ -1,16 +1,23 @@
 """One controller pass over the git source: fetch → load the tip (a bad commit keeps the
-last good desired state in force) → reconcile → report. What `self_heal: false` needs to
-know across restarts (what was fully applied) lives in the registry, read with each pass's
-live state (mlflow_gitops.planning.converged), so there is nothing to resume.
+last good desired state in force) → apply a new commit's changed entries first → the drift
+check of every managed model → verify → report. The first three steps (`advance`) also run
+on the commit lane (mlflow_gitops.loop.lane) the moment a trigger arrives, beside a drift
+check in flight; the write gate (mlflow_gitops.loop.gate) keeps the two from undoing each
+other, and the lane's writes are counted in the outcome of the pass that reports next.
+What `self_heal: false` needs to know across restarts (what was fully applied) lives in the
+registry, read with each pass's live state (mlflow_gitops.planning.converged), so there is
+nothing to resume.
 The loop around it (triggers, backoff, leadership) is mlflow_gitops.loop.runner."""
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any, Protocol
 
 from mlflow_gitops.core.diagnostics import Diagnostic
@@ -18,8 +25,10 @@ from mlflow_gitops.core.errors import GitOpsError, SourceError
 from mlflow_gitops.core.model import DesiredState
 from mlflow_gitops.core.ports import PolicyFactory, RegistryPort
 from mlflow_gitops.desired.loader import load_texts
-from mlflow_gitops.desired.managed import changed_models, focus
+from mlflow_gitops.desired.managed import changed_models, focus, read_sets
 from mlflow_gitops.loop.delivery import DeliveryWatch
+from mlflow_gitops.loop.executor import ModelGuard
+from mlflow_gitops.loop.gate import WriteGate
 from mlflow_gitops.loop.ledger import Ledger
 from mlflow_gitops.loop.reconciler import PassResult, merged, merged_writes, reconcile
 from mlflow_gitops.loop.report import Reporter, pass_outcome
@@ -76,7 +85,15 @@ class Cycle:
         self._sources = known_sources
         self._verifier = verifier
         self._desired: DesiredState | None = None  # last good desired state
-        self._passed: DesiredState | None = None  # desired state of the last full pass
+        self._generation = 0  # of _desired: one more for each desired state loaded
+        self._first: DesiredState | None = None  # the last desired state applied first
+        self._advancing = threading.Lock()  # advance(): the pass and the commit lane
+        self._early: list[PassResult] = []  # the lane's outcomes, for the next report
+        self._early_lock = threading.Lock()
+        self.gate = WriteGate()
+        #: Told which models a drift check left to a newer commit (the loop makes sure
+        #: another pass follows).
+        self.superseded: Callable[[list[tuple[str, str]]], None] = lambda models: None
 
     def run(self, reason: str, may_write: Callable[[], bool]) -> bool:
         """One reconcile pass; False when it failed in a way worth backing off for."""
@@ -84,30 +101,20 @@ class Cycle:
         outcome, transient = "success", False
         self.reporter.pass_started()
         try:
-            try:
-                sha = self.source.fetch()
-                self.reporter.commit_seen(sha)
-                self.state.last_seen_commit = sha
-                self._load(sha)
-            except SourceError as exc:
-                self.state.source_error = str(exc)
-                raise
-            self.state.source_error = None
+            desired, generation, first = self.advance(may_write)
             if self.ledger is not None:
                 self.ledger.flush(may_write)  # records a failed write left for later
-            if self._desired is None:
+            if desired is None:
                 outcome = "invalid"
             else:
-                first = self._commit_first(may_write)
                 if first is not None and first.registry_errors:
                     result = first  # a registry stopped answering: no drift check against it
                 else:
-                    result = reconcile(self._desired, self.registries, policy=self._policy,
-                                       may_write=may_write, records=True,
-                                       **self._ledger_args(self._desired))
+                    result = self._drift_check(desired, generation, may_write)
                     if first is not None:  # the pass's outcome counts the first part's writes
                         result = merged(first, result)
-                result = self._verify(result, may_write)
+                result = self._verify(self._with_early(result), may_write,
+                                      partial(self.gate.model, generation))
                 transient = self._record(result)
                 outcome = pass_outcome(result)
                 if self.state.invalid_commit:
@@ -138,21 +145,82 @@ class Cycle:
             names = [e.name for e in self._desired.environments] if self._desired else []
             self.delivery.refresh(names)
 
-    def _commit_first(self, may_write: Callable[[], bool]) -> PassResult | None:
+    def advance(self, may_write: Callable[[], bool]
+                ) -> tuple[DesiredState | None, int, PassResult | None]:
+        """Fetch, load the tip and apply a new commit's changed entries: the start of every
+        pass, and what the commit lane runs the moment a trigger arrives, even while a pass
+        is in its drift check. One caller at a time, so each commit goes first exactly once.
+        Returns the desired state in force, its generation and the commit-first result."""
+        with self._advancing:
+            try:
+                sha = self.source.fetch()
+                self.reporter.commit_seen(sha)
+                self.state.last_seen_commit = sha
+                self._load(sha)
+            except SourceError as exc:
+                self.state.source_error = str(exc)
+                raise
+            self.state.source_error = None
+            desired, generation = self._desired, self._generation
+            if desired is None:
+                return None, generation, None
+            return desired, generation, self._commit_first(desired, generation, may_write)
+
+    def ahead(self, may_write: Callable[[], bool]) -> None:
+        """The commit lane's round: `advance`, its writes kept for the next pass's outcome
+        (metrics, logs, notifications count them once, there)."""
+        _desired, _generation, first = self.advance(may_write)
+        if first is not None and (first.written or first.copies):
+            with self._early_lock:
+                self._early.append(first)
+
+    def _with_early(self, result: PassResult) -> PassResult:
+        """`result` with the writes the commit lane made since the last report."""
+        with self._early_lock:
+            early, self._early = self._early, []
+        for first in early:
+            result = merged(first, result)
+        return result
+
+    def _commit_first(self, desired: DesiredState, generation: int,
+                      may_write: Callable[[], bool]) -> PassResult | None:
         """A new commit's changed entries are applied first, reading only their models, so
-        merge-to-applied does not wait for the drift check of every managed model (the full
-        pass right after does that, as on every interval). Its outcome is the full pass's
-        to report: whatever this one could not apply, that one retries and records, unless
-        a registry stopped answering here: then this result is the pass's (cut short)."""
-        desired, before = self._desired, self._passed
-        if desired is None or before is None or before.commit == desired.commit:
+        merge-to-applied waits neither for the drift check of every managed model that
+        follows nor for one already running (the gate keeps that one from writing over
+        them). Whatever this one could not apply, the full pass retries and records, unless
+        a registry stopped answering here: then this result is the pass's (cut short) and
+        the next pass tries this commit first again."""
+        before = self._first
+        if before is None or before.commit == desired.commit:
+            self._first = desired
             return None
         keys = changed_models(before, desired)
         if not keys:
+            self._first = desired  # nothing to apply early: the full pass does it all
             return None
-        return reconcile(focus(desired, keys), self.registries, policy=self._policy,
-                         may_write=may_write, records=True,
-                         **self._ledger_args(desired))
+        focused = focus(desired, keys)
+        models = [(registry, name) for registry, reads in read_sets(focused).items()
+                  for name in reads.names]
+        with self.gate.commit(generation, models):
+            result = reconcile(focused, self.registries, policy=self._policy,
+                               may_write=may_write, records=True,
+                               **self._ledger_args(desired))
+        if not result.registry_errors:
+            self._first = desired
+        return result
+
+    def _drift_check(self, desired: DesiredState, generation: int,
+                     may_write: Callable[[], bool]) -> PassResult:
+        """Every managed model, planned with `desired`; a model that a newer commit takes
+        over meanwhile is left to that commit (and to the pass that follows it)."""
+        self.gate.forget_before(generation)
+        result = reconcile(desired, self.registries, policy=self._policy,
+                           may_write=may_write, records=True,
+                           guard=partial(self.gate.model, generation),
+                           **self._ledger_args(desired))
+        if result.applied is not None and result.applied.superseded:
+            self.superseded(result.applied.superseded)
+        return result
 
     def _ledger_args(self, desired: DesiredState) -> dict[str, Any]:
         """The ledger and who merged `desired`'s commit (its author; for a merge a forge
@@ -170,11 +238,13 @@ class Cycle:
                 return ""
         return self._authors[sha]
 
-    def _verify(self, result: PassResult, may_write: Callable[[], bool]) -> PassResult:
-        """The verification step after the pass's writes: its rows replace the pass's."""
+    def _verify(self, result: PassResult, may_write: Callable[[], bool],
+                guard: ModelGuard) -> PassResult:
+        """The verification step after the pass's writes: its rows replace the pass's. A
+        rollback goes through `guard` like the drift check's writes."""
         if self._verifier is None:
             return result
-        outcome = self._verifier.step(result, self.registries, may_write)
+        outcome = self._verifier.step(result, self.registries, may_write, guard=guard)
         for event in outcome.events:
             if event.kind == "verified":
                 self.reporter.verified(event.commit, event.environment, event.model,
@@ -202,6 +272,7 @@ class Cycle:
         self._clear_invalid()
         self.reporter.desired_changed(self._desired, desired)
         self._desired = desired
+        self._generation += 1
 
     def _clear_invalid(self) -> None:
         if self.state.invalid_commit is not None:
@@ -218,7 +289,6 @@ class Cycle:
             return True
         self.state.synced_once = True
         self.state.last_applied_commit = result.desired.commit
-        self._passed = result.desired
         return False
 
     def _first_error(self) -> str | None:

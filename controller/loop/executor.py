@@ -11,12 +11,17 @@ A model is the unit of isolation: the first failed call stops that model's remai
 changes (never half-applied further) while every other model still converges. A registry
 that stops answering (a transient error) is the exception: its remaining models are skipped
 at once, reported as one error, instead of each paying the timeouts again. When `may_write`
-says no (shutting down, lost the lease, too little lease left), nothing more is written."""
+says no (shutting down, lost the lease, too little lease left), nothing more is written.
+A `guard` (mlflow_gitops.loop.gate) is entered around each model's writes (changes, copies,
+records) and may say that a newer commit has taken the model over since the plan was made:
+those writes are then left out (`superseded`), not failed; the pass that follows plans them
+again."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from itertools import groupby
 
@@ -27,6 +32,14 @@ from mlflow_gitops.core.ports import RegistryPort
 from mlflow_gitops.core.tags import ownership_tag
 from mlflow_gitops.planning.converged import RecordWrite
 from mlflow_gitops.policy import evidence
+
+#: (registry, model) -> a context held around that model's writes; it yields False when the
+#: model must not be written now (a newer commit took it over since this plan was made).
+ModelGuard = Callable[[str, str], AbstractContextManager[bool]]
+
+
+def _held(guard: ModelGuard | None, registry: str, model: str) -> AbstractContextManager[bool]:
+    return guard(registry, model) if guard is not None else nullcontext(True)
 
 
 @dataclass(frozen=True)
@@ -45,6 +58,8 @@ class ApplyResult:
     failed: list[ModelError] = field(default_factory=list)
     #: Registries that stopped answering during the pass: name → the error.
     unreachable: dict[str, str] = field(default_factory=dict)
+    #: Models left alone because a newer commit took them over: (registry, model).
+    superseded: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def errors(self) -> list[ModelError]:
@@ -61,37 +76,52 @@ def execute(
     registries: Mapping[str, RegistryPort],
     may_write: Callable[[], bool] | None = None,
     progress: Callable[[Applied], None] | None = None,
+    guard: ModelGuard | None = None,
 ) -> ApplyResult:
     """`may_write` is asked before every write (leader election: a replica that lost its lease
     must stop at once, not at the end of the pass); when it says no, nothing more is written.
     `progress` sees each change as it lands (a terminal's progress line); the result is the
-    returned value."""
+    returned value. `guard` is held around each model's group of writes."""
     result = ApplyResult(plan=plan)
-    changes = plan.changes
-    for (registry_name, model), group in groupby(changes, key=lambda c: (c.registry, c.model)):
+    for (registry_name, model), group in groupby(plan.changes,
+                                                 key=lambda c: (c.registry, c.model)):
         if registry_name in result.unreachable:
             continue  # counted in the one error that stopped this registry
-        registry = registries[registry_name]
-        for change in group:
-            if may_write is not None and not may_write():
-                left = len(changes) - len(result.applied)
-                result.failed.append(ModelError(
-                    registry_name, change.environment, model, "apply",
-                    f"{change.describe()} not applied: this replica may not write now "
-                    f"(shutting down, or no longer the leader with time to spare); {left} "
-                    "changes left for the next reconcile", change.file, change.line))
+        with _held(guard, registry_name, model) as ok:
+            if not ok:
+                result.superseded.append((registry_name, model))
+                continue
+            if not _apply_model(plan, registries[registry_name], list(group), result,
+                                may_write, progress):
                 return result
-            started = time.monotonic()
-            try:
-                _write(registry, change, plan.commit)
-            except RegistryError as exc:
-                result.failed.append(_failure(changes, change, exc, result))
-                break
-            done = Applied(change, plan.commit, time.monotonic() - started)
-            result.applied.append(done)
-            if progress is not None:
-                progress(done)
     return result
+
+
+def _apply_model(plan: Plan, registry: RegistryPort, group: list[Change],
+                 result: ApplyResult, may_write: Callable[[], bool] | None,
+                 progress: Callable[[Applied], None] | None) -> bool:
+    """One model's changes in order; False when nothing more may be written at all."""
+    changes = plan.changes
+    for change in group:
+        if may_write is not None and not may_write():
+            left = len(changes) - len(result.applied)
+            result.failed.append(ModelError(
+                change.registry, change.environment, change.model, "apply",
+                f"{change.describe()} not applied: this replica may not write now "
+                f"(shutting down, or no longer the leader with time to spare); {left} "
+                "changes left for the next reconcile", change.file, change.line))
+            return False
+        started = time.monotonic()
+        try:
+            _write(registry, change, plan.commit)
+        except RegistryError as exc:
+            result.failed.append(_failure(changes, change, exc, result))
+            break
+        done = Applied(change, plan.commit, time.monotonic() - started)
+        result.applied.append(done)
+        if progress is not None:
+            progress(done)
+    return True
 
 
 def _failure(changes: tuple[Change, ...], change: Change, exc: RegistryError,
@@ -150,39 +180,48 @@ class CopyFailed:
 
 
 def copy_versions(requests: Sequence[CopyRequest], registries: Mapping[str, RegistryPort],
-                  may_write: Callable[[], bool] | None = None
+                  may_write: Callable[[], bool] | None = None,
+                  guard: ModelGuard | None = None
                   ) -> tuple[tuple[MadeCopy, ...], tuple[CopyFailed, ...]]:
-    """Make each copy; a request `may_write` refuses is neither made nor failed (the plan
-    keeps its placeholder and the executor writes nothing else either)."""
+    """Make each copy; a request `may_write` or `guard` refuses is neither made nor failed
+    (the plan keeps its placeholder and the executor writes nothing else either)."""
     made: list[MadeCopy] = []
     failed: list[CopyFailed] = []
     for r in requests:
         if may_write is not None and not may_write():
             continue
-        try:
-            version = registries[r.registry].copy_version(
-                registries[r.source_registry], r.source_model, r.source_version, r.model,
-                dict(r.tags))
-        except RegistryError as exc:
-            failed.append(CopyFailed(r, str(exc)))
-            continue
+        with _held(guard, r.registry, r.model) as ok:
+            if not ok:
+                continue  # a newer commit owns the destination model now
+            try:
+                version = registries[r.registry].copy_version(
+                    registries[r.source_registry], r.source_model, r.source_version, r.model,
+                    dict(r.tags))
+            except RegistryError as exc:
+                failed.append(CopyFailed(r, str(exc)))
+                continue
         made.append(MadeCopy(r, version))
     return tuple(made), tuple(failed)
 
 
 def write_records(writes: Sequence[RecordWrite], registries: Mapping[str, RegistryPort],
                   may_write: Callable[[], bool] | None = None,
-                  skip: frozenset[str] = frozenset()) -> list[ModelError]:
+                  skip: frozenset[str] = frozenset(),
+                  guard: ModelGuard | None = None) -> list[ModelError]:
     """Write each `self_heal: false` record (mlflow_gitops.planning.converged) after the
     pass's changes; a failure is an error for its entry (the next pass writes it again: the
-    entry still counts as changed and, being converged, changes nothing)."""
+    entry still counts as changed and, being converged, changes nothing). A record the
+    `guard` refuses is left to a later pass too: it would claim a state a newer commit
+    may have changed."""
     errors: list[ModelError] = []
     dead = set(skip)
     for w in writes:
         if w.registry in dead or (may_write is not None and not may_write()):
             continue  # nothing lost: the entry is recorded by a later pass
         try:
-            edit_tag(registries[w.registry], TagEdit(w.model, w.key, w.value))
+            with _held(guard, w.registry, w.model) as ok:
+                if ok:
+                    edit_tag(registries[w.registry], TagEdit(w.model, w.key, w.value))
         except RegistryError as exc:
             if exc.transient:
                 dead.add(w.registry)

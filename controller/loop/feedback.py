@@ -164,20 +164,23 @@ class Feedback:
                     continue  # after a start: never overwrite what the last run said
                 self._status(status)
         applied, self._written = self._written, []
-        by_model: dict[Key, list[Applied]] = {}
+        # By the commit each change was written for: the commit lane may have applied a
+        # newer commit while this pass (planned with an older one) was running.
+        by_model: dict[tuple[str, str, str], list[Applied]] = {}
         for done in applied:
-            by_model.setdefault((done.change.environment, done.change.model), []).append(done)
+            by_model.setdefault((done.commit, done.change.environment, done.change.model),
+                                []).append(done)
         healed: set[Key] = set()
-        for (env, model), dones in sorted(by_model.items()):
+        for (sha, env, model), dones in sorted(by_model.items()):
             git = [d.change.describe() for d in dones if self._from_git(env, model)]
             if git:
-                self._notify(Notification("applied", commit, env, model, State.Synced,
-                                          f"{env}/{model}: applied commit {commit[:12]}",
+                self._notify(Notification("applied", sha, env, model, State.Synced,
+                                          f"{env}/{model}: applied commit {sha[:12]}",
                                           changes=tuple(git)))
             fixed = [d.change.describe() for d in dones if not self._from_git(env, model)]
             if fixed:
                 healed.add((env, model))
-                self._drift((env, model), commit, State.Synced,
+                self._drift((env, model), sha, State.Synced,
                             f"{env}/{model}: a change made outside git was reverted", fixed)
         drifting = set(healed)
         for row in result.status:

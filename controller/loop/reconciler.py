@@ -17,7 +17,14 @@ from mlflow_gitops.core.facts import PassFacts
 from mlflow_gitops.core.model import DesiredState, Snapshot
 from mlflow_gitops.core.plan import ModelError, Plan
 from mlflow_gitops.core.ports import LedgerSink, PolicyFactory, RegistryPort
-from mlflow_gitops.loop.executor import Applied, ApplyResult, copy_versions, execute, write_records
+from mlflow_gitops.loop.executor import (
+    Applied,
+    ApplyResult,
+    ModelGuard,
+    copy_versions,
+    execute,
+    write_records,
+)
 from mlflow_gitops.loop.facts import gather, read_runs
 from mlflow_gitops.loop.routing import Copied, route, settle
 from mlflow_gitops.planning import converged
@@ -69,17 +76,20 @@ def reconcile(
     clock: Callable[[], float] = time.time,
     ledger: LedgerSink | None = None,
     merged_by: str = "",
+    guard: ModelGuard | None = None,
 ) -> PassResult:
     """With `records` (the controller), the `self_heal: false` bookkeeping is the registry's
     own (planning.converged): the last applied state is read from the records in this pass's
     snapshot (`previous` is ignored) and each entry that converged is recorded after its
-    writes. `progress` only shows each change as it lands; the result is returned."""
+    writes. `progress` only shows each change as it lands; the result is returned. `guard`
+    is held around each model's writes (mlflow_gitops.loop.gate: a drift check beside a
+    newer commit leaves that commit's models alone)."""
     facts = gather(desired, registries, gates=policy is not None, clock=clock)
     check = policy(desired, facts) if policy is not None else None
     routing = route(desired, None if records else previous, facts.snapshots, check,
                     copy=not dry_run)
-    made, failed = copy_versions(routing.requests, registries, may_write) if not dry_run \
-        else ((), ())
+    made, failed = copy_versions(routing.requests, registries, may_write, guard) \
+        if not dry_run else ((), ())
     routed = settle(routing, made, failed)
     last_applied = converged.applied_state(routed.desired, routed.snapshots) if records \
         else routed.previous
@@ -90,14 +100,15 @@ def reconcile(
         return PassResult(desired, routed.snapshots, the_plan, None, registry_errors,
                           tuple(environment_status(routed.desired, routed.snapshots, the_plan)),
                           routed.copies, facts)
-    applied = execute(the_plan, registries, may_write=may_write, progress=progress)
+    applied = execute(the_plan, registries, may_write=may_write, progress=progress,
+                      guard=guard)
     if ledger is not None:
         _to_ledger(ledger, applied, routed.copies, routed.snapshots, merged_by)
     if records:
         writes = converged.record_writes(routed.desired, routed.snapshots, the_plan,
                                          (a.change for a in applied.applied), applied.errors)
         applied.failed.extend(write_records(writes, registries, may_write,
-                                            skip=frozenset(applied.unreachable)))
+                                            skip=frozenset(applied.unreachable), guard=guard))
     registry_errors = {**registry_errors, **applied.unreachable}
     if not applied.applied and not routed.copies:
         return PassResult(desired, routed.snapshots, the_plan, applied, registry_errors,

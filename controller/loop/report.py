@@ -6,10 +6,12 @@ Event. It never changes the outcome."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
+from typing import Concatenate, ParamSpec
 
 from mlflow_gitops.core.diagnostics import Diagnostic
 from mlflow_gitops.core.errors import GitOpsError
@@ -65,8 +67,22 @@ def _when(until: float | None) -> str | None:
     return datetime.fromtimestamp(until, timezone.utc).isoformat(timespec="seconds")
 
 
+P = ParamSpec("P")
+
+
+def _locked(method: Callable[Concatenate[Reporter, P], None]
+            ) -> Callable[Concatenate[Reporter, P], None]:
+    """One report at a time: the loop and the commit lane (two threads) both report."""
+    def wrapper(self: Reporter, /, *args: P.args, **kwargs: P.kwargs) -> None:
+        with self._lock:
+            method(self, *args, **kwargs)
+    wrapper.__doc__ = method.__doc__
+    return wrapper
+
+
 class Reporter:
-    """Metrics, logs and Events for one controller; remembers what it already reported."""
+    """Metrics, logs and Events for one controller; remembers what it already reported.
+    Thread-safe: the loop and the commit lane both report through it."""
 
     def __init__(self, metrics: MetricsPort, on_event: EventSink | None = None,
                  feedback: Feedback | None = None, heartbeat: float = 600.0,
@@ -75,6 +91,7 @@ class Reporter:
         #: While nothing happens, one INFO line this often says the loop is alive.
         self.heartbeat = heartbeat
         self._clock = clock
+        self._lock = threading.RLock()
         self._last_info = clock()
         self.feedback = feedback
         self._on_event = on_event
@@ -84,17 +101,21 @@ class Reporter:
         self.recent = RecentChanges()  # the last applied changes, for the web page
         self.news = 0  # states entered in the pass in flight
 
+    @_locked
     def pass_started(self) -> None:
         self.applied_count = 0
         self.news = 0
 
+    @_locked
     def commit_seen(self, sha: str) -> None:
         self.metrics.commit(sha)
 
+    @_locked
     def desired_changed(self, previous: DesiredState | None, desired: DesiredState) -> None:
         """A new commit's desired state is in force from this pass on."""
         self._feedback(lambda f: f.desired_changed(previous, desired))
 
+    @_locked
     def invalid_commit(self, sha: str, diagnostics: Sequence[Diagnostic],
                        kept: str | None) -> None:
         self.metrics.invalid_commit(True)
@@ -106,9 +127,11 @@ class Reporter:
         _log_rest(f"problems in commit {sha[:12]}",
                   [State.Error] * len(diagnostics[LOG_FIRST:]))
 
+    @_locked
     def invalid_cleared(self) -> None:
         self.metrics.invalid_commit(False)
 
+    @_locked
     def result(self, result: PassResult) -> None:
         """Fold one reconcile's result into metrics, logs and Events."""
         for done in result.written:
@@ -150,6 +173,7 @@ class Reporter:
             log.error("registry %s unreachable: %s", name, message,
                       extra={"fields": {"registry": name}})
 
+    @_locked
     def verified(self, commit: str, environment: str, model: str, message: str) -> None:
         """A version passed its verification window: the `verified` notification, once."""
         self._feedback(lambda f: f.verification(Notification(
@@ -187,6 +211,7 @@ class Reporter:
         self._event(_EVENT_REASONS[c.action], f"{c.environment}: {c.describe()} "
                     f"(commit {done.commit[:12]})")
 
+    @_locked
     def pass_failed(self, message: str, reason: str, unexpected: bool) -> None:
         if unexpected:
             log.exception("reconcile failed with an unexpected error; backing off",
@@ -194,6 +219,7 @@ class Reporter:
         else:
             log.error("reconcile failed: %s", message, extra={"fields": {"reason": reason}})
 
+    @_locked
     def pass_finished(self, outcome: str, seconds: float, reason: str,
                       commit: str | None) -> None:
         self.metrics.reconciled(outcome, seconds)

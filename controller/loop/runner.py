@@ -1,7 +1,8 @@
 """The controller loop: wait for a trigger (timer, webhook, leadership) → one pass
 (mlflow_gitops.loop.cycle) → wait again, the interval after a good pass and an exponential
-backoff with jitter after a failed one. SIGTERM finishes the pass in flight. Only the
-leader writes; a standby waits for the lease."""
+backoff with jitter after a failed one. A trigger also wakes the commit lane
+(mlflow_gitops.loop.lane), which applies a new commit at once, even during a pass. SIGTERM
+finishes the pass in flight. Only the leader writes; a standby waits for the lease."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from mlflow_gitops.loop.backoff import Backoff
 from mlflow_gitops.loop.cycle import ControllerState, Cycle, Source
 from mlflow_gitops.loop.delivery import DeliveryWatch
 from mlflow_gitops.loop.feedback import Feedback
+from mlflow_gitops.loop.lane import CommitLane
 from mlflow_gitops.loop.ledger import Ledger
 from mlflow_gitops.loop.proposing import ProposalWorker
 from mlflow_gitops.loop.report import EventSink, Reporter
@@ -35,6 +37,7 @@ log = logging.getLogger("mlflow_gitops.controller")
 
 LEASE_MARGIN = 0.5  # seconds of lease a write must have beyond its whole timeout
 RENEWAL_WAIT = 3.0  # how long a write waits for a renewal before giving up this pass
+LANE_JOIN = 10.0  # after the loop ends: how long to wait for the commit lane's round
 
 
 class Elector(Protocol):
@@ -84,8 +87,13 @@ class Controller:
                            policy=policy(source) if policy is not None else None,
                            known_registries=known_registries, known_sources=known_sources,
                            verifier=verifier, ledger=ledger, delivery=delivery)
+        self.cycle.superseded = lambda _models: self.trigger.request("newer commit")
         self._rng = rng or random.Random()
         self._backoff = Backoff(rng=self._rng)
+        # Not while backing off: the pass the trigger wakes meets the outage (and says so).
+        self.lane = CommitLane(lambda: self.cycle.ahead(self.may_write),
+                               lambda: self.leading and not self.trigger.stopped
+                               and not self._backoff.failures)
         #: Proposal rounds run on their own worker after good passes, never inside one.
         self.proposals = ProposalWorker(
             proposer, lambda: self.leading and not self.trigger.stopped, rng=self._rng
@@ -132,7 +140,15 @@ class Controller:
         return self.elector is None or self.elector.is_leader
 
     def loop(self) -> None:
-        """Run passes until `stop()`; returns after the pass in flight has finished."""
+        """Run passes until `stop()`; returns after the pass in flight has finished (and
+        the commit lane's round in flight, if any)."""
+        self.lane.start()
+        try:
+            self._loop()
+        finally:
+            self.lane.stop(timeout=LANE_JOIN)
+
+    def _loop(self) -> None:
         self._await_election()
         if self.proposals is not None:
             self.proposals.start()
@@ -187,6 +203,7 @@ class Controller:
 
     def on_webhook(self, reason: str = "webhook") -> None:
         self.trigger.request(reason)
+        self.lane.poke()  # a new commit does not wait for the pass in flight
 
     def forward_url(self) -> str | None:
         """Where a trigger that reached this replica should go: None to handle it here (the

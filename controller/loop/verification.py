@@ -30,7 +30,7 @@ from mlflow_gitops.core.plan import Plan, TagEdit
 from mlflow_gitops.core.ports import LedgerSink, RegistryPort, VerificationPort
 from mlflow_gitops.core.states import State
 from mlflow_gitops.core.tags import hold_tag, left_tag, verified_tag, verify_tag
-from mlflow_gitops.loop.executor import Applied, edit_tag, execute
+from mlflow_gitops.loop.executor import Applied, ModelGuard, edit_tag, execute
 from mlflow_gitops.loop.reconciler import PassResult
 from mlflow_gitops.planning.ledger_entries import entries_for
 from mlflow_gitops.planning.status import ModelStatus
@@ -80,6 +80,7 @@ class Verifier:
         #: Where the outcomes (verified, verify_failed) and the rollback's changes are
         #: recorded, after their writes.
         self.ledger = ledger
+        self._guard: ModelGuard | None = None  # the step in flight's (see `step`)
 
     def _record(self, env: Environment, model: str, version: int, action: str,
                 progress: window.Progress, detail: str) -> None:
@@ -90,7 +91,10 @@ class Verifier:
                                   int(self.clock() * 1000), "verification", detail=detail)])
 
     def step(self, result: PassResult, registries: Mapping[str, RegistryPort],
-             may_write: Callable[[], bool]) -> Outcome:
+             may_write: Callable[[], bool], guard: ModelGuard | None = None) -> Outcome:
+        """`guard`: held around a rollback's writes, as around the pass's (a model a newer
+        commit took over since the pass read it is not rolled back from that read)."""
+        self._guard = guard
         envs = result.desired.by_name()
         out = Outcome(rows=())
         rows: list[ModelStatus] = []
@@ -234,7 +238,9 @@ class Verifier:
         started = self.clock()
         plan = Plan(progress.commit, window.rollback_changes(env, row.model, bad, good,
                                                              row.line))
-        applied = execute(plan, registries, may_write=may_write)
+        applied = execute(plan, registries, may_write=may_write, guard=self._guard)
+        if applied.superseded:
+            return row  # a newer commit changed this model meanwhile: judged again next pass
         out.applied.extend(applied.applied)
         if self.ledger is not None and applied.applied:
             before = Snapshot(env.registry, {row.model: live})

@@ -1,0 +1,61 @@
+"""The commit lane: a new commit is applied the moment its trigger arrives, even while the
+loop thread is in the middle of a drift check of every managed model (a merge must not wait
+for a pass over unchanged models).
+
+Each trigger (webhook, `/sync`, MLflow webhook) also pokes this lane; its thread runs the
+same first step as every pass (`Cycle.advance`: fetch, load, apply the changed entries),
+which takes one caller at a time, so a commit goes first exactly once, whoever gets there
+first. The trigger itself stays pending, so the loop still runs one more full pass after
+the one in flight (coalescing is unchanged). Writes go through the same `may_write` as the
+loop's (leadership, shutdown) and the write gate (mlflow_gitops.loop.gate), so a drift check
+planned before the commit never writes over it."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from mlflow_gitops.core.errors import GitOpsError
+from mlflow_gitops.loop.triggers import Trigger
+
+log = logging.getLogger("mlflow_gitops.controller")
+
+
+class CommitLane:
+    """A thread that runs `advance` once per burst of pokes, until stopped."""
+
+    def __init__(self, advance: Callable[[], object], may_run: Callable[[], bool]) -> None:
+        self._advance = advance
+        self._may_run = may_run  # leading and not stopping
+        self._wake = Trigger()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="commit-lane", daemon=True)
+            self._thread.start()
+
+    def poke(self) -> None:
+        """A trigger arrived: look for a new commit now (pokes coalesce)."""
+        self._wake.request("trigger")
+
+    def stop(self, timeout: float | None = None) -> None:
+        """No new round starts; waits up to `timeout` for the one in flight (whose writes
+        stop at once: `may_write` says no while stopping)."""
+        self._wake.stop()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while self._wake.wait() is not None:
+            if not self._may_run():
+                continue  # a standby forwards triggers; the loop handles leadership
+            try:
+                self._advance()
+            except GitOpsError as exc:
+                # The pass that the same trigger asked for meets the same problem and
+                # reports it (and backs off); here it is only a note.
+                log.info("new commit not applied ahead of the pass: %s", exc)
+            except Exception:  # noqa: BLE001 - a bug here must not stop the lane
+                log.exception("applying a new commit ahead of the pass failed unexpectedly")
