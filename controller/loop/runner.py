@@ -37,7 +37,6 @@ log = logging.getLogger("mlflow_gitops.controller")
 
 LEASE_MARGIN = 0.5  # seconds of lease a write must have beyond its whole timeout
 RENEWAL_WAIT = 3.0  # how long a write waits for a renewal before giving up this pass
-LANE_JOIN = 10.0  # after the loop ends: how long to wait for the commit lane's round
 
 
 class Elector(Protocol):
@@ -140,13 +139,16 @@ class Controller:
         return self.elector is None or self.elector.is_leader
 
     def loop(self) -> None:
-        """Run passes until `stop()`; returns after the pass in flight has finished (and
-        the commit lane's round in flight, if any)."""
+        """Run passes until `stop()`; returns after the pass in flight has finished and
+        the commit lane's round in flight, if any (no write starts once stopping; what
+        may still run is a read with its own timeout). Not returning is the caller's
+        signal that a call is still in flight: `run` then exits without releasing the
+        lease, so no other replica writes before this one's last write is over."""
         self.lane.start()
         try:
             self._loop()
         finally:
-            self.lane.stop(timeout=LANE_JOIN)
+            self.lane.stop()
 
     def _loop(self) -> None:
         self._await_election()

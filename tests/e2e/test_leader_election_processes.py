@@ -154,6 +154,8 @@ def test_only_the_lease_holder_writes_and_handover_follows_the_lease(
         # The replica that lost the create race learns the holder on its next look.
         wait_until(lambda: STANDBY in messages(standby), message="the standby says so")
         assert "became leader" not in messages(standby)
+        # The "applied" lines are logged when the pass reports, after its ledger records.
+        wait_until(lambda: len(applied(first)) == 2, message="the leader logs its changes")
         assert len(applied(first)) == 2 and applied(standby) == []
         assert {(r["model"], r["to"]) for r in applied(first)} == {
             (model, "Production"), (model, "Staging")}
