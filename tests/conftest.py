@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,35 @@ from tests.support.servers import MlflowServer
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 _names = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def _environment_restored() -> Iterator[None]:
+    """Each test starts from the same environment: a command run in-process sets MLflow's
+    HTTP defaults in os.environ (no retries for a one-shot command), and
+    `mlflow.set_tracking_uri` / `set_registry_uri` are process-wide (a later test's
+    `MlflowClient(uri)` would still send registry calls to the earlier test's server)."""
+    saved = dict(os.environ)
+    uris = _mlflow_uris()
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+    if "mlflow" in sys.modules:  # imported before or by this test
+        import mlflow.tracking._model_registry.utils as registry_utils
+        import mlflow.tracking._tracking_service.utils as tracking_utils
+
+        tracking_utils._tracking_uri, registry_utils._registry_uri = uris
+
+
+def _mlflow_uris() -> tuple[object, object]:
+    """MLflow's process-wide tracking and registry URIs (both None until mlflow is imported
+    and told one)."""
+    if "mlflow" not in sys.modules:
+        return None, None
+    import mlflow.tracking._model_registry.utils as registry_utils
+    import mlflow.tracking._tracking_service.utils as tracking_utils
+
+    return tracking_utils._tracking_uri, registry_utils._registry_uri
 
 
 @pytest.fixture(scope="session")

@@ -25,6 +25,7 @@ class MlflowServer:
         self.root = Path(root)
         self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
+        self._retries = 0
 
     @property
     def uri(self) -> str:
@@ -45,15 +46,31 @@ class MlflowServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                text = (self.root / "server.log").read_text(errors="replace").lower()
+                if "address already in use" in text and self._retries < 3:
+                    # another process took the port between free_port() and the bind
+                    self._retries += 1
+                    (self.root / "server.log").unlink()
+                    self.port = free_port()
+                    return self.start(timeout)
                 raise RuntimeError(f"mlflow server exited; see {self.root / 'server.log'}")
             try:
                 with urllib.request.urlopen(f"{self.uri}/health", timeout=1) as resp:
-                    if resp.status == 200:
+                    if resp.status == 200 and self._serving():
                         return self
             except OSError:
                 time.sleep(0.25)
         self.stop()
         raise RuntimeError(f"mlflow server did not answer /health in {timeout}s")
+
+    def _serving(self) -> bool:
+        """This server answered, not another process that took the port after free_port()
+        let it go: ours is alive and its log says it listens on the port."""
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            return False
+        text = (self.root / "server.log").read_text(errors="replace")
+        return f"127.0.0.1:{self.port}" in text
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
