@@ -29,7 +29,7 @@ from mlflow_gitops.desired.edits import Edit, promotion_edit
 from mlflow_gitops.desired.loader import load_texts
 from mlflow_gitops.loop.facts import read_live, read_runs
 from mlflow_gitops.loop.reconciler import collect_metrics, reconcile
-from mlflow_gitops.planning.proposals import Decision, decide
+from mlflow_gitops.planning.proposals import Decision, MetricsOf, decide
 from mlflow_gitops.planning.render import render_markdown
 from mlflow_gitops.policy.facts import runs_needed
 
@@ -136,7 +136,7 @@ def propose_round(work: Round, registries: Mapping[str, RegistryPort],
     runs: dict[RunKey, RunRead] = {}  # each run read once per round
     now = time.time()
 
-    def metrics_of(registry: str) -> Any:
+    def metrics_of(registry: str) -> MetricsOf:
         def read(version: LiveVersion) -> Mapping[str, float] | None:
             if not version.run_id:
                 return None

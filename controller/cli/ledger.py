@@ -9,10 +9,10 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from mlflow_gitops.cli.common import (
     EXIT_OK,
@@ -28,6 +28,12 @@ from mlflow_gitops.cli.common import (
 )
 from mlflow_gitops.core.errors import GitOpsError
 from mlflow_gitops.core.ledger import Entry, Query, Record
+
+if TYPE_CHECKING:
+    from mlflow_gitops.adapters.mlflow.ledger import MlflowLedger
+    from mlflow_gitops.adapters.mlflow.registry import MlflowRegistry
+    from mlflow_gitops.core.ports import RegistryPort
+    from mlflow_gitops.loop.ledger import Ledger
 
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -73,7 +79,8 @@ def iso(ms: int | float) -> str:
     return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def ledgers(config_path: str | None, names: Iterable[str] | None = None) -> dict[str, Any]:
+def ledgers(config_path: str | None, names: Iterable[str] | None = None
+            ) -> dict[str, MlflowLedger]:
     """Each configured registry's ledger (adapters.mlflow.ledger), or exit 1 when the config
     turns the ledger off."""
     from mlflow_gitops.adapters.config import load_config
@@ -85,13 +92,13 @@ def ledgers(config_path: str | None, names: Iterable[str] | None = None) -> dict
         fatal("the ledger is turned off in the config (ledger: enabled: false)")
     wanted = tuple(sorted(names if names is not None else config.registries)) or ("default",)
     registries = build_registries(config_path, wanted)
-    # the ledger needs the MLflow adapter itself (experiments, runs), not just the port
-    return {name: MlflowLedger(cast(Any, reg), config.ledger.experiment)
+    # A Named registry keeps its error wording for the ledger's reads too.
+    return {name: MlflowLedger(cast("MlflowRegistry", reg), config.ledger.experiment)
             for name, reg in registries.items()}
 
 
-def writer_ledger(config_path: str | None, registries: dict[str, Any], writer: str
-                  ) -> Any:
+def writer_ledger(config_path: str | None, registries: Mapping[str, RegistryPort],
+                  writer: str) -> Ledger | None:
     """The ledger writer (loop.ledger.Ledger) for the registries a command writes to, or
     None when the config turns the ledger off."""
     from mlflow_gitops.adapters.config import load_config
@@ -101,7 +108,9 @@ def writer_ledger(config_path: str | None, registries: dict[str, Any], writer: s
     config = load_config(config_path)
     if not config.ledger.enabled:
         return None
-    return Ledger({name: MlflowLedger(reg, config.ledger.experiment)
+    from mlflow_gitops.cli.registries import mlflow_adapter
+
+    return Ledger({name: MlflowLedger(mlflow_adapter(reg), config.ledger.experiment)
                    for name, reg in registries.items()}, writer)
 
 
@@ -217,7 +226,7 @@ def history_at(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _until_entered(ledger: Any, env: str, model: str, at_ms: int) -> list[Record]:
+def _until_entered(ledger: MlflowLedger, env: str, model: str, at_ms: int) -> list[Record]:
     """The records up to `at_ms`, newest first, back to the last one that put a version in:
     enough to replay the answer, however long the ledger."""
     out = []

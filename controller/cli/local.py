@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlflow_gitops.cli.common import (
     EXIT_CHANGES,
@@ -30,6 +31,13 @@ from mlflow_gitops.cli.common import (
 )
 from mlflow_gitops.cli.registries import build_registries, report_unreachable
 from mlflow_gitops.core.states import State
+
+if TYPE_CHECKING:
+    from mlflow_gitops.core.model import Environment
+    from mlflow_gitops.core.plan import Change
+    from mlflow_gitops.core.ports import RegistryPort
+    from mlflow_gitops.loop.executor import Applied
+    from mlflow_gitops.loop.reconciler import PassResult
 
 
 def register(sub: Any) -> None:
@@ -116,14 +124,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _counted(env: Any) -> str:
+def _counted(env: Environment) -> str:
     """'2 model(s)', or '1 model(s), 1 prompt(s)' where the file lists prompts."""
     prompts = sum(1 for e in env.models.values() if e.kind == "prompt")
     text = f"{len(env.models) - prompts} model(s)"
     return text + (f", {prompts} prompt(s)" if prompts else "")
 
 
-def _pass(args: argparse.Namespace, dry_run: bool, progress: Any = None) -> Any:
+def _pass(args: argparse.Namespace, dry_run: bool,
+          progress: Callable[[Applied], None] | None = None
+          ) -> tuple[PassResult, dict[str, RegistryPort]]:
     from mlflow_gitops.adapters.git.local import commit_author
     from mlflow_gitops.cli.ledger import local_writer, writer_ledger
     from mlflow_gitops.cli.policies import local_policy
@@ -190,7 +200,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
             print(render_text(result.plan, errors=False), end="")
         return EXIT_OK if result.ok else EXIT_ERROR
 
-    def progress(done: Any) -> None:
+    def progress(done: Applied) -> None:
         if args.output == "text":
             print(f"  applied {done.change.environment}: {done.change.describe()} "
                   f"({done.seconds:.2f}s)", flush=True)
@@ -225,7 +235,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok else EXIT_ERROR
 
 
-def _change_dict(change: Any) -> dict[str, Any]:
+def _change_dict(change: Change) -> dict[str, Any]:
     from dataclasses import asdict
 
     return asdict(change)

@@ -12,7 +12,7 @@ import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mlflow_gitops.adapters.secrets import read_secret
 from mlflow_gitops.cli.common import usage_error
@@ -35,20 +35,20 @@ if TYPE_CHECKING:
 log = logging.getLogger("mlflow_gitops.run")
 
 
-def ledger(config: ControllerConfig, registries: Mapping[str, Any], metrics: Metrics
-           ) -> tuple[Ledger | None, DeliveryWatch | None]:
+def ledger(config: ControllerConfig, registries: Mapping[str, RegistryPort],
+           metrics: Metrics) -> tuple[Ledger | None, DeliveryWatch | None]:
     """The ledger writer (this replica named by its host name: the pod's name) and the
-    delivery figures read from it; (None, None) with `ledger: {enabled: false}`. The ledger
-    needs each registry's MLflow adapter itself (experiments and runs), hence `Any`."""
+    delivery figures read from it; (None, None) with `ledger: {enabled: false}`."""
     import socket
 
     from mlflow_gitops.adapters.mlflow.ledger import MlflowLedger
+    from mlflow_gitops.cli.registries import mlflow_adapter
     from mlflow_gitops.loop.delivery import DeliveryWatch
     from mlflow_gitops.loop.ledger import Ledger
 
     if not config.ledger.enabled:
         return None, None
-    stores = {name: MlflowLedger(reg, config.ledger.experiment)
+    stores = {name: MlflowLedger(mlflow_adapter(reg), config.ledger.experiment)
               for name, reg in registries.items()}
     return Ledger(stores, socket.gethostname()), DeliveryWatch(stores, metrics)
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlflow_gitops.adapters.git.source import GitSource
 from mlflow_gitops.core.ports import PolicyFactory
 from mlflow_gitops.core.trust import TrustRules
+from mlflow_gitops.loop.cycle import Source
 from mlflow_gitops.policy.facts import make_policy
 from mlflow_gitops.policy.trustgate import guarded
 
@@ -27,7 +27,7 @@ def diff_policy(repo: Path, base: str, config: str | None = None) -> PolicyFacto
     return _announced(make_policy(), config)
 
 
-def policy_for_source(source: GitSource) -> PolicyFactory:
+def policy_for_source(source: Source) -> PolicyFactory:
     """`run`: the controller's own policy, independent of what the git source says."""
     return make_policy()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlflow_gitops.cli.common import (
     EXIT_OK,
@@ -24,6 +24,9 @@ from mlflow_gitops.cli.common import (
 from mlflow_gitops.cli.registries import build_registries, report_unreachable
 from mlflow_gitops.core.model import DesiredState, Environment
 from mlflow_gitops.core.plan import Plan
+
+if TYPE_CHECKING:
+    from mlflow_gitops.adapters.git.worktree import WorkTree
 
 
 def register(sub: Any) -> None:
@@ -193,7 +196,7 @@ def _propose(args: argparse.Namespace, version: int, kind: str) -> int:
     return EXIT_OK
 
 
-def _forge_remote(args: argparse.Namespace, tree: Any) -> tuple[str, str]:
+def _forge_remote(args: argparse.Namespace, tree: WorkTree) -> tuple[str, str]:
     """The remote's URL and the forge token, checked before anything is pushed."""
     from mlflow_gitops.adapters import forge
 
@@ -251,7 +254,7 @@ def _plan_views(args: argparse.Namespace, after: DesiredState,
 # --- shared -------------------------------------------------------------------------------
 
 
-def _env_file(tree: Any, path: str, env_name: str, rev: str) -> str:
+def _env_file(tree: WorkTree, path: str, env_name: str, rev: str) -> str:
     folder = tree.relpath(Path(path))
     files = tree.files_at(rev, folder)
     for file in files:

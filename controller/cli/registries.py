@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlflow_gitops.cli.common import Fatal, _error
 from mlflow_gitops.core.ports import RegistryPort
+
+if TYPE_CHECKING:
+    from mlflow_gitops.adapters.mlflow.registry import MlflowRegistry
 
 
 def build_registries(config_path: str | None, names: tuple[str, ...], one_shot: bool = True
@@ -52,7 +55,7 @@ class Named:
     """A registry adapter whose 'unreachable' errors name the registry the way every command
     does (`unreachable_message`); everything else passes through unchanged."""
 
-    def __init__(self, registry: Any, config_path: str | None) -> None:
+    def __init__(self, registry: MlflowRegistry, config_path: str | None) -> None:
         self._registry = registry
         self._config_path = config_path
 
@@ -77,12 +80,24 @@ class Named:
         return call
 
 
-def report_unreachable(errors: Mapping[str, str], registries: Mapping[str, Any],
+def mlflow_adapter(registry: RegistryPort) -> MlflowRegistry:
+    """The MLflow adapter behind a registry port (the ledger needs its experiments and runs,
+    which the port does not offer); a `Named` wrapper is looked through."""
+    from mlflow_gitops.adapters.mlflow.registry import MlflowRegistry
+
+    inner = registry._registry if isinstance(registry, Named) else registry
+    if not isinstance(inner, MlflowRegistry):
+        raise TypeError(f"{type(inner).__name__} is not an MLflow registry adapter")
+    return inner
+
+
+def report_unreachable(errors: Mapping[str, str], registries: Mapping[str, RegistryPort],
                        config_path: str | None) -> None:
     """One line per registry that could not be read, naming its URI (no credentials) and
     where the URI comes from; exits 1 when no registry could be read."""
     for name, message in sorted(errors.items()):
         _error(message if message.startswith("cannot reach registry") else
-               unreachable_message(name, registries[name].tracking_uri, message, config_path))
+               unreachable_message(name, mlflow_adapter(registries[name]).tracking_uri, message,
+                                    config_path))
     if errors and set(errors) >= set(registries):
         raise Fatal("")

@@ -9,16 +9,23 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from mlflow_gitops.cli.common import fatal
+
+if TYPE_CHECKING:
+    from mlflow_gitops.adapters.config import ControllerConfig
+    from mlflow_gitops.adapters.git.source import GitSource
+    from mlflow_gitops.core.ports import PolicyFactory
+    from mlflow_gitops.loop.cycle import Source
 
 log = logging.getLogger("mlflow_gitops.run")
 
 
-def controller_policy(config: Any, source: Any, cache: Path, repo_url: str,
-                      hide: Any) -> Any:
+def controller_policy(config: ControllerConfig, source: GitSource, cache: Path, repo_url: str,
+                      hide: Callable[[str], None]) -> Callable[[Source], PolicyFactory]:
     """The loop's `policy` (source → PolicyFactory): the promotion policy, plus trust at
     apply when the config has a `trust:` section."""
     from mlflow_gitops.cli.policies import policy_for_source
