@@ -1,6 +1,7 @@
 """Day-two controls without a pull request: `hold` / `release` one model in one
-environment, and `reject` a bad version. Each is one tag write in the registry, so every
-replica and every `plan` sees it on its next read; the controller itself never writes them.
+environment, and `reject` a bad version (the use cases are in `app/controls`; this module
+finds the target from the files and says what happened). Each is one tag write in the
+registry, so every replica and every `plan` sees it on its next read.
 
 Repeating a command is harmless, as with `kubectl cordon`: holding what is held, releasing
 what is not held, rejecting a rejected version (or undoing a rejection that is not there)
@@ -9,13 +10,13 @@ changes nothing, says so, and exits 0."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import getpass
 import os
 import time
 from pathlib import Path
 from typing import Any
 
+from mlflow_gitops.app import controls
 from mlflow_gitops.cli.common import (
     EXIT_OK,
     add_config,
@@ -31,13 +32,9 @@ from mlflow_gitops.cli.common import (
     version_of,
 )
 from mlflow_gitops.cli.registries import build_registries
-from mlflow_gitops.core import tags
-from mlflow_gitops.core.errors import NotFound
-from mlflow_gitops.core.model import DEFAULT_REGISTRY, LiveModel
-from mlflow_gitops.core.plan import TagEdit
+from mlflow_gitops.core.model import DEFAULT_REGISTRY
 from mlflow_gitops.core.ports import RegistryPort
-from mlflow_gitops.loop.executor import edit_tag
-from mlflow_gitops.policy import controls
+from mlflow_gitops.policy.controls import Control
 
 
 def register(sub: Any) -> None:
@@ -100,30 +97,28 @@ def cmd_hold(args: argparse.Namespace) -> int:
     if not reason:
         fatal("--reason is empty: say why, it is what on-call colleagues will read")
     environment, name, registry = _target(args)
-    current = _live(registry, name)
-    existing = controls.hold_of(current, environment)
-    if existing is not None:
-        _say(args, f"{args.model} is already held in {environment} {existing.describe()}; "
-             "nothing changed", environment, name, existing, held=True)
-        return EXIT_OK
-    control = controls.make_control(_who(args.by), reason, time.time())
-    edit_tag(registry, TagEdit(name, tags.hold_tag(environment), control.to_json()))
-    _say(args, f"{args.model} held in {environment} {control.describe()}; the controller "
-         f"leaves it alone until `mlflow-gitops release {args.model} --env {environment}`",
-         environment, name, control, held=True)
+    done = controls.hold(registry, name, environment, _who(args.by), reason, time.time())
+    assert done.control is not None
+    if not done.changed:
+        text = (f"{args.model} is already held in {environment} {done.control.describe()}; "
+                "nothing changed")
+    else:
+        text = (f"{args.model} held in {environment} {done.control.describe()}; the "
+                f"controller leaves it alone until `mlflow-gitops release {args.model} "
+                f"--env {environment}`")
+    _say(args, text, environment, name, done.control, held=True)
     return EXIT_OK
 
 
 def cmd_release(args: argparse.Namespace) -> int:
     environment, name, registry = _target(args, orphan=True)
-    existing = controls.hold_of(_live(registry, name), environment)
-    if existing is None:
-        _say(args, f"{args.model} is not held in {environment}; nothing changed", environment,
-             name, None, held=False)
-        return EXIT_OK
-    edit_tag(registry, TagEdit(name, tags.hold_tag(environment), None))
-    _say(args, f"{args.model} released in {environment} (was held {existing.describe()}); the "
-         "next pass converges it to git", environment, name, existing, held=False)
+    done = controls.release(registry, name, environment)
+    if done.control is None:
+        text = f"{args.model} is not held in {environment}; nothing changed"
+    else:
+        text = (f"{args.model} released in {environment} (was held "
+                f"{done.control.describe()}); the next pass converges it to git")
+    _say(args, text, environment, name, done.control, held=False)
     return EXIT_OK
 
 
@@ -139,7 +134,7 @@ def _target(args: argparse.Namespace, orphan: bool = False
     if env is None and orphan:
         where = getattr(args, "registry", None) or DEFAULT_REGISTRY
         port = build_registries(args.config, (where,))[where]
-        if controls.hold_of(_live(port, args.model), args.env) is not None:
+        if controls.held(port, args.model, args.env) is not None:
             return args.env, args.model, port
     if env is None:
         fatal(f"environment '{args.env}' does not exist in {path} (known: {known})")
@@ -153,46 +148,33 @@ def _target(args: argparse.Namespace, orphan: bool = False
     return env.name, name, registry
 
 
-def _live(registry: RegistryPort, name: str) -> LiveModel:
-    """The model's live state, or a one-line error when the registry does not have it."""
-    live = registry.snapshot((name,)).model(name)
-    if live is None:
-        fatal(f"registered model '{name}' does not exist in registry '{registry.name}'")
-    return live
-
-
 # --- reject ---------------------------------------------------------------------------------
 
 def cmd_reject(args: argparse.Namespace) -> int:
     args.version = version_of(args)
     registry: RegistryPort = build_registries(args.config, (args.registry,))[args.registry]
-    live = _live(registry, args.model)
-    version = live.versions.get(args.version)
-    if version is None:
-        fatal(f"{args.model} v{args.version} does not exist in registry '{registry.name}'")
-    existing = controls.is_rejected(version)
     label = f"{args.model} v{args.version}"
     if args.undo:
-        if existing is None:
+        done = controls.undo_reject(registry, args.model, args.version)
+        if done.control is None:
             return _said(args, f"{label} is not rejected; nothing changed", None, False)
-        with contextlib.suppress(NotFound):  # undone by someone else meanwhile: same outcome
-            edit_tag(registry, TagEdit(args.model, tags.REJECTED, None, args.version))
         return _said(args, f"{label} is no longer rejected (was rejected "
-                     f"{existing.describe()})", existing, False)
+                     f"{done.control.describe()})", done.control, False)
     reason = " ".join((args.reason or "").split())
     if not reason:
+        controls.version_of(registry, args.model, args.version)  # a missing version first
         fatal("--reason is required: say why the version is bad")
-    if existing is not None:
-        return _said(args, f"{label} is already rejected {existing.describe()}; nothing "
-                     "changed", existing, True)
-    control = controls.make_control(_who(args.by), reason, time.time())
-    edit_tag(registry, TagEdit(args.model, tags.REJECTED, control.to_json(),
-                                 args.version))
-    return _said(args, f"{label} rejected {control.describe()}; no environment will promote "
-                 "it, not even as a rollback", control, True)
+    done = controls.reject(registry, args.model, args.version, _who(args.by), reason,
+                           time.time())
+    assert done.control is not None
+    if not done.changed:
+        return _said(args, f"{label} is already rejected {done.control.describe()}; nothing "
+                     "changed", done.control, True)
+    return _said(args, f"{label} rejected {done.control.describe()}; no environment will "
+                 "promote it, not even as a rollback", done.control, True)
 
 
-def _said(args: argparse.Namespace, text: str, control: controls.Control | None,
+def _said(args: argparse.Namespace, text: str, control: Control | None,
           rejected: bool) -> int:
     if args.output == "json":
         print_json({"model": args.model, "version": args.version, "rejected": rejected,
@@ -205,7 +187,7 @@ def _said(args: argparse.Namespace, text: str, control: controls.Control | None,
 # --- shared ----------------------------------------------------------------------------------
 
 def _say(args: argparse.Namespace, text: str, environment: str, name: str,
-         control: controls.Control | None, held: bool) -> None:
+         control: Control | None, held: bool) -> None:
     if args.output == "json":
         print_json({"model": name, "environment": environment, "held": held,
                     **_fields(control)})
@@ -213,7 +195,7 @@ def _say(args: argparse.Namespace, text: str, environment: str, name: str,
         print(text)
 
 
-def _fields(control: controls.Control | None) -> dict[str, str]:
+def _fields(control: Control | None) -> dict[str, str]:
     if control is None:
         return {}
     return {"by": control.by, "at": control.at, "reason": control.reason}
