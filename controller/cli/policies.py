@@ -47,4 +47,4 @@ def trust_rules(config: str | None) -> TrustRules | None:
 
 def _announced(base: PolicyFactory, config: str | None) -> PolicyFactory:
     rules = trust_rules(config)
-    return base if rules is None else guarded(base, rules, None)
+    return base if rules is None else guarded(base, rules, at_apply=False)

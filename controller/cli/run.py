@@ -182,7 +182,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from mlflow_gitops.adapters.page import Page, safe_ui_url
     from mlflow_gitops.adapters.uris import credentials_in
     from mlflow_gitops.cli.registries import build_registries
-    from mlflow_gitops.cli.trust import controller_policy
+    from mlflow_gitops.cli.trust import controller_policy, controller_trust
     from mlflow_gitops.loop.runner import Controller
     from mlflow_gitops.loop.triggers import Trigger
 
@@ -227,12 +227,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     ledger, delivery = parts.ledger(config, registries, metrics)
     verifier = parts.verifier(config, redactor.add, parts.reverts(
         args, source, cache, registries, redactor.add, config), ledger)
+    trust = controller_trust(config, source, cache, repo, redactor.add)
     trigger = Trigger()
     elector = parts.elector(args, trigger) if args.leader_elect else None
     controller = Controller(
         source, registries, metrics, ledger=ledger, delivery=delivery,
         interval=args.interval if args.interval is not None else config.interval,
-        policy=controller_policy(config, source, cache, repo, redactor.add),
+        policy=controller_policy(trust), trust=trust,
         known_registries=list(names), known_sources=config.source_kinds(), verifier=verifier,
         on_event=parts.events(args) if args.events else None, feedback=feedback, proposer=proposer,
         write_budget=budget, elector=elector, trigger=trigger)

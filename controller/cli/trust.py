@@ -20,25 +20,37 @@ if TYPE_CHECKING:
     from mlflow_gitops.adapters.git.source import GitSource
     from mlflow_gitops.core.ports import PolicyFactory
     from mlflow_gitops.loop.cycle import Source
+    from mlflow_gitops.loop.trustfacts import TrustReads
 
 log = logging.getLogger("mlflow_gitops.run")
 
 
-def controller_policy(config: ControllerConfig, source: GitSource, cache: Path, repo_url: str,
-                      hide: Callable[[str], None]) -> Callable[[Source], PolicyFactory]:
-    """The loop's `policy` (source → PolicyFactory): the promotion policy, plus trust at
-    apply when the config has a `trust:` section."""
+def controller_policy(trust: TrustReads | None) -> Callable[[Source], PolicyFactory]:
+    """The loop's `policy` (source → PolicyFactory): the promotion policy, plus the trust
+    verdict on the facts the pass read (`trust`) when the config has a `trust:` section."""
     from mlflow_gitops.cli.policies import policy_for_source
+    from mlflow_gitops.policy.trustgate import guarded
 
-    trust = config.trust
     if trust is None:
         return policy_for_source
+    rules = trust.rules
+    return lambda src: guarded(policy_for_source(src), rules, at_apply=True)
+
+
+def controller_trust(config: ControllerConfig, source: GitSource, cache: Path, repo_url: str,
+                     hide: Callable[[str], None]) -> TrustReads | None:
+    """Trust at apply's rules and the TrustPort that reads their facts, when the config has
+    a `trust:` section; checked here, so that the controller never starts with rules it
+    cannot enforce."""
+    trust = config.trust
+    if trust is None:
+        return None
     from mlflow_gitops.adapters.forge_target import configured
     from mlflow_gitops.adapters.git.signatures import Signatures
     from mlflow_gitops.adapters.trust import TrustReader
     from mlflow_gitops.core.errors import ConfigError
     from mlflow_gitops.core.trust import TrustRules
-    from mlflow_gitops.policy.trustgate import guarded
+    from mlflow_gitops.loop.trustfacts import TrustReads
 
     rules = TrustRules(frozenset(trust.environments), trust.signed_commits is not None,
                        trust.approvals.reviews if trust.approvals else 0)
@@ -63,7 +75,7 @@ def controller_policy(config: ControllerConfig, source: GitSource, cache: Path, 
     log.info("trust at apply", extra={"fields": {
         "environments": sorted(rules.environments), "checks": rules.describe(),
         "forge": forge.label if forge else None}})
-    return lambda src: guarded(policy_for_source(src), rules, reader)
+    return TrustReads(rules, reader)
 
 
 def _private_dir(path: Path) -> str:

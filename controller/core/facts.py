@@ -3,8 +3,8 @@ and handed to the pure phases after it: the registries' snapshots, which registr
 not be read, the source-run metrics the policy's gates need, and the clock. Planning and
 the policy read these values and never a port. Types only.
 
-To add a fact (e.g. trust verdicts per commit): a field here, read in
-`mlflow_gitops.loop.facts.gather`, used where the plan or the policy needs it."""
+To add a fact: a field here, read in `mlflow_gitops.loop.facts`, used where the plan or
+the policy needs it."""
 
 from __future__ import annotations
 
@@ -12,9 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from mlflow_gitops.core.model import Snapshot, frozen_map
+from mlflow_gitops.core.trust import EntryTrust
 
 #: (registry, run id): one source run, in the registry that tracks it.
 RunKey = tuple[str, str]
+
+#: (environment, entry key, version the file assigns, a rollback): one change trust at
+#: apply judges. A rollback needs signatures only, so it is read without approvals.
+TrustKey = tuple[str, str, int, bool]
 
 
 @dataclass(frozen=True)
@@ -31,3 +36,6 @@ class PassFacts:
     registry_errors: Mapping[str, str] = field(default_factory=frozen_map)
     now: float = 0.0  # epoch seconds: the pass's one reading of the clock
     runs: Mapping[RunKey, RunRead] = field(default_factory=frozen_map)
+    #: trust at apply's facts about each change into a guarded environment the planner
+    #: judges (read by the controller only; empty for `plan`, `apply` and `diff`)
+    trust: Mapping[TrustKey, EntryTrust] = field(default_factory=frozen_map)

@@ -32,6 +32,7 @@ from mlflow_gitops.loop.gate import WriteGate
 from mlflow_gitops.loop.ledger import Ledger
 from mlflow_gitops.loop.reconciler import PassResult, merged, merged_writes, reconcile
 from mlflow_gitops.loop.report import Reporter, pass_outcome
+from mlflow_gitops.loop.trustfacts import TrustReads
 from mlflow_gitops.loop.verification import Verifier
 
 log = logging.getLogger("mlflow_gitops.controller")
@@ -72,8 +73,10 @@ class Cycle:
                  known_registries: list[str] | None = None,
                  known_sources: dict[str, str] | None = None,
                  verifier: Verifier | None = None, ledger: Ledger | None = None,
-                 delivery: DeliveryWatch | None = None) -> None:
+                 delivery: DeliveryWatch | None = None,
+                 trust: TrustReads | None = None) -> None:
         self.source = source
+        self._trust = trust
         self.ledger = ledger
         self.delivery = delivery
         self._authors: dict[str, str] = {}
@@ -203,7 +206,7 @@ class Cycle:
                   for name in reads.names]
         with self.gate.commit(generation, models):
             result = reconcile(focused, self.registries, policy=self._policy,
-                               may_write=may_write, records=True,
+                               may_write=may_write, records=True, trust=self._trust,
                                **self._ledger_args(desired))
         if not result.registry_errors:
             self._first = desired
@@ -215,7 +218,7 @@ class Cycle:
         over meanwhile is left to that commit (and to the pass that follows it)."""
         self.gate.forget_before(generation)
         result = reconcile(desired, self.registries, policy=self._policy,
-                           may_write=may_write, records=True,
+                           may_write=may_write, records=True, trust=self._trust,
                            guard=partial(self.gate.model, generation),
                            **self._ledger_args(desired))
         if result.applied is not None and result.applied.superseded:

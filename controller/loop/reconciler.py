@@ -1,8 +1,8 @@
 """One reconcile pass as phases that each take values and return a value:
 
-    gather facts (loop.facts: the only reads) → route across registries (pure) → copy
-    (executor) → settle (pure) → plan (pure) → execute (executor: the only writer) →
-    records (executor) → project and status (pure) → PassResult
+    gather facts (loop.facts, loop.trustfacts: the only reads) → route across registries
+    (pure) → copy (executor) → settle (pure) → plan (pure) → execute (executor: the only
+    writer) → records (executor) → project and status (pure) → PassResult
 
 The controller loop, `plan`, `apply` and `diff` all run this same pass; they differ only in
 where the desired state comes from and whether writes happen."""
@@ -27,6 +27,7 @@ from mlflow_gitops.loop.executor import (
 )
 from mlflow_gitops.loop.facts import gather, read_runs
 from mlflow_gitops.loop.routing import Copied, route, settle
+from mlflow_gitops.loop.trustfacts import TrustReads, with_trust
 from mlflow_gitops.planning import converged
 from mlflow_gitops.planning.ledger_entries import copy_entry, entries_for
 from mlflow_gitops.planning.planner import plan
@@ -77,14 +78,18 @@ def reconcile(
     ledger: LedgerSink | None = None,
     merged_by: str = "",
     guard: ModelGuard | None = None,
+    trust: TrustReads | None = None,
 ) -> PassResult:
     """With `records` (the controller), the `self_heal: false` bookkeeping is the registry's
     own (planning.converged): the last applied state is read from the records in this pass's
     snapshot (`previous` is ignored) and each entry that converged is recorded after its
     writes. `progress` only shows each change as it lands; the result is returned. `guard`
     is held around each model's writes (mlflow_gitops.loop.gate: a drift check beside a
-    newer commit leaves that commit's models alone)."""
+    newer commit leaves that commit's models alone). `trust` (the controller's trust at
+    apply) adds the trust facts of the changes planning will judge to the pass's facts."""
     facts = gather(desired, registries, gates=policy is not None, clock=clock)
+    if trust is not None:
+        facts = with_trust(desired, previous, facts, trust, records)
     check = policy(desired, facts) if policy is not None else None
     routing = route(desired, None if records else previous, facts.snapshots, check,
                     copy=not dry_run)

@@ -28,6 +28,7 @@ from mlflow_gitops.loop.ledger import Ledger
 from mlflow_gitops.loop.proposing import ProposalWorker
 from mlflow_gitops.loop.report import EventSink, Reporter
 from mlflow_gitops.loop.triggers import Trigger
+from mlflow_gitops.loop.trustfacts import TrustReads
 from mlflow_gitops.loop.verification import Verifier
 from mlflow_gitops.loop.views import StatusQuery, page_view, readiness, status_view
 from mlflow_gitops.planning.overview import PageData
@@ -73,7 +74,7 @@ class Controller:
                  on_event: EventSink | None = None, feedback: FeedbackPort | None = None,
                  proposer: ProposerPort | None = None, write_budget: float = 0.0,
                  ledger: Ledger | None = None, delivery: DeliveryWatch | None = None,
-                 trigger: Trigger | None = None):
+                 trigger: Trigger | None = None, trust: TrustReads | None = None):
         self.source = source
         self.registries = registries
         self.metrics = metrics
@@ -85,7 +86,7 @@ class Controller:
         self.cycle = Cycle(source, registries, self.reporter,
                            policy=policy(source) if policy is not None else None,
                            known_registries=known_registries, known_sources=known_sources,
-                           verifier=verifier, ledger=ledger, delivery=delivery)
+                           verifier=verifier, ledger=ledger, delivery=delivery, trust=trust)
         self.cycle.superseded = lambda _models: self.trigger.request("newer commit")
         self._rng = rng or random.Random()
         self._backoff = Backoff(rng=self._rng)

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from mlflow_gitops.adapters.mlflow.registry import MlflowRegistry
 from mlflow_gitops.app import controls
 from mlflow_gitops.core.errors import NotFound
+
 from tests.support.registry_helpers import make_model
 
 
