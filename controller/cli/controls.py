@@ -32,6 +32,7 @@ from mlflow_gitops.cli.common import (
     version_of,
 )
 from mlflow_gitops.cli.registries import build_registries
+from mlflow_gitops.core import tags
 from mlflow_gitops.core.model import DEFAULT_REGISTRY
 from mlflow_gitops.core.ports import RegistryPort
 from mlflow_gitops.policy.controls import Control
@@ -42,8 +43,8 @@ def register(sub: Any) -> None:
                        description="Put an emergency hold on MODEL in ENV: until `release`, "
                        "the controller, plan and apply neither apply nor revert anything for "
                        "it there (state Held), so a fix made by hand in the MLflow UI stays. "
-                       "Recorded as the registered-model tag gitops.hold.<ENV>; every replica "
-                       "sees it on its next pass, no git change needed.",
+                       f"Recorded as the registered-model tag {tags.hold_tag('<ENV>')}; every "
+                       "replica sees it on its next pass, no git change needed.",
                        examples=['mlflow-gitops hold fraud-detector --env production '
                                  '--reason "rolled back by hand, INC-42"'])
     _common(p)
@@ -65,8 +66,8 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=cmd_release)
 
     p = sub.add_parser("reject", help="mark a version bad: no environment will promote it",
-                       description="Reject VERSION of MODEL (model-version tag "
-                       "gitops.rejected): no environment promotes it, not even as a rollback, "
+                       description=f"Reject VERSION of MODEL (model-version tag "
+                       f"{tags.REJECTED}): no environment promotes it, not even as a rollback, "
                        "and proposals skip it (state Refused with the reason). --undo lifts it.",
                        examples=['mlflow-gitops reject fraud-detector 7 --reason "leaks PII"',
                                  "mlflow-gitops reject fraud-detector 7 --undo"])
