@@ -1,4 +1,4 @@
-"""What a new user meets in the first hour, command by command (issue 18): each test runs the
+"""What a new user meets in the first hour, command by command: each test runs the
 exact command and pins its exit code and message."""
 
 from __future__ import annotations

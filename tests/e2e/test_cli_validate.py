@@ -43,7 +43,7 @@ CASES = {
         HEADER + "name: prod\ntarget:\n  stage: Production\n",
         3, "name 'prod' does not match the file name 'production'"),
     "missing target": (HEADER + "models: {}\n", 1, "missing required key 'target'"),
-    # Hostile values (issue 13): whatever the YAML reader raises is a file:line diagnostic.
+    # Hostile values: whatever the YAML reader raises is a file:line diagnostic.
     "impossible date": (
         HEADER + "target:\n  stage: Production\nmodels:\n  fraud: !!timestamp 2024-02-30\n",
         6, "invalid value: day is out of range for month"),

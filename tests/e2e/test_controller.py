@@ -1,5 +1,5 @@
 """The controller as a process against a real MLflow server and a bare git remote: a merged
-pull request promotes, a revert rolls back, and failures never crash it (SPEC §6)."""
+pull request promotes, a revert rolls back, and failures never crash it."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Day-two controls against the controller as a process, a real MLflow server and a bare git
-remote (SPEC §5 hold/release/reject, §3 windows): a hold keeps self-heal off one model in
+remote: a hold keeps self-heal off one model in
 one environment, a rejected version is refused even as a rollback, and a freeze window makes
 a promotion wait while a rollback goes through."""
 

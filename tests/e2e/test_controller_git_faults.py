@@ -1,4 +1,4 @@
-"""The controller as a process when its git cache or remote fails (SPEC §6 "Git source"):
+"""The controller as a process when its git cache or remote fails:
 leftovers of a killed git never stop it, and /readyz says when git cannot be read."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""The promotion policy against an adversarial pull request author (SPEC §4a), with the
-controller as a process, a real MLflow server and a bare git remote. Each bypass found in
-issue 12 is refused with a reason that names the missing evidence, and the honest path
+"""The promotion policy against an adversarial pull request author, with the
+controller as a process, a real MLflow server and a bare git remote. Each known bypass
+is refused with a reason that names the missing evidence, and the honest path
 (applied to staging, soaked by the controller's recorded time, then promoted) goes through."""
 
 from __future__ import annotations

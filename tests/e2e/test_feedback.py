@@ -1,4 +1,4 @@
-"""Feedback where people look (SPEC §6a), with the controller as a process, a real MLflow
+"""Feedback where people look, with the controller as a process, a real MLflow
 server, a bare git remote and the stand-in GitHub / Slack / JSON receivers of
 tests/support/fake_forge.py: commit statuses per environment and notifications, once."""
 

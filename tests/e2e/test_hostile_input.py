@@ -1,4 +1,4 @@
-"""The controller as a process against hostile input (issue 13): a commit whose values the
+"""The controller as a process against hostile input: a commit whose values the
 YAML reader refuses, odd HTTP requests, bad flags, and credentials in URIs. Nothing stops it,
 nothing leaks."""
 

@@ -1,7 +1,7 @@
 """Two and then three `mlflow-gitops run --leader-elect` processes against one Lease, one
 MLflow server and one git remote: only the Lease holder reconciles, SIGTERM hands over at
 once, SIGKILL only after the lease expired, and no two replicas ever write in overlapping
-windows (SPEC §6, issue 7).
+windows.
 
 The Lease lives in `tests/support/lease_store.py`, an in-process stand-in for the Kubernetes
 API server that implements the Lease semantics (409 on a conflicting create or a stale

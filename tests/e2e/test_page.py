@@ -1,6 +1,6 @@
 """The read-only web page of a running controller, as headless Chromium renders it: every
 environment and model with its state, a model's versions and timeline, hostile names
-escaped (SPEC §6a)."""
+escaped."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Triggers that arrive from outside, with the controller as a process and `--interval 300`
-so that only the trigger can explain a quick reaction (SPEC §6a): a real MLflow 3.x server
+so that only the trigger can explain a quick reaction: a real MLflow 3.x server
 delivering a real, signed registry webhook; and a webhook that reaches the standby of two
 replicas with leader election."""
 

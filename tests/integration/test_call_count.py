@@ -1,4 +1,4 @@
-"""SPEC §4 "Cost": a converged reconcile reads the managed models in bulk pages, never one
+"""Cost: a converged reconcile reads the managed models in bulk pages, never one
 call per model nor the registry's unmanaged models, and writes nothing. Calls are counted by
 a proxy in front of the real server."""
 

@@ -1,6 +1,6 @@
 """Commit statuses and notifications reach the stand-in GitHub, GitLab, Slack and JSON
 receivers (tests/support/fake_forge.py) in the documented shapes, once, and are retried in the
-background when a receiver fails (SPEC §6a)."""
+background when a receiver fails."""
 
 from __future__ import annotations
 

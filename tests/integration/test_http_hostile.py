@@ -1,5 +1,5 @@
 """The HTTP server against hostile clients over real sockets: odd Content-Length values,
-HEAD, slowloris and more connections than it serves at once (issue 13)."""
+HEAD, slowloris and more connections than it serves at once."""
 
 from __future__ import annotations
 

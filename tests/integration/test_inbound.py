@@ -1,4 +1,4 @@
-"""The trigger endpoints over real sockets (SPEC §6a): MLflow webhook signatures exactly as
+"""The trigger endpoints over real sockets: MLflow webhook signatures exactly as
 MLflow computes them, the `sync` bearer token, and a standby that forwards a verified
 trigger to the leader instead of dropping it."""
 

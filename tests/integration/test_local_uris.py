@@ -1,4 +1,4 @@
-"""SPEC §6 "Any tracking URI that MLflow accepts": a registry in a SQLite file or a folder,
+"""Any tracking URI that MLflow accepts: a registry in a SQLite file or a folder,
 with no server, through MLflow's own stores; a URI without a scheme is one line with the
 fix. The CLI runs as a process, as users run it."""
 

@@ -1,4 +1,4 @@
-"""Registry credentials against a real MLflow server (issue 13, SPEC §6): MLflow's own
+"""Registry credentials against a real MLflow server: MLflow's own
 variables go to the default registry only, and a password inside a tracking URI never
 reaches an error, its cause or a log line."""
 

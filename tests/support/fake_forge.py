@@ -16,7 +16,7 @@ exists for the same branches, as the real APIs do); `close()` plays a person clo
   https://docs.gitlab.com/api/merge_requests/#list-project-merge-requests
   https://docs.gitlab.com/api/merge_requests/#update-mr
 
-It also plays the commit status APIs and two notification receivers (SPEC §6a):
+It also plays the commit status APIs and two notification receivers:
 - GitHub "Create a commit status", `POST /repos/{owner}/{repo}/statuses/{sha}`, body
   `state` (error|failure|pending|success, required), `target_url`, `description`, `context`;
   201 with the status object:

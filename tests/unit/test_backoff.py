@@ -1,4 +1,4 @@
-"""Backoff after failures: exponential, fully jittered, capped (SPEC §6 "Failure")."""
+"""Backoff after failures: exponential, fully jittered, capped."""
 
 from __future__ import annotations
 

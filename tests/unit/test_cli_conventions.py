@@ -1,4 +1,4 @@
-"""CLI conventions every command shares (SPEC §5): usage errors exit 1 with one line and a
+"""CLI conventions every command shares: usage errors exit 1 with one line and a
 pointer to --help, help text for every argument, an Examples: epilog, shell completion."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Emergency holds and rejected versions in the pure planner (SPEC §5 hold/reject)."""
+"""Emergency holds and rejected versions in the pure planner (hold/reject)."""
 
 from __future__ import annotations
 

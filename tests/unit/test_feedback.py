@@ -1,5 +1,5 @@
 """Which commit statuses and notifications a pass causes, and that each is sent once
-(loop.feedback, SPEC §6a)."""
+(loop.feedback)."""
 
 from __future__ import annotations
 

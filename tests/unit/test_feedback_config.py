@@ -1,4 +1,4 @@
-"""The `commit_status:` and `notifications:` config (SPEC §6a): where statuses go is read
+"""The `commit_status:` and `notifications:` config: where statuses go is read
 from the repository URL, and a wrong receiver is one clear line naming the key."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Log output in text and JSON, and secrets masked wherever they appear (SPEC §6 "Logs")."""
+"""Log output in text and JSON, and secrets masked wherever they appear."""
 
 from __future__ import annotations
 

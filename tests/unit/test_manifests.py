@@ -1,4 +1,4 @@
-"""The kustomize manifests as `kubectl kustomize` renders them (SPEC §7): schema-valid for one
+"""The kustomize manifests as `kubectl kustomize` renders them: schema-valid for one
 pinned Kubernetes version, offline, and holding the deployment's security promises."""
 
 from __future__ import annotations

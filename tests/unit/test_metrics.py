@@ -1,4 +1,4 @@
-"""The Prometheus metrics of SPEC §6, read back from the exposition text."""
+"""The Prometheus metrics, read back from the exposition text."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The planner: desired + live → the smallest ordered list of writes (SPEC §4)."""
+"""The planner: desired + live → the smallest ordered list of writes."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Property: for any desired and live state, applying the plan converges, and replanning
-yields nothing (SPEC §4 idempotence)."""
+yields nothing (idempotence)."""
 
 from __future__ import annotations
 

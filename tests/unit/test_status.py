@@ -1,4 +1,4 @@
-"""The states of SPEC §4b, decided in one place (planning.status) and folded into logs and
+"""The states, decided in one place (planning.status) and folded into logs and
 metrics once per entry (loop.report)."""
 
 from __future__ import annotations

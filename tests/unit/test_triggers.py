@@ -1,4 +1,4 @@
-"""The coalescing trigger that wakes the reconcile loop (SPEC §6 "Triggers")."""
+"""The coalescing trigger that wakes the reconcile loop."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Webhook verification: GitHub HMAC signatures and GitLab tokens (SPEC §6 "Triggers")."""
+"""Webhook verification: GitHub HMAC signatures and GitLab tokens."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Freeze and release windows (SPEC §3 `promotion.windows`): crons in IANA time zones,
+"""Freeze and release windows (`promotion.windows`): crons in IANA time zones,
 durations in elapsed time, deny over allow, across daylight-saving changes."""
 
 from __future__ import annotations
