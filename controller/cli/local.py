@@ -34,7 +34,7 @@ from mlflow_gitops.core.states import State
 
 if TYPE_CHECKING:
     from mlflow_gitops.core.model import Environment
-    from mlflow_gitops.core.plan import Change
+    from mlflow_gitops.core.plan import Change, ModelError
     from mlflow_gitops.core.ports import RegistryPort
     from mlflow_gitops.loop.executor import Applied
     from mlflow_gitops.loop.reconciler import PassResult
@@ -212,8 +212,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
         print_json({"commit": result.plan.commit, "ok": result.ok,
                     "applied": [{**_change_dict(a.change), "seconds": a.seconds}
                                 for a in applied.applied],
-                    "errors": [vars(e) | {"gates": [vars(g) for g in e.gates]}
-                               for e in applied.errors],
+                    "errors": [_error_dict(e) for e in applied.errors if e.is_failure],
+                    "waiting": [_error_dict(e) for e in applied.errors if e.kind == "waiting"],
+                    "held": [_error_dict(e) for e in applied.errors if e.kind == "held"],
                     "status": [row.to_dict() for row in result.status],
                     "copies": [vars(c) for c in result.copies]})
     else:
@@ -233,6 +234,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
               f"{len(applied.applied)} change(s) applied, {len(failed_models)} model(s) "
               f"not converged" + (f", {len(kept)} waiting or held." if kept else "."))
     return EXIT_OK if result.ok else EXIT_ERROR
+
+
+def _error_dict(error: ModelError) -> dict[str, Any]:
+    return vars(error) | {"gates": [vars(g) for g in error.gates]}
 
 
 def _change_dict(change: Change) -> dict[str, Any]:

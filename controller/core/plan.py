@@ -175,7 +175,11 @@ class Plan:
             "commit": self.commit,
             "summary": self.counts(),
             "changes": [asdict(c) for c in self.changes],
-            "errors": [asdict(e) for e in self.errors],
+            # Waiting and Held are not errors: a script that fails on "errors" must not
+            # fail on a soak still running or on a person's hold.
+            "errors": [asdict(e) for e in self.failures],
+            "waiting": [asdict(e) for e in self.kept_back if e.kind == "waiting"],
+            "held": [asdict(e) for e in self.kept_back if e.kind == "held"],
             "drift": [asdict(d) for d in self.drift],
             "warnings": list(self.warnings),
         }

@@ -45,3 +45,21 @@ def test_markdown_marks_waiting_with_an_hourglass_and_keeps_dirty() -> None:
         in markdown
     assert "❌" not in markdown
     assert ":hourglass: **Waiting** (until 2027-01-15 08:00 UTC)" in markdown
+
+
+def test_json_keeps_waiting_and_held_apart_from_errors() -> None:
+    """`-o json` lists a soak still running under `waiting` (with its time) and a hold under
+    `held`; `errors` holds only what a person or a retry must act on."""
+    import json
+
+    from mlflow_gitops.planning.render import render_json
+
+    plan = Plan("abc", errors=(
+        ModelError("default", "production", "m", "waiting", "soaking", "p.yaml", 3,
+                   until=1900.0),
+        ModelError("default", "staging", "h", "held", "held by ana", "s.yaml", 4),
+        ModelError("default", "production", "r", "gate", "not promoted", "p.yaml", 5)))
+    data = json.loads(render_json(plan))
+    assert [e["model"] for e in data["errors"]] == ["r"]
+    assert [(e["model"], e["until"]) for e in data["waiting"]] == [("m", 1900.0)]
+    assert [e["model"] for e in data["held"]] == ["h"]
