@@ -59,6 +59,11 @@ class RegistryPort(Protocol):
         """Latest value of every metric of a run (policy gates, diff)."""
         ...
 
+    def prepare_writes(self) -> None:
+        """Load what the first write would otherwise load (a client library), now: the
+        controller calls it once at start, before any second thread writes."""
+        ...
+
     def copy_version(self, source: RegistryPort, model: str, version: int, dst_model: str,
                      tags: Mapping[str, str]) -> LiveVersion:
         """Copy `model` v`version` of `source` here as a new version of `dst_model`, with

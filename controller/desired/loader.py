@@ -7,6 +7,7 @@ controller."""
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import PurePosixPath
@@ -74,7 +75,30 @@ def load_one(path: str, text: str) -> tuple[Environment | None, list[Diagnostic]
     """One file → its Environment, or the diagnostics that say why not. Never raises: this is
     the one boundary where any failure to read a file (a value the YAML constructor refuses,
     a nesting or size limit, a bug) becomes a diagnostic with a line, so the commit counts
-    as invalid instead of stopping the caller."""
+    as invalid instead of stopping the caller. A file whose text is the same as when it was
+    last read is not parsed again (a merge changes one file; the controller reloads them
+    all): the result is a function of (path, text) and its values are frozen. One result is
+    kept per path, the one the desired state in force already holds, so this costs no
+    memory of its own."""
+    with _LAST_LOCK:
+        last = _LAST.get(path)
+    if last is not None and last[0] == text:
+        return last[1], list(last[2])
+    env, found = _load_guarded(path, text)
+    with _LAST_LOCK:
+        if len(_LAST) >= _LAST_PATHS and path not in _LAST:
+            _LAST.clear()
+        _LAST[path] = (text, env, tuple(found))
+    return env, found
+
+
+#: path → (text, its Environment, its diagnostics): the last reading of each file.
+_LAST: dict[str, tuple[str, Environment | None, tuple[Diagnostic, ...]]] = {}
+_LAST_LOCK = threading.Lock()
+_LAST_PATHS = 1000
+
+
+def _load_guarded(path: str, text: str) -> tuple[Environment | None, list[Diagnostic]]:
     try:
         env, found = _load_one(path, text)
         return env, [replace(d, message=_capped(d.message)) for d in found]

@@ -91,7 +91,8 @@ class Cycle:
         self._generation = 0  # of _desired: one more for each desired state loaded
         self._first: DesiredState | None = None  # the last desired state applied first
         self._advancing = threading.Lock()  # advance(): the pass and the commit lane
-        self._early: list[PassResult] = []  # the lane's outcomes, for the next report
+        #: The lane's outcomes (with their generation), for the next pass's outcome.
+        self._early: list[tuple[int, PassResult]] = []
         self._early_lock = threading.Lock()
         self.gate = WriteGate()
         #: Told which models a drift check left to a newer commit (the loop makes sure
@@ -116,7 +117,7 @@ class Cycle:
                     result = self._drift_check(desired, generation, may_write)
                     if first is not None:  # the pass's outcome counts the first part's writes
                         result = merged(first, result)
-                result = self._verify(self._with_early(result), may_write,
+                result = self._verify(self._with_early(result, generation), may_write,
                                       partial(self.gate.model, generation))
                 transient = self._record(result)
                 outcome = pass_outcome(result)
@@ -148,7 +149,7 @@ class Cycle:
             names = [e.name for e in self._desired.environments] if self._desired else []
             self.delivery.refresh(names)
 
-    def advance(self, may_write: Callable[[], bool]
+    def advance(self, may_write: Callable[[], bool], lane: bool = False
                 ) -> tuple[DesiredState | None, int, PassResult | None]:
         """Fetch, load the tip and apply a new commit's changed entries: the start of every
         pass, and what the commit lane runs the moment a trigger arrives, even while a pass
@@ -167,26 +168,30 @@ class Cycle:
             desired, generation = self._desired, self._generation
             if desired is None:
                 return None, generation, None
-            return desired, generation, self._commit_first(desired, generation, may_write)
+            return desired, generation, self._commit_first(desired, generation, may_write,
+                                                           lane)
 
-    def ahead(self, may_write: Callable[[], bool]) -> None:
-        """The commit lane's round: `advance`, its writes kept for the next pass's outcome
-        (metrics, logs, notifications count them once, there)."""
-        _desired, _generation, first = self.advance(may_write)
-        if first is not None and (first.written or first.copies):
-            with self._early_lock:
-                self._early.append(first)
+    def ahead(self, may_write: Callable[[], bool]) -> bool:
+        """The commit lane's round: `advance`; its outcome is kept for the next pass's.
+        True when it applied a new commit's changes first."""
+        return self.advance(may_write, lane=True)[2] is not None
 
-    def _with_early(self, result: PassResult) -> PassResult:
-        """`result` with the writes the commit lane made since the last report."""
+    def _with_early(self, result: PassResult, generation: int) -> PassResult:
+        """`result` with the writes the commit lane made since the last report, and, for
+        the entries a newer commit's lane round saw after this pass planned, that round's
+        rows (this pass's rows of them describe a plan it left to that commit)."""
         with self._early_lock:
             early, self._early = self._early, []
-        for first in early:
+        for newer, first in early:
             result = merged(first, result)
+            if newer > generation:
+                rows = {(row.environment, row.model): row for row in first.status}
+                result = replace(result, status=tuple(
+                    rows.get((row.environment, row.model), row) for row in result.status))
         return result
 
     def _commit_first(self, desired: DesiredState, generation: int,
-                      may_write: Callable[[], bool]) -> PassResult | None:
+                      may_write: Callable[[], bool], lane: bool) -> PassResult | None:
         """A new commit's changed entries are applied first, reading only their models, so
         merge-to-applied waits neither for the drift check of every managed model that
         follows nor for one already running (the gate keeps that one from writing over
@@ -205,9 +210,17 @@ class Cycle:
         models = [(registry, name) for registry, reads in read_sets(focused).items()
                   for name in reads.names]
         with self.gate.commit(generation, models):
+            # Each change is told as it lands (log line, Event, metrics), not after the
+            # ledger's records or when a drift check ends; the outcome that carries them
+            # (a pass's) skips them. The lane's outcome is kept for the next pass's before
+            # the gate opens, so the drift check this round overtakes finds it.
             result = reconcile(focused, self.registries, policy=self._policy,
                                may_write=may_write, records=True, trust=self._trust,
+                               progress=lambda done: self.reporter.written([done]),
                                **self._ledger_args(desired))
+            if lane:
+                with self._early_lock:
+                    self._early.append((generation, result))
         if not result.registry_errors:
             self._first = desired
         return result

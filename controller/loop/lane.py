@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from mlflow_gitops.core.errors import GitOpsError
@@ -25,16 +26,24 @@ log = logging.getLogger("mlflow_gitops.controller")
 class CommitLane:
     """A thread that runs `advance` once per burst of pokes, until stopped."""
 
-    def __init__(self, advance: Callable[[], object], may_run: Callable[[], bool]) -> None:
-        self._advance = advance
+    def __init__(self, advance: Callable[[], bool], may_run: Callable[[], bool]) -> None:
+        self._advance = advance  # True: a new commit was applied first
         self._may_run = may_run  # leading and not stopping
+        #: When a round last applied a new commit (time.monotonic(); 0: never).
+        self.last_applied = 0.0
         self._wake = Trigger()
+        self._ready = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="commit-lane", daemon=True)
             self._thread.start()
+
+    def ready(self) -> None:
+        """The loop's first pass is over: rounds may start (a round before it has nothing
+        to apply first: that pass applies everything)."""
+        self._ready.set()
 
     def poke(self) -> None:
         """A trigger arrived: look for a new commit now (pokes coalesce)."""
@@ -44,15 +53,18 @@ class CommitLane:
         """No new round starts; waits up to `timeout` for the one in flight (whose writes
         stop at once: `may_write` says no while stopping)."""
         self._wake.stop()
+        self._ready.set()
         if self._thread is not None:
             self._thread.join(timeout)
 
     def _run(self) -> None:
+        self._ready.wait()
         while self._wake.wait() is not None:
             if not self._may_run():
                 continue  # a standby forwards triggers; the loop handles leadership
             try:
-                self._advance()
+                if self._advance():
+                    self.last_applied = time.monotonic()
             except GitOpsError as exc:
                 # The pass that the same trigger asked for meets the same problem and
                 # reports it (and backs off); here it is only a note.

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Concatenate, ParamSpec
@@ -38,6 +38,7 @@ _EVENT_REASONS = {"promote": "Promoted", "archive": "Archived", "unstage": "Unst
 #: summary line with counts, so 100,000 failing entries are not 100,000 lines (/status
 #: pages through all of them).
 LOG_FIRST = 20
+_TOLD = 10_000  # changes told early, kept until their outcome comes (bounded)
 
 
 def _log_rest(what: str, states: Sequence[State]) -> None:
@@ -100,6 +101,8 @@ class Reporter:
         self.applied_count = 0  # changes applied in the pass in flight
         self.recent = RecentChanges()  # the last applied changes, for the web page
         self.news = 0  # states entered in the pass in flight
+        #: Changes `written` already told, until the outcome that carries them comes.
+        self._told: OrderedDict[Applied, None] = OrderedDict()
 
     @_locked
     def pass_started(self) -> None:
@@ -132,13 +135,20 @@ class Reporter:
         self.metrics.invalid_commit(False)
 
     @_locked
+    def written(self, changes: Sequence[Applied]) -> None:
+        """Changes a new commit's first part just wrote (the pass's or the commit lane's):
+        their log lines, Events, page entries and metrics now, not when the drift check
+        after them ends. `result` skips them when they come again in a pass's outcome."""
+        self._fold(changes)
+        for done in changes:
+            self._told[done] = None
+        while len(self._told) > _TOLD:
+            self._told.popitem(last=False)
+
+    @_locked
     def result(self, result: PassResult) -> None:
         """Fold one reconcile's result into metrics, logs and Events."""
-        for done in result.written:
-            self._applied(done)
-            self.metrics.transition(done.change.environment, done.change.action)
-        if result.written:
-            self.metrics.applied()
+        self._fold([done for done in result.written if not self._was_told(done)])
         counts: dict[str, int] = {e.name: 0 for e in result.desired.environments}
         for row in result.status:
             if not row.sync.traits.in_sync:
@@ -178,6 +188,20 @@ class Reporter:
         """A version passed its verification window: the `verified` notification, once."""
         self._feedback(lambda f: f.verification(Notification(
             "verified", commit, environment, model, "Synced", message)))
+
+    def _was_told(self, done: Applied) -> bool:
+        """True (once) for a change `written` already folded."""
+        if done in self._told:
+            del self._told[done]
+            return True
+        return False
+
+    def _fold(self, changes: Sequence[Applied]) -> None:
+        for done in changes:
+            self._applied(done)
+            self.metrics.transition(done.change.environment, done.change.action)
+        if changes:
+            self.metrics.applied()
 
     def _entered(self, row: ModelStatus) -> None:
         """One log line (and Event) when an entry enters a state, never on every pass."""

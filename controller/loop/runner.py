@@ -63,6 +63,12 @@ class Elector(Protocol):
         ...
 
 
+#: A git webhook's drift check waits for a burst of merges to settle (Controller._settle):
+#: this long without a new commit applied by the lane, and never longer than SETTLE_MAX.
+SETTLE = 1.0
+SETTLE_MAX = 10.0
+
+
 class Controller:
     def __init__(self, source: Source, registries: Mapping[str, RegistryPort],
                  metrics: MetricsPort, *, interval: float = 60.0,
@@ -145,6 +151,9 @@ class Controller:
         may still run is a read with its own timeout). Not returning is the caller's
         signal that a call is still in flight: `run` then exits without releasing the
         lease, so no other replica writes before this one's last write is over."""
+        # Before any second thread writes: two threads importing MLflow's client at once
+        # (the lane's first write beside the pass's) can leave it half-imported for good.
+        self._prepare_writes()
         self.lane.start()
         try:
             self._loop()
@@ -173,7 +182,12 @@ class Controller:
                 # Nothing is written by a standby; becoming leader triggers a pass at once.
                 delay = 5.0
                 continue
+            if reason == "webhook":
+                reason = self._settle(reason)
+                if self.trigger.stopped:
+                    return
             ok = self.run_pass(reason or "interval")
+            self.lane.ready()
             if ok and self.proposals is not None and self.leading and not self.trigger.stopped:
                 self.proposals.request()  # returns at once: the round runs on its worker
             delay = self.interval * self._rng.uniform(0.9, 1.1) if ok else self._backoff.failed()
@@ -184,6 +198,34 @@ class Controller:
                     delay = wake  # a soak or a window ends before the next poll: be there
             else:
                 log.warning("backing off %.1fs before the next attempt", delay)
+
+    def _settle(self, reason: str) -> str:
+        """A git webhook's pass, when the commit lane has just applied a new commit, waits
+        until no round has applied one for SETTLE seconds (at most SETTLE_MAX): in a burst
+        of merges each is applied the moment it arrives, and the drift check of every
+        managed model runs once after the burst instead of beside each merge, competing
+        with it. Webhooks that arrive meanwhile are taken into this pass; any other trigger
+        (an MLflow webhook: the registry changed; /sync; leadership) ends the wait at once."""
+        deadline = time.monotonic() + SETTLE_MAX
+        while True:
+            now = time.monotonic()
+            left = min(self.lane.last_applied + SETTLE - now, deadline - now)
+            if left <= 0:
+                return reason
+            more = self.trigger.wait(timeout=left)
+            if self.trigger.stopped:
+                return reason
+            if more is not None and more != "webhook":
+                return more
+
+    def _prepare_writes(self) -> None:
+        """Load each registry's write path (MLflow's client) once, in this thread, before
+        the commit lane starts: so the first merge does not pay for it either."""
+        for registry in self.registries.values():
+            try:
+                registry.prepare_writes()
+            except Exception:  # noqa: BLE001 - a head start only; the first write retries
+                log.debug("preparing the registry writers failed", exc_info=True)
 
     def _next_wait_ends(self) -> float | None:
         """Seconds until a `Waiting` entry expects to proceed or a `Verifying` entry's next

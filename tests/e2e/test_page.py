@@ -18,7 +18,7 @@ from tests.support.cli import run_cli
 from tests.support.controller_proc import ControllerProcess, wait_until
 from tests.support.envfiles import HEADER
 from tests.support.gitrepos import bare_remote, merge_branch
-from tests.support.registry_helpers import make_model
+from tests.support.registry_helpers import make_model, stages_of
 
 pytestmark = pytest.mark.slow
 
@@ -60,6 +60,10 @@ def test_page_shows_every_environment_and_model_with_its_state_in_chromium(
     proc = ControllerProcess(tmp_path, f"file://{bare}", mlflow_server.uri, interval=1,
                              ).start()
     controller.append(proc)
+    # The merges come after the first sync, so the page's recent changes show a promotion
+    # out of Staging (a first sync that already saw them would promote from None).
+    wait_until(lambda: stages_of(mlflow_client, fraud) == {1: "Production", 2: "Staging",
+                                                           3: "None"}, message="first sync")
 
     sha = merge_branch(work, "promote-fraud", files({**models, fraud: (2, 3)}),
                        f"Promote {fraud} v2")

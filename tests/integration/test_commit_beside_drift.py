@@ -6,6 +6,7 @@ and the assertions are about order (applied while the check is still held) and c
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -109,10 +110,12 @@ def test_a_commit_pushed_during_a_slow_drift_check_is_applied_before_the_check_e
         {"environment": "champion", "action": "set_alias"}) == 1
 
 
-def test_a_heal_planned_before_a_commit_never_reverts_that_commit(running: Running) -> None:
+def test_a_heal_planned_before_a_commit_never_reverts_that_commit(
+        running: Running, caplog: pytest.LogCaptureFixture) -> None:
     """A drift check that read the registry before a commit landed, and so plans to heal a
     model back to the older desired version, leaves the commit's change alone: the heal is
-    never written, and the model ends at the commit's version."""
+    never written, nor reported as pending, and the model ends at the commit's version."""
+    caplog.set_level(logging.INFO, logger="mlflow_gitops")
     target = running.names[0]
     running.client.set_registered_model_alias(target, "champion", "1")  # type: ignore[attr-defined]
     passes = running.controller.state.passes
@@ -128,6 +131,8 @@ def test_a_heal_planned_before_a_commit_never_reverts_that_commit(running: Runni
     moves = [(body["name"], str(body["version"]))
              for body in running.proxy.written("registered-models/alias")]
     assert moves == [(target, "3")]  # the commit's move, and no heal back to v2
+    said = [r.getMessage() for r in caplog.records if f"/{target}:" in r.getMessage()]
+    assert not [m for m in said if "OutOfSync" in m], said
     assert running.champion(target) == 3
     result = running.controller.state.last_result
     assert result is not None and result.ok and not result.plan.changes

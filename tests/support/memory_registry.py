@@ -73,6 +73,9 @@ class MemoryRegistry:
         self.calls.append(("delete_alias", model, alias))
         self.aliases.get(model, {}).pop(alias, None)
 
+    def prepare_writes(self) -> None:
+        """Nothing to load: everything is in memory."""
+
     def set_version_tag(self, model: str, version: int, key: str, value: str) -> None:
         self._check(model, version)
         self.calls.append(("tag", model, version, key, value))

@@ -57,6 +57,9 @@ class Recording:
         self.calls.append(("delete_alias", model, alias))
         self.inner.delete_alias(model, alias)
 
+    def prepare_writes(self) -> None:
+        self.inner.prepare_writes()
+
     def set_version_tag(self, model: str, version: int, key: str, value: str) -> None:
         self.calls.append(("tag", model, version, key, value))
         self.inner.set_version_tag(model, version, key, value)

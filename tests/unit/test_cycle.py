@@ -69,8 +69,8 @@ def _cycle() -> tuple[Cycle, Source, MemoryRegistry, Metrics]:
 
 
 def test_a_new_commits_changes_are_counted_once_in_the_passs_outcome() -> None:
-    """The commit-first part applies a new commit's changes and the full pass after it
-    applies nothing; the pass's one outcome still counts each change once."""
+    """The commit-first part applies a new commit's changes (told as they land) and the full
+    pass after it applies nothing; the pass's one outcome carries them, counted once."""
     cycle, source, registry, metrics = _cycle()
     source.push("c1", env_files("m", production=1, staging=2))
     assert cycle.run("startup", may_write=lambda: True)
@@ -80,7 +80,8 @@ def test_a_new_commits_changes_are_counted_once_in_the_passs_outcome() -> None:
     assert registry.stages["m"] == {1: "Archived", 2: "Production", 3: "Staging"}
     assert metrics.transitions == {("production", "promote"): 2, ("staging", "promote"): 2,
                                    ("production", "archive"): 1}
-    assert len(metrics.applied_at) == 2 and metrics.results == ["success", "success"]
+    # The startup pass's writes are told with its outcome; the first part's as each lands.
+    assert len(metrics.applied_at) == 1 + 3 and metrics.results == ["success", "success"]
     assert cycle.state.last_applied_commit == "c2"
     result = cycle.state.last_result
     assert result is not None and len(result.written) == 3  # the first part's, merged in

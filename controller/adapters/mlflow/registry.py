@@ -132,6 +132,12 @@ class MlflowRegistry:
     def _tracking(self) -> Any:
         return self._mlflow_stores()[1]
 
+    def prepare_writes(self) -> None:
+        """Import and build the write path now (MLflow's stores: most of `mlflow`), off
+        the path of the first write, which would otherwise pay for it (about a second)."""
+        self._mlflow_stores()
+        from mlflow.entities.model_registry import ModelVersionTag  # noqa: F401
+
     def _mlflow_stores(self) -> tuple[Any, Any]:
         """MLflow's registry and tracking stores; for http(s), RestStores made on first use."""
         if self._stores is None:
