@@ -236,12 +236,17 @@ def section(b: BackToBack) -> str:
         "",
         "Each merge moves one model's @champion (`--no-ff` merge pushed to a bare remote, then "
         "a signed `POST /webhook`); the next merge is pushed as soon as the controller logs "
-        "the previous one `applied`, so the merges after the first land while the drift "
-        "check started by the previous webhook is running. Latency: push returned → the "
-        "controller's `applied` log line. Full pass: a webhook with no new commit, one at a "
-        "time after the merges, timed by the controller's `reconcile_duration_seconds` "
-        "histogram (fetch + drift check of every managed model). Registries are written "
-        "straight into SQLite (`tests/support/bulk_seed.py`) and copied fresh for every run.",
+        "the previous one `applied`. Each webhook wakes the commit lane, which applies the "
+        "merge at once; the pass the webhook also asks for (the drift check of every managed "
+        "model) waits until no merge has been applied for a second (ten at most), so in this "
+        "burst it runs once after the merges (the column 'passes during the merges'), not "
+        "beside each one. A drift check already running when a merge arrives (an interval "
+        "pass, an MLflow webhook) runs beside it: the lane does not wait for it. Latency: "
+        "push returned → the controller's `applied` log line. Full pass: a webhook with no "
+        "new commit, one at a time after the merges, timed by the controller's "
+        "`reconcile_duration_seconds` histogram (fetch + drift check of every managed "
+        "model). Registries are written straight into SQLite "
+        "(`tests/support/bulk_seed.py`) and copied fresh for every run.",
         MARK_END,
     ]
     return "\n".join(lines)

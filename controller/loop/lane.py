@@ -32,6 +32,8 @@ class CommitLane:
         #: When a round last applied a new commit (time.monotonic(); 0: never).
         self.last_applied = 0.0
         self._wake = Trigger()
+        self._idle = threading.Event()  # no round in flight and none asked for
+        self._idle.set()
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -47,7 +49,12 @@ class CommitLane:
 
     def poke(self) -> None:
         """A trigger arrived: look for a new commit now (pokes coalesce)."""
+        self._idle.clear()
         self._wake.request("trigger")
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until the rounds asked for so far are over (False: `timeout` ran out)."""
+        return self._idle.wait(timeout)
 
     def stop(self, timeout: float | None = None) -> None:
         """No new round starts; waits up to `timeout` for the one in flight (whose writes
@@ -59,7 +66,11 @@ class CommitLane:
 
     def _run(self) -> None:
         self._ready.wait()
-        while self._wake.wait() is not None:
+        while True:
+            if self._wake.wait(timeout=0) is None:  # nothing asked for: idle until a poke
+                self._idle.set()
+                if self._wake.wait() is None:
+                    return
             if not self._may_run():
                 continue  # a standby forwards triggers; the loop handles leadership
             try:

@@ -206,6 +206,7 @@ class Controller:
         managed model runs once after the burst instead of beside each merge, competing
         with it. Webhooks that arrive meanwhile are taken into this pass; any other trigger
         (an MLflow webhook: the registry changed; /sync; leadership) ends the wait at once."""
+        self.lane.wait_idle(SETTLE)  # the lane's round for this webhook: did it apply one?
         deadline = time.monotonic() + SETTLE_MAX
         while True:
             now = time.monotonic()
