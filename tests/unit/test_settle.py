@@ -29,28 +29,31 @@ def test_no_recent_lane_round_means_no_wait() -> None:
     assert time.monotonic() - started < 0.1
 
 
+def _settle_after(monkeypatch: Any, settle: float, arriving: str) -> tuple[Controller, str,
+                                                                        float]:
+    """A lane round applied a commit just now; `arriving` is requested 0.1 s into the wait.
+    The controller, what `_settle` returned and how long it took."""
+    monkeypatch.setattr(runner, "SETTLE", settle)
+    c = controller()
+    c.lane.last_applied = time.monotonic()
+    threading.Timer(0.1, lambda: c.trigger.request(arriving)).start()
+    started = time.monotonic()
+    reason = c._settle("webhook")
+    return c, reason, time.monotonic() - started
+
+
 def test_the_pass_waits_until_the_burst_is_quiet(monkeypatch: Any) -> None:
     """A lane round that applied a commit just now defers the pass by SETTLE; a webhook
     arriving meanwhile is taken into this pass, not left for another."""
-    monkeypatch.setattr(runner, "SETTLE", 0.3)
-    c = controller()
-    c.lane.last_applied = time.monotonic()
-    threading.Timer(0.1, lambda: c.trigger.request("webhook")).start()
-    started = time.monotonic()
-    assert c._settle("webhook") == "webhook"
-    assert 0.25 <= time.monotonic() - started < 1.0
+    c, reason, took = _settle_after(monkeypatch, 0.3, "webhook")
+    assert reason == "webhook" and 0.25 <= took < 1.0
     assert c.trigger.wait(timeout=0) is None  # the second webhook was absorbed
 
 
 def test_a_registry_change_or_a_sync_ends_the_wait(monkeypatch: Any) -> None:
     """An MLflow webhook (the registry changed) starts the drift check at once."""
-    monkeypatch.setattr(runner, "SETTLE", 5.0)
-    c = controller()
-    c.lane.last_applied = time.monotonic()
-    threading.Timer(0.1, lambda: c.trigger.request("mlflow webhook")).start()
-    started = time.monotonic()
-    assert c._settle("webhook") == "mlflow webhook"
-    assert time.monotonic() - started < 1.0
+    _c, reason, took = _settle_after(monkeypatch, 5.0, "mlflow webhook")
+    assert reason == "mlflow webhook" and took < 1.0
 
 
 def test_a_stream_of_merges_never_defers_the_pass_past_the_bound(monkeypatch: Any) -> None:
