@@ -3,7 +3,8 @@ last good desired state in force) → apply a new commit's changed entries first
 check of every managed model → verify → report. The first three steps (`advance`) also run
 on the commit lane (mlflow_gitops.loop.lane) the moment a trigger arrives, beside a drift
 check in flight; the write gate (mlflow_gitops.loop.gate) keeps the two from undoing each
-other, and the lane's writes are counted in the outcome of the pass that reports next.
+other. A new commit's changes are logged and counted as they land (Reporter.written); the
+lane's outcome is folded into the next pass's, which skips what was already told.
 What `self_heal: false` needs to know across restarts (what was fully applied) lives in the
 registry, read with each pass's live state (mlflow_gitops.planning.converged), so there is
 nothing to resume.
