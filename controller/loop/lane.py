@@ -61,6 +61,7 @@ class CommitLane:
         stop at once: `may_write` says no while stopping)."""
         self._wake.stop()
         self._ready.set()
+        self._idle.set()  # nobody waits for a round that will not come
         if self._thread is not None:
             self._thread.join(timeout)
 
@@ -71,6 +72,7 @@ class CommitLane:
                 self._idle.set()
                 if self._wake.wait() is None:
                     return
+                self._idle.clear()  # a poke that came before the set above
             if not self._may_run():
                 continue  # a standby forwards triggers; the loop handles leadership
             try:

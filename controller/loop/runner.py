@@ -186,6 +186,9 @@ class Controller:
                 reason = self._settle(reason)
                 if self.trigger.stopped:
                     return
+                if not self.leading:  # the lease was lost while waiting: no pass here
+                    delay = 5.0
+                    continue
             ok = self.run_pass(reason or "interval")
             self.lane.ready()
             if ok and self.proposals is not None and self.leading and not self.trigger.stopped:
@@ -248,8 +251,9 @@ class Controller:
             self.proposals.stop()
 
     def on_webhook(self, reason: str = "webhook") -> None:
-        self.trigger.request(reason)
+        # The lane first: a pass this wakes sees the lane's round as asked for (_settle).
         self.lane.poke()  # a new commit does not wait for the pass in flight
+        self.trigger.request(reason)
 
     def forward_url(self) -> str | None:
         """Where a trigger that reached this replica should go: None to handle it here (the

@@ -137,6 +137,9 @@ class MlflowRegistry:
         the path of the first write, which would otherwise pay for it (about a second)."""
         self._mlflow_stores()
         from mlflow.entities.model_registry import ModelVersionTag  # noqa: F401
+        from mlflow.store.artifact.artifact_repository_registry import (  # noqa: F401
+            get_artifact_repository,  # a cross-registry copy's artifacts
+        )
 
     def _mlflow_stores(self) -> tuple[Any, Any]:
         """MLflow's registry and tracking stores; for http(s), RestStores made on first use."""
