@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from mlflow_gitops.adapters.secrets import read_secret
 from mlflow_gitops.cli import parts
 from mlflow_gitops.cli.common import EXIT_OK, add_config, fatal, usage_error
+from mlflow_gitops.loop.triggers import GIT_WEBHOOK
 
 if TYPE_CHECKING:  # the composition root's parts, typed; imported late at run time
     from mlflow_gitops.loop.runner import Controller
@@ -334,7 +335,7 @@ def _write_budget(args: argparse.Namespace) -> float:
     return budget
 
 
-_REASONS = {"/webhook": "webhook", "/webhook/mlflow": "mlflow webhook", "/sync": "sync"}
+_REASONS = {"/webhook": GIT_WEBHOOK, "/webhook/mlflow": "mlflow webhook", "/sync": "sync"}
 
 
 def _advertise_default() -> str | None:

@@ -78,8 +78,9 @@ def load_one(path: str, text: str) -> tuple[Environment | None, list[Diagnostic]
     as invalid instead of stopping the caller. A file whose text is the same as when it was
     last read is not parsed again (a merge changes one file; the controller reloads them
     all): the result is a function of (path, text) and its values are frozen. One result is
-    kept per path, the one the desired state in force already holds, so this costs no
-    memory of its own."""
+    kept per path (in the controller, the one the desired state in force already holds;
+    reading an older revision, as `history` does, replaces it, which costs a parse, never
+    a wrong result)."""
     with _LAST_LOCK:
         last = _LAST.get(path)
     if last is not None and last[0] == text:

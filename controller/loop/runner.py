@@ -27,7 +27,7 @@ from mlflow_gitops.loop.lane import CommitLane
 from mlflow_gitops.loop.ledger import Ledger
 from mlflow_gitops.loop.proposing import ProposalWorker
 from mlflow_gitops.loop.report import EventSink, Reporter
-from mlflow_gitops.loop.triggers import Trigger
+from mlflow_gitops.loop.triggers import GIT_WEBHOOK, Trigger
 from mlflow_gitops.loop.trustfacts import TrustReads
 from mlflow_gitops.loop.verification import Verifier
 from mlflow_gitops.loop.views import StatusQuery, page_view, readiness, status_view
@@ -182,7 +182,7 @@ class Controller:
                 # Nothing is written by a standby; becoming leader triggers a pass at once.
                 delay = 5.0
                 continue
-            if reason == "webhook":
+            if reason == GIT_WEBHOOK:
                 reason = self._settle(reason)
                 if self.trigger.stopped:
                     return
@@ -219,7 +219,7 @@ class Controller:
             more = self.trigger.wait(timeout=left)
             if self.trigger.stopped:
                 return reason
-            if more is not None and more != "webhook":
+            if more is not None and more != GIT_WEBHOOK:
                 return more
 
     def _prepare_writes(self) -> None:
@@ -250,7 +250,7 @@ class Controller:
         if self.proposals is not None:
             self.proposals.stop()
 
-    def on_webhook(self, reason: str = "webhook") -> None:
+    def on_webhook(self, reason: str = GIT_WEBHOOK) -> None:
         # The lane first: a pass this wakes sees the lane's round as asked for (_settle).
         self.lane.poke()  # a new commit does not wait for the pass in flight
         self.trigger.request(reason)

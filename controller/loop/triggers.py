@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import threading
 
+#: The reason a git forge's webhook gives (the pass it asks for may wait for a burst of
+#: merges to settle: mlflow_gitops.loop.runner).
+GIT_WEBHOOK = "webhook"
 
 class Trigger:
     """A coalescing, thread-safe wake-up for the reconcile loop."""
